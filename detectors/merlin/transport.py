@@ -1,0 +1,72 @@
+"""Blocking socket reads with an idle timeout and an optional overall deadline.
+
+Both Merlin clients and the simulator read exact byte counts; a short read means the peer closed
+the connection and is reported as :class:`MerlinConnectionLost`, silence as :class:`MerlinTimeout`.
+"""
+from __future__ import annotations
+
+import socket
+import time
+
+from .errors import MerlinConnectionLost, MerlinTimeout
+
+
+class Deadline:
+    """Timeouts for one operation: ``idle_s`` without any byte, ``total_s`` for the whole operation.
+
+    Parameters
+    ----------
+    idle_s : float
+        Longest wait for the next byte, seconds.
+    total_s : float or None
+        Longest time for the whole operation, seconds; ``None`` = no overall limit.
+    """
+
+    def __init__(self, idle_s: float, total_s: float | None = None) -> None:
+        if not idle_s > 0:
+            raise ValueError(f"idle timeout must be > 0 s, got {idle_s!r}")
+        self.idle_s = float(idle_s)
+        self.total_s = total_s
+        self._end = None if total_s is None else time.monotonic() + float(total_s)
+
+    def next_timeout_s(self, what: str) -> float:
+        """Seconds the next socket call may block; raises :class:`MerlinTimeout` if none are left."""
+        if self._end is None:
+            return self.idle_s
+        remaining = self._end - time.monotonic()
+        if remaining <= 0:
+            raise MerlinTimeout(f"{what}: overall deadline of {self.total_s} s exceeded")
+        return min(self.idle_s, remaining)
+
+
+def recv_exact_into(sock: socket.socket, view: memoryview, deadline: Deadline, what: str) -> None:
+    """Fill ``view`` completely from ``sock``.
+
+    Raises
+    ------
+    MerlinTimeout
+        No byte arrived within the idle timeout, or the overall deadline passed.
+    MerlinConnectionLost
+        The peer closed the connection (``got`` bytes of ``len(view)`` were read).
+    """
+    total = len(view)
+    got = 0
+    while got < total:
+        sock.settimeout(deadline.next_timeout_s(what))
+        try:
+            n = sock.recv_into(view[got:], total - got)
+        except socket.timeout as exc:
+            raise MerlinTimeout(
+                f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes") from exc
+        except OSError as exc:
+            raise MerlinConnectionLost(f"{what}: socket error after {got} of {total} bytes: {exc}") from exc
+        if n == 0:
+            raise MerlinConnectionLost(f"{what}: connection closed after {got} of {total} bytes")
+        got += n
+
+
+def recv_exact(sock: socket.socket, n_bytes: int, deadline: Deadline, what: str) -> bytearray:
+    """Read exactly ``n_bytes`` bytes into a new buffer (see :func:`recv_exact_into`)."""
+    buffer = bytearray(n_bytes)
+    recv_exact_into(sock, memoryview(buffer), deadline, what)
+    return buffer
