@@ -1,0 +1,198 @@
+"""Configuration of the EEGS laser bench: limits, calibrations, ports, simulator parameters.
+
+One frozen dataclass per device, grouped in :class:`LaserConfig`. :meth:`LaserConfig.from_dict`
+builds it from the ``[laser]`` table of a site TOML file and refuses unknown keys, so a typo in
+a limit cannot silently fall back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+def _check_order(name: str, low: float, high: float) -> None:
+    if not low < high:
+        raise ValueError(f"{name}: lower limit {low} must be below upper limit {high}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CredoConfig:
+    """Sirah Credo dye laser.
+
+    ``position_coefficients`` give the motor position (steps) as a polynomial of the wavelength
+    in nm, lowest order first: ``steps = sum(c[k] * wavelength_nm**k)``. The default is a
+    quadratic through the published calibration points 532 nm <-> 1 389 450, 600 nm <->
+    1 249 262 and 800 nm <-> 773 834 steps; calibrate per instrument.
+    """
+
+    min_wavelength_nm: float = 532.0
+    max_wavelength_nm: float = 800.0
+    position_coefficients: tuple[float, ...] = (2.1103786626e06, -7.287352590e02,
+                                                -1.1774319600e00)
+    port: str = ""
+    baudrate: int = 19200
+    timeout_s: float = 0.5
+    poll_interval_s: float = 0.05
+    move_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_order("wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
+        if len(self.position_coefficients) < 2:
+            raise ValueError("position_coefficients needs at least two coefficients")
+
+
+@dataclasses.dataclass(frozen=True)
+class PumpConfig:
+    """Spectra-Physics pump laser power supply; currents in A."""
+
+    max_current_A: float = 8.0
+    safe_current_A: float = 0.10
+    startup_limit_A: float = 2.0
+    ramp_steps: int = 10
+    ramp_interval_s: float = 0.25
+    port: str = ""
+    baudrate: int = 57600
+    timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_order("diode current range", 0.0, self.max_current_A)
+        if not 0 <= self.safe_current_A <= self.max_current_A:
+            raise ValueError(f"safe current {self.safe_current_A} A outside 0–{self.max_current_A} A")
+        if self.ramp_steps < 1:
+            raise ValueError(f"ramp_steps must be >= 1, got {self.ramp_steps}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerMeterConfig:
+    """Thorlabs PM100 power meters (``in`` = before the column, ``out`` = after it)."""
+
+    min_wavelength_nm: float = 400.0
+    max_wavelength_nm: float = 1100.0
+    averaging: int = 10
+    max_averaging: int = 10000
+    wavelength_tolerance_nm: float = 0.1
+    port_in: str = ""
+    port_out: str = ""
+    baudrate: int = 115200
+    timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_order("power meter wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
+        if not 1 <= self.averaging <= self.max_averaging:
+            raise ValueError(f"averaging {self.averaging} outside 1–{self.max_averaging}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttenuatorConfig:
+    """Arduino servo attenuator; angle in integer degrees."""
+
+    min_angle_deg: int = 0
+    max_angle_deg: int = 180
+    port: str = ""
+    baudrate: int = 9600
+    timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_order("servo angle range", self.min_angle_deg, self.max_angle_deg)
+        if self.min_angle_deg < 0 or self.max_angle_deg > 180:
+            raise ValueError("servo angle limits must lie within the firmware range 0–180°")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlankerConfig:
+    """Laser/beam synchronisation box (TCP ASCII): delay and width in ns, rate in Hz."""
+
+    host: str = "127.0.0.1"
+    port: int = 80
+    min_delay_ns: float = 0.0
+    max_delay_ns: float = 1.0e6
+    min_width_ns: float = 10.0
+    max_width_ns: float = 1.0e6
+    min_rate_Hz: float = 1.0
+    max_rate_Hz: float = 1.0e6
+    timeout_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_order("delay range", self.min_delay_ns, self.max_delay_ns)
+        _check_order("width range", self.min_width_ns, self.max_width_ns)
+        _check_order("rate range", self.min_rate_Hz, self.max_rate_Hz)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationConfig:
+    """Physics of the simulated bench.
+
+    Power at the specimen: ``peak_power_uW * tuning(λ) * pump(I) * T_att(angle) * drift(t)`` with a
+    Gaussian dye tuning curve (Pyrromethene 597: peak near 582 nm), a pump factor linear above the
+    lasing threshold, a servo attenuator ``T = t_min + (1 - t_min) cos²(π·angle/360)`` and a slow
+    sinusoidal drift. The meter before the column reads ``P / specimen_fraction``, the one after
+    it ``P / specimen_fraction * column_transmission``.
+    """
+
+    peak_power_uW: float = 400.0
+    tuning_centre_nm: float = 582.0
+    tuning_fwhm_nm: float = 30.0
+    tuning_floor: float = 0.002
+    lasing_threshold_A: float = 1.0
+    nominal_current_A: float = 6.0
+    attenuator_min_transmission: float = 0.01
+    specimen_fraction: float = 0.8
+    column_transmission: float = 0.6
+    power_noise_rel: float = 0.003
+    power_drift_rel: float = 0.03
+    power_drift_period_s: float = 300.0
+    meter_dark_uW: float = 0.002
+    meter_sample_time_s: float = 3.0e-4
+    settle_base_s: float = 0.25
+    settle_jitter_s: float = 0.5
+    credo_motor_max_steps: int = 2_000_000
+
+
+_SECTIONS = {
+    "credo": CredoConfig,
+    "pump": PumpConfig,
+    "meter": PowerMeterConfig,
+    "attenuator": AttenuatorConfig,
+    "blanker": BlankerConfig,
+    "simulation": SimulationConfig,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LaserConfig:
+    """All laser-bench settings; the defaults describe the simulated bench."""
+
+    credo: CredoConfig = dataclasses.field(default_factory=CredoConfig)
+    pump: PumpConfig = dataclasses.field(default_factory=PumpConfig)
+    meter: PowerMeterConfig = dataclasses.field(default_factory=PowerMeterConfig)
+    attenuator: AttenuatorConfig = dataclasses.field(default_factory=AttenuatorConfig)
+    blanker: BlankerConfig = dataclasses.field(default_factory=BlankerConfig)
+    simulation: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "LaserConfig":
+        """Build from nested mappings, e.g. ``{"credo": {"max_wavelength_nm": 700}}``.
+
+        Raises ``ValueError`` on unknown sections or keys and on inconsistent limits.
+        """
+        data = dict(data or {})
+        unknown = set(data) - set(_SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown laser config sections {sorted(unknown)}; "
+                             f"known: {sorted(_SECTIONS)}")
+        kwargs = {}
+        for name, klass in _SECTIONS.items():
+            section = dict(data.get(name, {}))
+            fields = {f.name for f in dataclasses.fields(klass)}
+            bad = set(section) - fields
+            if bad:
+                raise ValueError(f"unknown keys {sorted(bad)} in laser config section {name!r}")
+            if "position_coefficients" in section:
+                section["position_coefficients"] = tuple(float(c) for c in
+                                                         section["position_coefficients"])
+            kwargs[name] = klass(**section)
+        return cls(**kwargs)
+
+    def replace(self, **sections: Any) -> "LaserConfig":
+        """Copy with some sections replaced (dataclass instances)."""
+        return dataclasses.replace(self, **sections)
