@@ -1,0 +1,162 @@
+"""Site configuration: which backend each device uses, its limits and calibrations.
+
+One TOML file per site. Every key has a type, an allowed range or set and a default; the default
+configuration is the simulated instrument. A bad file raises :class:`ConfigError` naming the key,
+the bad value and what is allowed. Unknown sections or keys are errors too (a typo must not
+silently fall back to a default).
+
+Example::
+
+    [world]
+    seed = 3
+    clock_speed = 1.0            # "virtual" (default) or a speed factor vs wall time
+
+    [world.drift]
+    rate_nm_per_min = [0.5, -1.0]
+
+    [eels_camera]
+    backend = "merlin"
+    host = "192.168.0.20"
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tomllib
+import typing
+
+
+class ConfigError(ValueError):
+    """A site configuration value is missing, of the wrong type or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    default: typing.Any
+    kind: type | tuple[type, ...]
+    check: typing.Callable[[typing.Any], bool] = lambda v: True
+    allowed: str = ""
+
+
+def _positive(v: typing.Any) -> bool:
+    return v > 0
+
+
+def _pair(v: typing.Any) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+
+
+def _port(v: typing.Any) -> bool:
+    return 0 <= v <= 65535
+
+
+def _clock(v: typing.Any) -> bool:
+    return v == "virtual" or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "world": {
+        "seed": Key(0, int, lambda v: v >= 0, "an integer ≥ 0"),
+        "clock_speed": Key("virtual", (str, int, float), _clock, '"virtual" or a number > 0'),
+    },
+    "world.drift": {
+        "rate_nm_per_min": Key([1.2, 1.6], list, _pair, "[vy, vx] in nm/min"),
+        "random_walk_nm_per_sqrt_min": Key(0.3, (int, float), lambda v: v >= 0, "a number ≥ 0"),
+    },
+    "beam": {
+        "high_tension_kV": Key(100, (int, float), lambda v: v in (40, 60, 80, 100, 200), "40, 60, 80, 100 or 200"),
+        "current_pA": Key(20.0, (int, float), lambda v: 0 < v <= 5000, "0 < current ≤ 5000 pA"),
+        "zlp_fwhm_eV": Key(0.35, (int, float), lambda v: 0.005 <= v <= 3, "0.005–3 eV"),
+    },
+    "spectrometer": {
+        "energy_offset_eV": Key(-20.0, (int, float), lambda v: -1000 <= v <= 5000, "-1000–5000 eV"),
+        "dispersion_eV_per_channel": Key(0.1, (int, float), lambda v: 0.001 <= v <= 5, "0.001–5 eV/channel"),
+    },
+    "scan": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated",), '"simulated"'),
+        "max_fov_nm": Key(4000.0, (int, float), _positive, "a number > 0"),
+        "max_probe_shift_nm": Key(2000.0, (int, float), _positive, "a number > 0"),
+    },
+    "eels_camera": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "merlin"), '"simulated" or "merlin"'),
+        "host": Key("127.0.0.1", str, lambda v: len(v) > 0, "a host name or address"),
+        "control_port": Key(6341, int, _port, "0–65535"),
+        "data_port": Key(6342, int, _port, "0–65535"),
+        "timeout_s": Key(5.0, (int, float), _positive, "a number > 0"),
+    },
+    "laser": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
+        "wavelength_min_nm": Key(532.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
+        "wavelength_max_nm": Key(800.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
+        "max_diode_current_A": Key(30.0, (int, float), _positive, "a number > 0"),
+        "max_power_uW": Key(5000.0, (int, float), _positive, "a number > 0"),
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteConfig:
+    """Validated configuration: ``config["section"]["key"]``."""
+
+    values: dict[str, dict[str, typing.Any]]
+    source: str = "<defaults>"
+
+    def __getitem__(self, section: str) -> dict[str, typing.Any]:
+        return self.values[section]
+
+    @property
+    def clock_speed(self) -> float | None:
+        speed = self.values["world"]["clock_speed"]
+        return None if speed == "virtual" else float(speed)
+
+
+def _flatten(table: dict[str, typing.Any], prefix: str = "") -> dict[str, dict[str, typing.Any]]:
+    sections: dict[str, dict[str, typing.Any]] = {}
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            sections.update(_flatten(value, name))
+        else:
+            sections.setdefault(prefix, {})[key] = value
+    return sections
+
+
+def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
+    """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
+    given = _flatten(raw)
+    for section, keys in given.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section or '(top level)'}] with keys "
+                              f"{sorted(keys)}; known sections: {sorted(SCHEMA)}")
+    values: dict[str, dict[str, typing.Any]] = {}
+    for section, keys in SCHEMA.items():
+        supplied = given.get(section, {})
+        for key in supplied:
+            if key not in keys:
+                raise ConfigError(f"{source}: unknown key {section}.{key}; known keys in [{section}]: {sorted(keys)}")
+        values[section] = {}
+        for key, spec in keys.items():
+            value = supplied.get(key, spec.default)
+            ok_type = isinstance(value, spec.kind) and not (isinstance(value, bool) and spec.kind is not bool)
+            if not ok_type or not spec.check(value):
+                raise ConfigError(f"{source}: {section}.{key} = {value!r} is not allowed; expected {spec.allowed}")
+            values[section][key] = value
+    laser = values["laser"]
+    if laser["wavelength_min_nm"] >= laser["wavelength_max_nm"]:
+        raise ConfigError(f"{source}: laser.wavelength_min_nm = {laser['wavelength_min_nm']} must be below "
+                          f"laser.wavelength_max_nm = {laser['wavelength_max_nm']}")
+    return SiteConfig(values, source)
+
+
+def load_config(path: str | pathlib.Path | None = None) -> SiteConfig:
+    """Load and validate a site file; ``None`` gives the default (simulated) instrument."""
+    if path is None:
+        return validate({}, "<defaults>")
+    p = pathlib.Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"site configuration file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return validate(raw, str(p))

@@ -1,0 +1,140 @@
+"""Simulated scan, EELS camera, spectrum imager and probe shift on the shared world.
+
+They implement the protocols of :mod:`detectors.interfaces`. The probe shift (the microscope's
+scan offset used by drift correction) is added to every scan position, as on the microscope.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing
+
+import numpy as np
+
+from detectors.interfaces import Abort, ScanFrame
+from detectors.simulation.world import SimulatedWorld
+
+
+class SimulatedProbeShift:
+    """Probe/scan shift of the simulated column, nm, in the microscope frame."""
+
+    def __init__(self, world: SimulatedWorld, limit_nm: float = 2000.0) -> None:
+        self.world = world
+        self.limit_nm = limit_nm
+        self._shift = (0.0, 0.0)
+
+    def get_shift_nm(self) -> tuple[float, float]:
+        return self._shift
+
+    def set_shift_nm(self, dy_nm: float, dx_nm: float) -> None:
+        if max(abs(dy_nm), abs(dx_nm)) > self.limit_nm:
+            raise ValueError(f"probe shift ({dy_nm:.1f}, {dx_nm:.1f}) nm exceeds the ±{self.limit_nm} nm range")
+        self._shift = (float(dy_nm), float(dx_nm))
+
+    def apply(self, frame: ScanFrame) -> ScanFrame:
+        cy, cx = frame.center_nm
+        return dataclasses.replace(frame, center_nm=(cy + self._shift[0], cx + self._shift[1]))
+
+
+class SimulatedScan:
+    """Scan generator + HAADF detector."""
+
+    def __init__(self, world: SimulatedWorld, probe_shift: SimulatedProbeShift | None = None) -> None:
+        self.world = world
+        self.probe_shift = probe_shift or SimulatedProbeShift(world)
+        self.frames_acquired = 0
+
+    def acquire_frame(self, frame: ScanFrame) -> np.ndarray:
+        world = self.world
+        start = time.monotonic()
+        shifted = self.probe_shift.apply(frame)
+        with world.lock:
+            t0 = world.clock.now_s()
+            y, x = shifted.positions_nm()
+            image = world.haadf_counts(y, x, shifted.pixel_times_s(t0), frame.dwell_s)
+            world.pace(start, frame.frame_time_s)
+        self.frames_acquired += 1
+        return image
+
+    def set_probe_position_nm(self, y_nm: float, x_nm: float) -> None:
+        self.world.beam.probe_y_nm = float(y_nm)
+        self.world.beam.probe_x_nm = float(x_nm)
+
+    def probe_position_nm(self) -> tuple[float, float]:
+        return self.world.beam.probe_y_nm, self.world.beam.probe_x_nm
+
+
+class SimulatedEELSCamera:
+    """EELS camera of the Merlin's geometry (256 rows × 1024 channels) on the world."""
+
+    def __init__(self, world: SimulatedWorld) -> None:
+        self.world = world
+
+    @property
+    def rows(self) -> int:
+        return self.world.camera_rows
+
+    def energy_axis_eV(self) -> np.ndarray:
+        return self.world.energy_axis_eV()
+
+    def acquire_spectra(self, n: int, exposure_s: float) -> np.ndarray:
+        _check_exposure(n, exposure_s)
+        with self.world.lock:
+            return self.world.acquire_spectra(n, exposure_s)
+
+    def acquire_frames(self, n: int, exposure_s: float) -> np.ndarray:
+        _check_exposure(n, exposure_s)
+        with self.world.lock:
+            return self.world.eels_frames(n, exposure_s)
+
+
+class SimulatedSpectrumImager:
+    """Scan synchronised with the EELS camera: one spectrum per pixel, HAADF alongside.
+
+    The scan's flyback is ignored for the camera (the camera is the clock: one exposure per pixel).
+    """
+
+    def __init__(self, world: SimulatedWorld, probe_shift: SimulatedProbeShift | None = None,
+                 rows_per_chunk: int | None = None) -> None:
+        self.world = world
+        self.probe_shift = probe_shift or SimulatedProbeShift(world)
+        self.rows_per_chunk = rows_per_chunk
+
+    def energy_axis_eV(self) -> np.ndarray:
+        return self.world.energy_axis_eV()
+
+    def acquire_spectrum_image(self, frame: ScanFrame, exposure_s: float, *,
+                               rows_done: typing.Callable[[int], None] | None = None,
+                               abort: typing.Callable[[], bool] | None = None,
+                               ) -> tuple[np.ndarray, np.ndarray]:
+        _check_exposure(1, exposure_s)
+        world = self.world
+        h, w = frame.size_px
+        channels = world.spectrometer.channels
+        si = np.zeros((h, w, channels), np.float32)
+        haadf = np.zeros((h, w), np.float32)
+        sync = dataclasses.replace(self.probe_shift.apply(frame), dwell_s=exposure_s, flyback_px=0)
+        y, x = sync.positions_nm()
+        # chunks of about 0.1 s of data (at least one row) keep progress and abort responsive
+        chunk = self.rows_per_chunk or max(1, min(h, int(0.1 / (exposure_s * w)) or 1))
+        for top in range(0, h, chunk):
+            if abort is not None and abort():
+                raise Abort(f"spectrum image aborted after {top} of {h} rows")
+            rows = slice(top, min(top + chunk, h))
+            start = time.monotonic()
+            with world.lock:
+                t0 = world.clock.now_s()
+                times = t0 + (np.arange(rows.stop - rows.start)[:, None] * w + np.arange(w)[None, :] + 0.5) * exposure_s
+                si[rows] = world.eels_counts(y[rows], x[rows], times, exposure_s)
+                haadf[rows] = world.haadf_counts(y[rows], x[rows], times, exposure_s)
+                world.pace(start, (rows.stop - rows.start) * w * exposure_s)
+            if rows_done is not None:
+                rows_done(rows.stop)
+        return si, haadf
+
+
+def _check_exposure(n: int, exposure_s: float) -> None:
+    if n < 1:
+        raise ValueError(f"number of frames must be ≥ 1, got {n}")
+    if not 0 < exposure_s <= 60:
+        raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")

@@ -1,0 +1,95 @@
+"""Plain acquisitions the drift-corrected SI builds on: a HAADF survey and a sectioned EELS SI.
+
+Both write calibrated results to a sink as they are acquired, report progress, stop safely on
+abort (the scan is left stopped, what was acquired stays in the sink) and validate their inputs
+before anything moves.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
+from lumiere.sinks import Axis, Sink
+from lumiere.tasks import Aborted, TaskControl
+
+
+def image_axes(frame: ScanFrame) -> list[Axis]:
+    """(y, x) axes of a scan frame in nm, origin at the frame's top-left pixel centre relative to
+    the frame centre (so the centre of the image is 0 nm)."""
+    p = frame.pixel_size_nm
+    h, w = frame.size_px
+    return [Axis("y", "nm", p, -(h / 2 - 0.5) * p, navigate=True),
+            Axis("x", "nm", p, -(w / 2 - 0.5) * p, navigate=True)]
+
+
+def energy_axis(energy_eV: np.ndarray) -> Axis:
+    """Energy-loss axis in eV from channel centres (must be linear)."""
+    if energy_eV.size < 2:
+        raise ValueError("an energy axis needs at least two channels")
+    return Axis("Energy loss", "eV", float(energy_eV[1] - energy_eV[0]), float(energy_eV[0]))
+
+
+def frame_metadata(frame: ScanFrame) -> dict:
+    return {"scan": {"size_px": list(frame.size_px), "fov_nm": frame.fov_nm,
+                     "center_nm": list(frame.center_nm), "rotation_rad": frame.rotation_rad,
+                     "dwell_s": frame.dwell_s, "pixel_size_nm": frame.pixel_size_nm}}
+
+
+def acquire_survey(scan: ScanDevice, frame: ScanFrame, sink: Sink, *, name: str = "haadf_survey",
+                   task: TaskControl | None = None, metadata: dict | None = None) -> np.ndarray:
+    """Acquire one HAADF frame and write it to ``sink`` as ``name`` (y, x in nm)."""
+    task = task or TaskControl()
+    task.check_abort()
+    sink.create(name, frame.size_px, [dataclasses.replace(a, navigate=False) for a in image_axes(frame)],
+                metadata={**frame_metadata(frame), **(metadata or {})}, title="HAADF survey")
+    image = scan.acquire_frame(frame)
+    sink.write(name, slice(None), image)
+    sink.finish(name)
+    task.progress(1.0, "survey done")
+    return image
+
+
+def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s: float, sink: Sink, *,
+                           name: str = "si", task: TaskControl | None = None, rows_per_section: int = 4,
+                           metadata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Acquire an EELS spectrum image in sections of ``rows_per_section`` scan rows.
+
+    Results: ``name`` (y, x, energy loss) counts and ``name + "_haadf"`` (y, x), calibrated in
+    nm and eV. Raises :class:`~lumiere.tasks.Aborted` after writing every completed section if the
+    task is aborted.
+    """
+    task = task or TaskControl()
+    if not 0 < exposure_s <= 60:
+        raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
+    if rows_per_section < 1:
+        raise ValueError(f"rows_per_section must be ≥ 1, got {rows_per_section}")
+    h, w = frame.size_px
+    energy = imager.energy_axis_eV()
+    axes = image_axes(frame)
+    meta = {**frame_metadata(frame), "exposure_s": exposure_s, **(metadata or {})}
+    sink.create(name, (h, w, energy.size), axes + [energy_axis(energy)], metadata=meta,
+                title="EELS spectrum image", signal_type="EELS")
+    sink.create(name + "_haadf", (h, w), [dataclasses.replace(a, navigate=False) for a in axes],
+                metadata=meta, title="HAADF (simultaneous)")
+    si = np.full((h, w, energy.size), np.nan, np.float32)
+    haadf = np.full((h, w), np.nan, np.float32)
+    try:
+        for top in range(0, h, rows_per_section):
+            task.check_abort()
+            rows = min(rows_per_section, h - top)
+            section = frame.subframe(top, 0, rows, w)
+            part, part_haadf = imager.acquire_spectrum_image(section, exposure_s)
+            si[top:top + rows] = part
+            haadf[top:top + rows] = part_haadf
+            sink.write(name, np.s_[top:top + rows], part)
+            sink.write(name + "_haadf", np.s_[top:top + rows], part_haadf)
+            task.progress((top + rows) / h, f"SI row {top + rows}/{h}")
+    except Aborted:
+        sink.update_metadata(name, {"aborted": True})
+        raise
+    finally:
+        sink.finish(name)
+        sink.finish(name + "_haadf")
+    return si, haadf

@@ -1,0 +1,108 @@
+"""``lumiere demo``: a short headless experiment on the simulated instrument.
+
+A HAADF survey of the default field of view, then a small core-loss EELS spectrum image over a
+grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.h5`` (HyperSpy layout)
+with PNG plots beside it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from detectors.instrument import Instrument, build_instrument
+from detectors.interfaces import ScanFrame
+from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
+from lumiere.sinks import HDF5Sink
+from lumiere.tasks import TaskControl
+
+#: core-loss window that holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
+CORE_LOSS_OFFSET_EV = 350.0
+CORE_LOSS_DISPERSION_EV = 1.0
+
+
+@dataclasses.dataclass
+class DemoResult:
+    hdf5_path: pathlib.Path
+    pngs: list[pathlib.Path]
+    haadf: np.ndarray
+    si: np.ndarray
+    energy_eV: np.ndarray
+
+
+def run_demo(out_dir: str | pathlib.Path, *, config: str | None = None, si_size_px: int = 32,
+             exposure_s: float = 0.005, task: TaskControl | None = None) -> DemoResult:
+    """Run the demo experiment and write its files into ``out_dir``."""
+    if si_size_px < 2:
+        raise ValueError(f"si_size_px must be ≥ 2, got {si_size_px}")
+    task = task or TaskControl()
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    instrument = build_instrument(config)
+    try:
+        return _run(instrument, out, si_size_px, exposure_s, task)
+    finally:
+        instrument.close()
+
+
+def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s: float,
+         task: TaskControl) -> DemoResult:
+    world = instrument.world
+    sink = HDF5Sink(out / "demo.h5")
+    survey_frame = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
+    haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1))
+    if world is not None:
+        world.spectrometer.energy_offset_eV = CORE_LOSS_OFFSET_EV
+        world.spectrometer.dispersion_eV_per_channel = CORE_LOSS_DISPERSION_EV
+        world.beam.current_pA = max(world.beam.current_pA, 100.0)
+        grain = world.specimen.grains[0]
+        centre = (grain.y_nm, grain.x_nm)
+    else:
+        centre = (0.0, 0.0)
+    si_frame = ScanFrame(size_px=(si_size_px, si_size_px), fov_nm=160.0, center_nm=centre, dwell_s=exposure_s)
+    si, si_haadf = acquire_spectrum_image(instrument.spectrum_imager, si_frame, exposure_s, sink,
+                                          task=task.subtask(0.1, 0.85),
+                                          metadata={"beam_current_pA": world.beam.current_pA if world else None})
+    energy = instrument.spectrum_imager.energy_axis_eV()
+    pngs = _plots(out, haadf, survey_frame, si_frame, si, si_haadf, energy)
+    task.progress(1.0, "done")
+    return DemoResult(out / "demo.h5", pngs, haadf, si, energy)
+
+
+def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
+           si_haadf: np.ndarray, energy: np.ndarray) -> list[pathlib.Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    paths = []
+    half = survey.fov_nm / 2
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(haadf, cmap="gray", extent=(-half, half, half, -half))
+    sy, sx = si_frame.center_nm
+    r = si_frame.fov_nm / 2
+    ax.add_patch(matplotlib.patches.Rectangle((sx - r, sy - r), 2 * r, 2 * r, fill=False, color="tab:orange"))
+    ax.set(title="HAADF survey (SI region in orange)", xlabel="x (nm)", ylabel="y (nm)")
+    paths.append(out / "haadf_survey.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    total = np.nansum(si, axis=(0, 1))
+    ax.semilogy(energy, np.clip(total, 1, None))
+    for label, e in (("Sc L2,3", 402), ("O K", 532), ("Dy M4,5", 1295)):
+        ax.axvline(e, color="0.6", lw=0.8)
+        ax.text(e + 5, total.max(), label, va="top", fontsize=8)
+    ax.set(title="Summed spectrum of the SI", xlabel="Energy loss (eV)", ylabel="Counts")
+    paths.append(out / "si_sum_spectrum.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(si_haadf, cmap="gray")
+    ax.set(title="HAADF during the SI")
+    paths.append(out / "si_haadf.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return paths

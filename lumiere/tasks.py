@@ -1,0 +1,87 @@
+"""Progress and abort for long tasks, shared by every workflow and front end.
+
+A workflow receives a :class:`TaskControl`; it calls :meth:`TaskControl.progress` as work
+completes and :meth:`TaskControl.check_abort` at safe points (between rows, sequences, laser
+steps). Front ends subscribe: the CLI draws a progress bar, Swift updates a panel, tests record.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import typing
+
+ProgressCallback = typing.Callable[[float, str], None]
+
+
+class Aborted(Exception):
+    """The user (or a safety interlock) stopped the task; devices have been left safe and
+    everything acquired so far has been written to the sink."""
+
+
+class TaskControl:
+    """Progress reporting and a thread-safe abort flag.
+
+    Parameters
+    ----------
+    on_progress : callable(fraction, message), optional
+        Called from the worker thread with the completed fraction in [0, 1].
+    """
+
+    def __init__(self, on_progress: ProgressCallback | None = None) -> None:
+        self._abort = threading.Event()
+        self._listeners: list[ProgressCallback] = [on_progress] if on_progress else []
+        self.fraction = 0.0
+        self.message = ""
+        self.abort_reason = ""
+
+    def add_listener(self, callback: ProgressCallback) -> None:
+        self._listeners.append(callback)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+        self.message = message
+        for callback in self._listeners:
+            callback(self.fraction, message)
+
+    def subtask(self, start: float, span: float) -> "TaskControl":
+        """A task for one step of this one: its progress 0…1 maps to ``start … start + span``
+        here, and it shares this task's abort flag."""
+        child = TaskControl(lambda f, m: self.progress(start + span * f, m))
+        child._abort = self._abort
+        return child
+
+    def abort(self, reason: str = "aborted by the user") -> None:
+        self.abort_reason = reason
+        self._abort.set()
+
+    @property
+    def aborted(self) -> bool:
+        return self._abort.is_set()
+
+    def check_abort(self) -> None:
+        """Raise :class:`Aborted` if an abort was requested."""
+        if self._abort.is_set():
+            raise Aborted(self.abort_reason or "aborted")
+
+
+class TextProgressBar:
+    """A one-line terminal progress bar for the CLI (``\\r``-updated, throttled)."""
+
+    def __init__(self, label: str, stream: typing.TextIO = sys.stderr, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream
+        self.width = width
+        self._last = 0.0
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last < 0.1:
+            return
+        self._last = now
+        filled = int(round(fraction * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {message[:40]:<40}")
+        if fraction >= 1.0:
+            self.stream.write("\n")
+        self.stream.flush()
