@@ -527,12 +527,18 @@ def fit_beta(energy_eV: np.ndarray, spectrum: np.ndarray, reference: Reference,
         return (model(p[0], p[1], p[2] if fit_shift else 0.0) - y) * wt
 
     passes = 2 if isinstance(weights, str) and weights == "poisson" else 1
-    for _ in range(passes):
+    for k in range(passes):
         res = optimize.least_squares(residuals, x0, bounds=(lower, upper), args=(w,),
                                      x_scale="jac", method="trf")
         x0 = res.x
-        if passes == 2:
-            w = 1.0 / np.sqrt(np.maximum(model(res.x[0], res.x[1], res.x[2] if fit_shift else 0.0), 1.0))
+        if k + 1 < passes:  # Pearson weights from the model; add the reference's own Poisson
+            shift = res.x[2] if fit_shift else 0.0  # noise if it is a measured spectrum
+            var = model(res.x[0], res.x[1], shift)
+            if not callable(reference):
+                orders, p = sideband_probabilities(res.x[0], **kw)
+                ee = e[None, :] - shift + orders[:, None] * photon_energy
+                var = var + res.x[1] ** 2 * (p ** 2 @ np.maximum(f(ee.ravel()), 0).reshape(ee.shape))
+            w = 1.0 / np.sqrt(np.maximum(var, 1.0))
     dof = max(y.size - res.x.size, 1)
     red = float(2 * res.cost / dof)
     try:

@@ -152,6 +152,7 @@ class SirahCredo:
 
     def status(self) -> CredoStatus:
         """Query the status frame (command 23)."""
+        self.transport.reset_input()
         self.transport.write(encode_request(CMD_STATUS))
         return self._read_status()
 

@@ -115,6 +115,17 @@ class LaserBench:
         self.pump.make_safe()
 
 
+def _with_timeout(config: LaserConfig, timeout_s: float) -> LaserConfig:
+    """Copy of ``config`` with every device's ``timeout_s`` replaced."""
+    sections = {}
+    for field in dataclasses.fields(config):
+        section = getattr(config, field.name)
+        if hasattr(section, "timeout_s"):
+            section = dataclasses.replace(section, timeout_s=timeout_s)
+        sections[field.name] = section
+    return LaserConfig(**sections)
+
+
 class SimulatedLaserBench:
     """Serve a :class:`SimulatedLaserSystem` and connect the real drivers to it.
 
@@ -124,8 +135,8 @@ class SimulatedLaserBench:
         Built with a fresh state, a virtual clock and ``default_rng(seed)`` if omitted.
     serial : {"pty", "tcp"}
         Serve the serial instruments on pty pairs (through pyserial) or on loopback sockets.
-    timeout_s : float
-        Read timeout of every driver (wall-clock s).
+    timeout_s : float, optional
+        If given, replaces the read timeout of every driver's config (wall-clock s).
     seed : int
         Seed of the default random generator.
 
@@ -138,7 +149,7 @@ class SimulatedLaserBench:
     """
 
     def __init__(self, system: SimulatedLaserSystem | None = None, *, serial: str = "pty",
-                 timeout_s: float = 1.0, seed: int = 0) -> None:
+                 timeout_s: float | None = None, seed: int = 0) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
         if system is None:
@@ -157,12 +168,14 @@ class SimulatedLaserBench:
         else:
             server = TcpServer(handler)
         self.servers[name] = server.start()
-        transport = RecordingTransport(server.connect(timeout_s=self.timeout_s))
+        transport = RecordingTransport(server.connect(timeout_s=self.timeout_s or 1.0))
         self.transports[name] = transport
         return transport
 
     def start(self) -> LaserBench:
         cfg = self.system.config
+        if self.timeout_s is not None:
+            cfg = _with_timeout(cfg, self.timeout_s)
         clock = self.system.clock
         try:
             self.bench = LaserBench(

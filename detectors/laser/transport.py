@@ -487,6 +487,7 @@ class LineChannel:
             return text
 
     def query(self, command: str, timeout_s: float | None = None) -> str:
-        """Send ``command`` and return its one-line reply."""
+        """Send ``command`` and return its one-line reply (stale input is discarded first)."""
+        self.transport.reset_input()
         self.send(command)
         return self.read_line(timeout_s)
