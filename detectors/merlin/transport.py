@@ -47,21 +47,31 @@ def recv_exact_into(sock: socket.socket, view: memoryview, deadline: Deadline, w
     MerlinTimeout
         No byte arrived within the idle timeout, or the overall deadline passed.
     MerlinConnectionLost
-        The peer closed the connection (``got`` bytes of ``len(view)`` were read).
+        The peer closed the connection.
+
+    Both carry ``bytes_received``: how much of ``view`` was filled before the failure.
     """
     total = len(view)
     got = 0
     while got < total:
-        sock.settimeout(deadline.next_timeout_s(what))
         try:
+            sock.settimeout(deadline.next_timeout_s(what))
             n = sock.recv_into(view[got:], total - got)
+        except MerlinTimeout as error:
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise
         except socket.timeout as exc:
-            raise MerlinTimeout(
-                f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes") from exc
+            error = MerlinTimeout(f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error from exc
         except OSError as exc:
-            raise MerlinConnectionLost(f"{what}: socket error after {got} of {total} bytes: {exc}") from exc
+            error = MerlinConnectionLost(f"{what}: socket error after {got} of {total} bytes: {exc}")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error from exc
         if n == 0:
-            raise MerlinConnectionLost(f"{what}: connection closed after {got} of {total} bytes")
+            error = MerlinConnectionLost(f"{what}: connection closed after {got} of {total} bytes")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error
         got += n
 
 

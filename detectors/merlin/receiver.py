@@ -1,0 +1,289 @@
+"""Data-channel client (TCP 6342): HDR, then MQ1 frames decoded into preallocated buffers.
+
+The receiver learns the message size from the first frame and then reads whole batches of frames
+into one reusable ``(batch, message_bytes)`` buffer with ``recv_into`` (few system calls, no per-frame
+allocation). Every message is checked (same MPX prefix, ``MQ1`` magic, numeric sequence number) and
+its frame is stored at index ``sequence - 1``, so a dropped frame leaves a hole that ``received``
+shows. Errors carry everything received so far in ``error.partial``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import socket
+from typing import Callable
+
+import numpy as np
+
+from .encodings import FrameFormat, decode_pixels_into
+from .errors import MerlinConnectionLost, MerlinError, MerlinFrameTooLarge, MerlinHeaderError, MerlinProtocolError
+from .framing import DEFAULT_MAX_BODY_BYTES, PREFIX_BYTES, parse_prefix
+from .headers import AcquisitionHeader, FrameHeader, parse_acquisition_header, parse_frame_header
+from .transport import Deadline, recv_exact, recv_exact_into
+
+DEFAULT_DATA_PORT = 6342
+_SEQ = slice(PREFIX_BYTES + 4, PREFIX_BYTES + 10)   # "MQ1," then 6 digits
+
+
+@dataclasses.dataclass
+class FrameBatch:
+    """Consecutive frame messages as received, for fused decode-and-reduce kernels.
+
+    Attributes
+    ----------
+    messages : numpy.ndarray
+        (k, message_bytes) uint8, each row ``MPX prefix | MQ1 header | pixels``; valid only during the
+        callback (the buffer is reused).
+    pixel_offset : int
+        Byte offset of the pixels in each row.
+    sequence_numbers : numpy.ndarray
+        (k,) int64 MQ1 sequence numbers (1 = first frame of the acquisition).
+    frame_format : FrameFormat
+    """
+
+    messages: np.ndarray
+    pixel_offset: int
+    sequence_numbers: np.ndarray
+    frame_format: FrameFormat
+
+
+@dataclasses.dataclass
+class AcquisitionResult:
+    """What an acquisition delivered, complete or not.
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames the acquisition should contain.
+    frames : numpy.ndarray or None
+        (n_frames, rows, cols) counts, frame ``i`` = sequence number ``i + 1`` (None if not stored).
+    received : numpy.ndarray
+        (n_frames,) bool, which frames arrived.
+    out_of_order : int
+        Frames that arrived after a higher sequence number.
+    duplicates : int
+        Frames whose sequence number had already arrived (the later copy wins).
+    """
+
+    n_frames: int
+    frames: np.ndarray | None = None
+    received: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
+    acquisition_header: AcquisitionHeader | None = None
+    first_frame_header: FrameHeader | None = None
+    frame_format: FrameFormat | None = None
+    n_received: int = 0
+    highest_sequence: int = 0
+    out_of_order: int = 0
+    duplicates: int = 0
+
+    @property
+    def dropped(self) -> int:
+        """Sequence numbers below the highest one seen that never arrived."""
+        return int(self.highest_sequence - np.count_nonzero(self.received[:self.highest_sequence]))
+
+    @property
+    def complete(self) -> bool:
+        return self.n_frames > 0 and bool(self.received.all())
+
+    def received_frames(self) -> np.ndarray:
+        """The frames that arrived, in sequence order (a copy)."""
+        if self.frames is None:
+            raise ValueError("frames were not stored (store_frames=False)")
+        return self.frames[self.received]
+
+
+class MerlinDataClient:
+    """Client of the Merlin data port.
+
+    Parameters
+    ----------
+    host, port : str, int
+        Data server (6342 on a real Merlin).
+    idle_timeout_s : float
+        Longest silence tolerated in the middle of an acquisition, seconds.
+    max_body_bytes : int
+        Largest MPX message accepted; larger length fields are rejected before allocating.
+    max_store_bytes : int
+        Largest frame store :meth:`receive` allocates (guards against absurd frame counts).
+    batch_frames : int
+        Frames read per ``recv_into`` batch.
+
+    Notes
+    -----
+    Keep one client connected across acquisitions: Merlin sends the HDR right after STARTACQUISITION.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_DATA_PORT, idle_timeout_s: float = 5.0,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_store_bytes: int = 8 << 30,
+                 batch_frames: int = 32) -> None:
+        self.host, self.port = host, port
+        self.idle_timeout_s, self.max_body_bytes, self.max_store_bytes = idle_timeout_s, max_body_bytes, max_store_bytes
+        self.batch_frames = max(1, int(batch_frames))
+        self._sock: socket.socket | None = None
+        self._batch: np.ndarray | None = None
+
+    def connect(self) -> "MerlinDataClient":
+        if self._sock is None:
+            try:
+                self._sock = socket.create_connection((self.host, self.port), timeout=self.idle_timeout_s)
+            except OSError as exc:
+                raise MerlinConnectionLost(f"cannot connect to Merlin data {self.host}:{self.port}: {exc}") from exc
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        return self
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "MerlinDataClient":
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_message(self, deadline: Deadline, what: str) -> tuple[bytes, bytearray]:
+        assert self._sock is not None
+        prefix = bytes(recv_exact(self._sock, PREFIX_BYTES, deadline, what))
+        length = parse_prefix(prefix, self.max_body_bytes)
+        return prefix, recv_exact(self._sock, length, deadline, what)
+
+    def receive(self, n_frames: int | None = None, *, store_frames: bool = True, out: np.ndarray | None = None,
+                on_batch: Callable[[FrameBatch], None] | None = None,
+                total_timeout_s: float | None = None) -> AcquisitionResult:
+        """Receive one acquisition: an optional HDR, then MQ1 frames up to ``n_frames``.
+
+        Parameters
+        ----------
+        n_frames : int, optional
+            Frames to expect; default ``Frames in Acquisition`` from the HDR (required when the HDR says 0).
+        store_frames : bool
+            Decode every frame into ``out`` (or a new array). False with ``on_batch`` for pure streaming.
+        out : numpy.ndarray, optional
+            Preallocated (n_frames, rows, cols) unsigned array for the decoded counts.
+        on_batch : callable, optional
+            Called with each validated :class:`FrameBatch` (e.g. to run a fused correct-and-bin kernel).
+        total_timeout_s : float, optional
+            Overall limit for the whole acquisition, seconds, on top of the idle timeout.
+
+        Returns
+        -------
+        AcquisitionResult
+
+        Raises
+        ------
+        MerlinTimeout, MerlinConnectionLost, MerlinProtocolError (and subclasses)
+            With ``error.partial`` = the :class:`AcquisitionResult` so far.
+        """
+        self.connect()
+        deadline = Deadline(self.idle_timeout_s, total_timeout_s)
+        result = AcquisitionResult(n_frames=n_frames or 0)
+        try:
+            self._receive(result, n_frames, store_frames, out, on_batch, deadline)
+        except MerlinError as error:
+            error.partial = result
+            if isinstance(error, (MerlinProtocolError, MerlinConnectionLost)):
+                self.close()   # the stream is out of step; a fresh connection resynchronises
+            raise
+        return result
+
+    def _receive(self, result: AcquisitionResult, n_frames: int | None, store_frames: bool, out: np.ndarray | None,
+                 on_batch: Callable[[FrameBatch], None] | None, deadline: Deadline) -> None:
+        prefix, body = self._read_message(deadline, "waiting for the acquisition header or first frame")
+        if body[:3] == b"HDR":
+            result.acquisition_header = parse_acquisition_header(body)
+            if n_frames is None:
+                n_frames = result.acquisition_header.frames_in_acquisition
+            prefix, body = self._read_message(deadline, "waiting for the first frame")
+        if not n_frames:
+            raise MerlinProtocolError(f"number of frames unknown or 0 ({n_frames!r}): pass n_frames for "
+                                      "continuous acquisitions or streams without HDR")
+        result.n_frames = n_frames
+        result.received = np.zeros(n_frames, bool)
+        header = parse_frame_header(body)
+        depth = result.acquisition_header.counter_depth if result.acquisition_header else None
+        fmt = FrameFormat.from_header(header, depth)
+        if len(body) != header.data_offset + fmt.pixel_bytes:
+            raise MerlinProtocolError(f"first frame has {len(body)} body bytes, expected header {header.data_offset} "
+                                      f"+ {fmt.pixel_bytes} pixel bytes for {fmt}")
+        result.first_frame_header, result.frame_format = header, fmt
+        if store_frames:
+            shape = (n_frames, *fmt.image_shape)
+            if out is None:
+                store_bytes = int(np.prod(shape, dtype=np.int64)) * fmt.count_dtype.itemsize
+                if store_bytes > self.max_store_bytes:
+                    raise MerlinFrameTooLarge(f"storing {n_frames} frames of {fmt.image_shape} needs {store_bytes} "
+                                              f"bytes, more than max_store_bytes={self.max_store_bytes}")
+                out = np.zeros(shape, fmt.count_dtype)
+            elif out.shape != shape or out.dtype.kind != "u" or out.dtype.itemsize < fmt.count_dtype.itemsize:
+                raise ValueError(f"out must be unsigned {shape} holding {fmt.count_dtype}, got {out.dtype} {out.shape}")
+            result.frames = out
+        message_bytes = PREFIX_BYTES + len(body)
+        batch_rows = min(self.batch_frames, n_frames)
+        if self._batch is None or self._batch.shape != (batch_rows, message_bytes):
+            self._batch = np.empty((batch_rows, message_bytes), np.uint8)
+        batch = self._batch
+        batch[0, :PREFIX_BYTES] = np.frombuffer(prefix, np.uint8)
+        batch[0, PREFIX_BYTES:] = np.frombuffer(body, np.uint8)
+        self._process(batch[:1], prefix, header.data_offset, result, on_batch)
+        assert self._sock is not None
+        while result.highest_sequence < n_frames:
+            k = min(batch_rows, n_frames - result.highest_sequence)
+            try:
+                recv_exact_into(self._sock, memoryview(batch[:k]).cast("B"), deadline,
+                                f"receiving frames {result.highest_sequence + 1}..{result.highest_sequence + k}")
+            except MerlinError as error:
+                complete = getattr(error, "bytes_received", 0) // message_bytes
+                self._process(batch[:complete], prefix, header.data_offset, result, on_batch)
+                raise
+            self._process(batch[:k], prefix, header.data_offset, result, on_batch)
+
+    def _process(self, messages: np.ndarray, prefix: bytes, data_offset: int, result: AcquisitionResult,
+                 on_batch: Callable[[FrameBatch], None] | None) -> None:
+        fmt = result.frame_format
+        assert fmt is not None
+        sequences = np.zeros(len(messages), np.int64)
+        pixel_offset = PREFIX_BYTES + data_offset
+        error: MerlinError | None = None
+        valid = 0
+        for j in range(len(messages)):
+            row = messages[j]
+            try:
+                sequence = self._check_message(row, prefix, result)
+            except MerlinError as exc:
+                error = exc
+                break
+            if result.received[sequence - 1]:
+                result.duplicates += 1
+            if sequence < result.highest_sequence:
+                result.out_of_order += 1
+            result.highest_sequence = max(result.highest_sequence, sequence)
+            result.received[sequence - 1] = True
+            result.n_received += 1
+            if result.frames is not None:
+                decode_pixels_into(row[pixel_offset:], fmt, result.frames[sequence - 1])
+            sequences[j] = sequence
+            valid = j + 1
+        if on_batch is not None and valid:
+            on_batch(FrameBatch(messages[:valid], pixel_offset, sequences[:valid], fmt))
+        if error is not None:
+            raise error
+
+    def _check_message(self, row: np.ndarray, prefix: bytes, result: AcquisitionResult) -> int:
+        head = row[:PREFIX_BYTES + 10].tobytes()
+        where = f"frame message {result.n_received + 1}"
+        if head[:PREFIX_BYTES] != prefix:
+            if head[PREFIX_BYTES:PREFIX_BYTES + 3] == b"HDR":
+                raise MerlinProtocolError(f"{where}: a new acquisition header arrived after {result.n_received} "
+                                          "frames (acquisition restarted or aborted)")
+            length = parse_prefix(head[:PREFIX_BYTES], self.max_body_bytes)
+            raise MerlinProtocolError(f"{where}: MPX length {length + 1} differs from the first frame's "
+                                      f"{int(prefix[4:14])} (prefix {head[:PREFIX_BYTES]!r})")
+        if head[PREFIX_BYTES:PREFIX_BYTES + 4] != b"MQ1,":
+            raise MerlinHeaderError(f"{where}: expected 'MQ1,' header, got {head[PREFIX_BYTES:PREFIX_BYTES + 4]!r}")
+        digits = head[_SEQ]
+        if not digits.isdigit():
+            raise MerlinHeaderError(f"{where}: MQ1 sequence number is not numeric: {digits!r}")
+        sequence = int(digits)
+        if not 1 <= sequence <= result.n_frames:
+            raise MerlinProtocolError(f"{where}: MQ1 sequence number {sequence} outside 1..{result.n_frames}")
+        return sequence

@@ -1,0 +1,77 @@
+"""``lumiere merlin-sim``: run the simulated Merlin from the command line until interrupted."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+from typing import Sequence
+
+from .frame_sources import SyntheticEelsSource
+from .simulator import MerlinSimulator
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lumiere merlin-sim",
+                                     description="Simulated Merlin Medipix3RX (control + data TCP servers).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback unless --allow-remote)")
+    parser.add_argument("--control-port", type=int, default=6341, help="control port (0 = any free port)")
+    parser.add_argument("--data-port", type=int, default=6342, help="data port (0 = any free port)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic EELS frames")
+    parser.add_argument("--layout", default="Nx1", choices=["Nx1", "1x1", "2x2", "2x2G"])
+    parser.add_argument("--cache-frames", type=int, default=0,
+                        help="cycle this many pre-encoded frames (throughput tests; 0 = fresh frames)")
+    parser.add_argument("--no-realtime", action="store_true", help="send frames as fast as possible")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stop_event: threading.Event | None = None) -> int:
+    """Run the simulator; prints ``control_port=<p> data_port=<p>`` once listening.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line arguments (without the program name).
+    stop_event : threading.Event, optional
+        Stops the simulator when set (tests); otherwise runs until SIGINT/SIGTERM.
+
+    Returns
+    -------
+    int
+        Exit status: 0 after a clean stop, 2 for refused arguments.
+    """
+    args = build_parser().parse_args(argv)
+    if not _is_loopback(args.host) and not args.allow_remote:
+        print(f"refusing to bind non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
+        return 2
+    n_chips = 1 if args.layout == "1x1" else 4
+    shape = (256, 1024) if args.layout == "Nx1" else (256, 256) if args.layout == "1x1" else None
+    source = SyntheticEelsSource(args.seed, shape=shape) if shape else None
+    if source is None:
+        from .frame_sources import PatternSource
+        source = PatternSource((514, 514) if args.layout == "2x2G" else (512, 512))
+    stop = stop_event or threading.Event()
+    if stop_event is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    with MerlinSimulator(args.host, args.control_port, args.data_port, frame_source=source, layout=args.layout,
+                         n_chips=n_chips, cache_frames=args.cache_frames, realtime=not args.no_realtime) as sim:
+        print(f"control_port={sim.control_port} data_port={sim.data_port}", flush=True)
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,489 @@
+"""A simulated Merlin: TCP servers speaking the real control (6341) and data (6342) protocols.
+
+The client code under test is the real client; only the far end is simulated. Frames come from an
+injected ``frame_source(n_frames, exposure_s) -> (n, rows, cols)`` (default: :class:`SyntheticEelsSource`),
+are clipped to the counter depth and encoded exactly as a Merlin sends them (binary or raw). Faults can
+be injected for tests (:class:`SimulatorFaults`).
+
+Behaviour modelled (merlin.md §1, §6): response codes 0/1/2/3, busy while acquiring, HDR right after
+STARTACQUISITION, TRIGGERSTART 0 streams at once while any other start trigger waits for SOFTTRIGGER
+(each releases NUMFRAMESPERTRIGGER frames; the simulator has no hardware trigger inputs),
+NUMFRAMESTOACQUIRE 0 runs until STOPACQUISITION, STOPACQUISITION finishes the frame in flight,
+frames paced at the frame time, FILEENABLE writes ``.mib``/``.hdr`` files. GET/CMD with an extra dummy
+field (LiberTEM-live's ``GET,<NAME>,0``) are accepted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .encodings import FrameFormat, encode_pixels
+from .framing import PREFIX_BYTES, encode_message, format_prefix, parse_prefix
+from .frame_sources import FrameSource, SyntheticEelsSource
+from .headers import format_acquisition_header, format_frame_header, make_acquisition_header
+from .mibfile import MibWriter, frame_header_for
+from .settings import COMMANDS, PARAMETERS, DetectorStatus, format_value, parse_value
+
+_ACCEPT_POLL_S = 0.05
+
+
+@dataclasses.dataclass
+class SimulatorFaults:
+    """Faults to inject (sequence numbers are 1-based; ``None`` = off).
+
+    Attributes
+    ----------
+    disconnect_after_frames : int
+        Close the data connection after sending this many frames.
+    truncate_frame : int
+        Send only the first half of this frame's message, then close the data connection.
+    corrupt_header_frame : int
+        Garble the MQ1 header of this frame (magic and sequence digits).
+    huge_length_frame : int
+        Announce a 9,999,999,999-byte message for this frame.
+    stall_after_frames : int
+        Go silent after this many frames, keeping the connection open (until STOP/stop()).
+    drop_frames, swap_frames : frozenset of int
+        Sequence numbers never sent; frames sent after their successor.
+    link_bytes_per_s : float
+        Throttle the data link to this many bytes per second.
+    silent_control : bool
+        Read control requests but never answer.
+    corrupt_acquisition_header : bool
+        Send an HDR block that does not start with ``HDR``.
+    """
+
+    disconnect_after_frames: int | None = None
+    truncate_frame: int | None = None
+    corrupt_header_frame: int | None = None
+    huge_length_frame: int | None = None
+    stall_after_frames: int | None = None
+    drop_frames: frozenset[int] = frozenset()
+    swap_frames: frozenset[int] = frozenset()
+    link_bytes_per_s: float | None = None
+    silent_control: bool = False
+    corrupt_acquisition_header: bool = False
+
+
+def _clip_counts(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
+    if frames.dtype.kind == "f":
+        frames = np.rint(frames)
+    return np.clip(frames, 0, fmt.max_count).astype(fmt.count_dtype)
+
+
+class MerlinSimulator:
+    """Threaded simulated Merlin on 127.0.0.1; usable as a context manager.
+
+    Parameters
+    ----------
+    host : str
+        Address to bind (loopback by default; the CLI refuses others without ``--allow-remote``).
+    control_port, data_port : int
+        Ports to bind; 0 picks free ones (read :attr:`control_port` / :attr:`data_port` after start).
+    frame_source : callable, optional
+        ``frame_source(n_frames, exposure_s) -> (n, rows, cols)`` counts; default ``SyntheticEelsSource(seed)``.
+    seed : int
+        Seed of the default frame source.
+    layout, n_chips : str, int
+        Chip assembly (``Nx1`` with 4 chips = 256 x 1024 EELS camera).
+    faults : SimulatorFaults, optional
+    realtime : bool
+        Pace frames at the frame time (False: send as fast as the link allows).
+    cache_frames : int
+        If > 0, generate and encode only this many distinct frames per acquisition and cycle them
+        (sequence numbers keep counting), like LiberTEM-live's cached simulator: for throughput tests.
+    record_frames : bool
+        Keep the clipped counts of every frame sent in :attr:`recorded_frames` (for exact tests).
+    chunk_frames : int
+        Frames requested from ``frame_source`` per call.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", control_port: int = 0, data_port: int = 0,
+                 frame_source: FrameSource | None = None, seed: int = 0, layout: str = "Nx1", n_chips: int = 4,
+                 faults: SimulatorFaults | None = None, realtime: bool = True, cache_frames: int = 0,
+                 record_frames: bool = False, chunk_frames: int = 16) -> None:
+        self.host = host
+        self.frame_source = frame_source or SyntheticEelsSource(seed)
+        self.layout, self.n_chips = layout, n_chips
+        self.faults = faults or SimulatorFaults()
+        self.realtime, self.cache_frames, self.record_frames = realtime, cache_frames, record_frames
+        self.chunk_frames = max(1, chunk_frames)
+        self.recorded_frames: list[np.ndarray] = []
+        self.frames_sent = 0
+        self.acquisitions_started = 0
+        self.errors: list[BaseException] = []
+        self._params = {name: spec.default for name, spec in PARAMETERS.items()}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._stop_acquisition = threading.Event()
+        self._trigger = threading.Semaphore(0)
+        self._data_conn: socket.socket | None = None
+        self._data_ready = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
+        self._acquisition: threading.Thread | None = None
+        self._control_sock = self._listen(control_port)
+        self._data_sock = self._listen(data_port)
+        self._update_image_size()
+
+    # ---- life cycle -------------------------------------------------------------------------------
+    def _listen(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, port))
+        sock.listen(4)
+        sock.settimeout(_ACCEPT_POLL_S)
+        return sock
+
+    @property
+    def control_port(self) -> int:
+        return self._control_sock.getsockname()[1]
+
+    @property
+    def data_port(self) -> int:
+        return self._data_sock.getsockname()[1]
+
+    def start(self) -> "MerlinSimulator":
+        """Start the accept threads (idempotent)."""
+        if not self._threads:
+            for target, name in ((self._serve_control, "control"), (self._serve_data, "data")):
+                thread = threading.Thread(target=target, name=f"merlin-sim-{name}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop acquisitions and servers, close every socket and join the threads."""
+        self._stop.set()
+        self._stop_acquisition.set()
+        self._trigger.release()
+        with self._lock:
+            if self._data_conn is not None:
+                self._close_quietly(self._data_conn)
+                self._data_conn = None
+        for thread in self._threads + ([self._acquisition] if self._acquisition else []):
+            thread.join(timeout_s)
+        self._control_sock.close()
+        self._data_sock.close()
+
+    def __enter__(self) -> "MerlinSimulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @staticmethod
+    def _close_quietly(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def get_parameter(self, name: str) -> object:
+        with self._lock:
+            return self._params[name.upper()]
+
+    def set_parameter(self, name: str, value: object) -> None:
+        """Set a variable directly (tests and the CLI); no range check."""
+        with self._lock:
+            self._params[name.upper()] = value
+            self._update_image_size()
+
+    def frame_format(self) -> FrameFormat:
+        with self._lock:
+            return FrameFormat(int(self._params["COUNTERDEPTH"]), self._params["FILEFORMAT"] == 2,  # type: ignore
+                               self.layout, self.n_chips)
+
+    def _update_image_size(self) -> None:
+        rows, cols = FrameFormat(12, False, self.layout, self.n_chips).image_shape
+        self._params["IMAGEX"], self._params["IMAGEY"] = cols, rows
+
+    # ---- control channel --------------------------------------------------------------------------
+    def _serve_control(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._control_sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            thread = threading.Thread(target=self._control_session, args=(conn,), daemon=True,
+                                      name="merlin-sim-control-session")
+            thread.start()
+
+    def _recv_exact(self, conn: socket.socket, n: int) -> bytes | None:
+        data = bytearray()
+        while len(data) < n:
+            if self._stop.is_set():
+                return None
+            try:
+                chunk = conn.recv(n - len(data))
+            except socket.timeout:
+                continue
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            data += chunk
+        return bytes(data)
+
+    def _control_session(self, conn: socket.socket) -> None:
+        conn.settimeout(_ACCEPT_POLL_S)
+        try:
+            while not self._stop.is_set():
+                prefix = self._recv_exact(conn, PREFIX_BYTES)
+                if prefix is None:
+                    return
+                try:
+                    length = parse_prefix(prefix, 64 * 1024)
+                except Exception:
+                    return   # a broken client: drop it, as the detector would
+                body = self._recv_exact(conn, length)
+                if body is None:
+                    return
+                reply = self.handle_command(body.decode("ascii", "replace").rstrip("\r\n\x00"))
+                if not self.faults.silent_control:
+                    conn.sendall(encode_message(reply))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def handle_command(self, body: str) -> str:
+        """Execute one control body (``SET,NAME,value`` / ``GET,NAME`` / ``CMD,NAME``); returns the reply body."""
+        fields = body.split(",")
+        kind = fields[0].strip().upper()
+        name = fields[1].strip().upper() if len(fields) > 1 else ""
+        echo = f"{fields[0]},{fields[1] if len(fields) > 1 else ''}"
+        if kind == "GET" and name in PARAMETERS:
+            with self._lock:
+                return f"{echo},{format_value(self._params[name])},0"
+        if kind == "SET" and name in PARAMETERS and len(fields) >= 3:
+            return f"{echo},{self._set(name, ','.join(fields[2:]))}"
+        if kind == "CMD" and name in COMMANDS:
+            return f"{echo},{self._command(name)}"
+        if kind == "GET":
+            return f"{echo},,2"
+        return f"{echo},2"
+
+    def _set(self, name: str, text: str) -> int:
+        spec = PARAMETERS[name]
+        if spec.read_only:
+            return 2
+        try:
+            value = parse_value(name, text)
+        except ValueError:
+            return 3
+        if not spec.valid(value):
+            return 3
+        with self._lock:
+            if self._params["DETECTORSTATUS"] == DetectorStatus.BUSY:
+                return 1
+            self._params[name] = value
+        return 0
+
+    def _command(self, name: str) -> int:
+        with self._lock:
+            busy = self._params["DETECTORSTATUS"] == DetectorStatus.BUSY
+            if name == "STARTACQUISITION":
+                if busy:
+                    return 1
+                self._params["DETECTORSTATUS"] = DetectorStatus.BUSY
+                self._stop_acquisition.clear()
+                self._trigger = threading.Semaphore(0)
+                params = dict(self._params)
+                self.acquisitions_started += 1
+                self._acquisition = threading.Thread(target=self._run_acquisition, args=(params,), daemon=True,
+                                                     name="merlin-sim-acquisition")
+                self._acquisition.start()
+            elif name == "SOFTTRIGGER":
+                if not busy:
+                    return 3
+                self._trigger.release()
+            elif name in ("STOPACQUISITION", "ABORT"):
+                self._stop_acquisition.set()
+                self._trigger.release()
+            elif name == "RESET":
+                if busy:
+                    return 1
+                self._params.update({n: spec.default for n, spec in PARAMETERS.items()})
+                self._update_image_size()
+        return 0
+
+    # ---- data channel -----------------------------------------------------------------------------
+    def _serve_data(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._data_sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+            # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._data_ready:
+                if self._data_conn is not None:
+                    self._close_quietly(self._data_conn)
+                self._data_conn = conn
+                self._data_ready.notify_all()
+
+    def _wait_data_connection(self, timeout_s: float) -> socket.socket | None:
+        end = time.monotonic() + timeout_s
+        with self._data_ready:
+            while self._data_conn is None and not self._stop_acquisition.is_set():
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._data_ready.wait(min(remaining, _ACCEPT_POLL_S))
+            return self._data_conn
+
+    def _drop_data_connection(self, conn: socket.socket) -> None:
+        with self._lock:
+            if self._data_conn is conn:
+                self._data_conn = None
+        self._close_quietly(conn)
+
+    def _send(self, conn: socket.socket, parts: list[bytes | memoryview]) -> None:
+        rate = self.faults.link_bytes_per_s
+        if rate is None:
+            for part in parts:
+                conn.sendall(part)
+            return
+        for part in parts:
+            view = memoryview(part).cast("B")
+            for start in range(0, len(view), 4096):
+                if self._stop_acquisition.is_set():
+                    raise ConnectionAbortedError("acquisition stopped while throttled")
+                piece = view[start:start + 4096]
+                conn.sendall(piece)
+                time.sleep(len(piece) / rate)
+
+    def _run_acquisition(self, params: dict[str, object]) -> None:
+        try:
+            self._acquire(params)
+        except OSError:
+            pass   # the client went away: a real Merlin carries on, data are lost
+        except BaseException as exc:  # noqa: BLE001 - kept for tests, never silently lost
+            self.errors.append(exc)
+        finally:
+            with self._lock:
+                self._params["DETECTORSTATUS"] = DetectorStatus.IDLE
+
+    def _acquire(self, params: dict[str, object]) -> None:
+        fmt = FrameFormat(int(params["COUNTERDEPTH"]), params["FILEFORMAT"] == 2, self.layout, self.n_chips)
+        n_total = int(params["NUMFRAMESTOACQUIRE"])  # type: ignore[arg-type]
+        per_trigger = int(params["NUMFRAMESPERTRIGGER"])  # type: ignore[arg-type]
+        exposure_s = float(params["ACQUISITIONTIME"]) * 1e-3  # type: ignore[arg-type]
+        period_s = exposure_s if params["CONTINUOUSRW"] else max(exposure_s, float(params["ACQUISITIONPERIOD"]) * 1e-3)
+        conn = self._wait_data_connection(5.0)
+        if conn is None:
+            return
+        hdr = format_acquisition_header(make_acquisition_header(
+            counter_depth=fmt.counter_depth, layout=fmt.layout, n_chips=fmt.n_chips, frames_in_acquisition=n_total,
+            frames_per_trigger=per_trigger, trigger_start=int(params["TRIGGERSTART"]),  # type: ignore[arg-type]
+            trigger_stop=int(params["TRIGGERSTOP"]), continuous_rw=bool(params["CONTINUOUSRW"]),  # type: ignore
+            thresholds_keV=tuple(float(params[f"THRESHOLD{i}"]) for i in range(8))))  # type: ignore[arg-type]
+        if self.faults.corrupt_acquisition_header:
+            hdr = b"XYZ" + hdr[3:]
+        self._send(conn, [encode_message(hdr)])
+        writer = self._open_file_writer(params, fmt, exposure_s)
+        if self.record_frames:
+            self.recorded_frames = []
+        try:
+            self._stream_frames(conn, fmt, n_total, per_trigger, exposure_s, period_s,
+                                wait_trigger=int(params["TRIGGERSTART"]) != 0, writer=writer)  # type: ignore
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _open_file_writer(self, params: dict[str, object], fmt: FrameFormat, exposure_s: float) -> MibWriter | None:
+        if not params["FILEENABLE"]:
+            return None
+        directory = Path(str(params["FILEDIRECTORY"]) or ".")
+        directory.mkdir(parents=True, exist_ok=True)
+        return MibWriter(directory / f"{params['FILENAME']}.mib", fmt, exposure_s)
+
+    def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float):
+        """Yield (counts, encoded pixel bytes) per frame, from the source in chunks or from the cache."""
+        cache: list[tuple[np.ndarray, bytes]] = []
+        produced = 0
+        while n_total == 0 or produced < n_total:
+            if self.cache_frames and len(cache) >= self.cache_frames:
+                yield cache[produced % self.cache_frames]
+                produced += 1
+                continue
+            count = self.chunk_frames if n_total == 0 else min(self.chunk_frames, n_total - produced)
+            if self.cache_frames:
+                count = min(count, self.cache_frames - len(cache))
+            frames = np.asarray(self.frame_source(count, exposure_s))
+            if frames.shape != (count, *fmt.image_shape):
+                raise ValueError(f"frame_source returned {frames.shape}, expected {(count, *fmt.image_shape)}")
+            counts = _clip_counts(frames, fmt)
+            for image in counts:
+                item = (image, encode_pixels(image, fmt))
+                if self.cache_frames:
+                    cache.append(item)
+                yield item
+                produced += 1
+
+    def _stream_frames(self, conn: socket.socket, fmt: FrameFormat, n_total: int, per_trigger: int, exposure_s: float,
+                       period_s: float, wait_trigger: bool, writer: MibWriter | None) -> None:
+        faults = self.faults
+        held: bytes | None = None
+        start = time.monotonic()
+        released = 0
+        for index, (image, pixels) in enumerate(self._frame_blocks(fmt, n_total, exposure_s)):
+            sequence = index + 1
+            if self._stop_acquisition.is_set() or self._stop.is_set():
+                return
+            if wait_trigger and released < sequence:
+                while not self._trigger.acquire(timeout=_ACCEPT_POLL_S):
+                    if self._stop_acquisition.is_set() or self._stop.is_set():
+                        return
+                if self._stop_acquisition.is_set():
+                    return
+                released += per_trigger
+                start = time.monotonic() - index * period_s
+            if self.realtime:
+                delay = start + sequence * period_s - time.monotonic()
+                if delay > 0.001:
+                    time.sleep(delay)
+            header = format_frame_header(frame_header_for(fmt, sequence, exposure_s))
+            if self.record_frames:
+                self.recorded_frames.append(image)
+            if writer is not None:
+                writer.append_encoded(header + pixels)
+            if faults.stall_after_frames is not None and index >= faults.stall_after_frames:
+                self._stop_acquisition.wait()
+                return
+            if sequence in faults.drop_frames:
+                continue
+            if sequence == faults.corrupt_header_frame:
+                header = b"MQ1,#@!?%&" + header[10:]
+            prefix = format_prefix(len(header) + len(pixels))
+            if sequence == faults.huge_length_frame:
+                prefix = b"MPX,9999999999,"
+            if sequence == faults.truncate_frame:
+                message = prefix + header + pixels
+                self._send(conn, [message[:len(message) // 2]])
+                self._drop_data_connection(conn)
+                return
+            if sequence in faults.swap_frames:
+                held = prefix + header + pixels
+                continue
+            self._send(conn, [prefix + header, pixels])
+            self.frames_sent += 1
+            if held is not None:
+                self._send(conn, [held])
+                self.frames_sent += 1
+                held = None
+            if faults.disconnect_after_frames is not None and self.frames_sent >= faults.disconnect_after_frames:
+                self._drop_data_connection(conn)
+                return
+        if held is not None:
+            self._send(conn, [held])
+            self.frames_sent += 1
