@@ -200,12 +200,19 @@ class SerialTransport(_BufferedTransport):
         super().__init__(timeout_s)
         import serial  # pyserial; imported here so TCP-only users do not need it
 
-        self._serial_exception = serial.SerialException
+        errors: tuple[type[BaseException], ...] = (serial.SerialException, OSError)
+        try:
+            import termios
+
+            errors += (termios.error,)
+        except ImportError:  # pragma: no cover - Windows
+            pass
+        self._serial_exception = errors
         try:
             self._ser = serial.serial_for_url(port, baudrate=baudrate, bytesize=8, parity="N",
                                               stopbits=1, timeout=timeout_s,
                                               write_timeout=timeout_s)
-        except (serial.SerialException, OSError) as exc:
+        except errors as exc:
             raise ConnectionLost(f"cannot open serial port {port}: {exc}") from exc
 
     def _recv_some(self, timeout_s: float) -> bytes:
@@ -217,14 +224,14 @@ class SerialTransport(_BufferedTransport):
                 if waiting:
                     data += self._ser.read(waiting)
             return data
-        except (self._serial_exception, OSError) as exc:
+        except self._serial_exception as exc:
             raise ConnectionLost(f"serial port error: {exc}") from exc
 
     def _send(self, data: bytes) -> None:
         try:
             self._ser.write(data)
             self._ser.flush()
-        except (self._serial_exception, OSError) as exc:
+        except self._serial_exception as exc:
             raise ConnectionLost(f"serial port error on write: {exc}") from exc
 
     def _close(self) -> None:

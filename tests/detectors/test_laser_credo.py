@@ -1,0 +1,145 @@
+"""Sirah Credo dye laser: frame codec, calibration, driver against the simulated laser."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.laser import credo
+from detectors.laser.calibration import WavelengthCalibration
+from detectors.laser.config import CredoConfig, LaserConfig
+from detectors.laser.errors import (BadReply, ChecksumError, ConnectionLost, DeviceTimeout,
+                                    InstrumentError, LimitError)
+from detectors.laser.simbase import Fault
+from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
+from detectors.simulation.clock import SimClock
+from detectors.simulation.state import LaserState
+
+
+@pytest.fixture(params=["pty", "tcp"])
+def rig(request):
+    sim = SimulatedLaserBench(serial=request.param, timeout_s=0.2, seed=1)
+    with sim as bench:
+        yield sim, bench
+
+
+def test_request_frame_layout_and_checksum():
+    frame = credo.encode_request(credo.CMD_STATUS)
+    assert frame == bytes([60, 23, 0, 0, 0, 0, 0, 0, 0, 0, 0, 83, 62])
+    move = credo.encode_move(1_249_262)
+    assert len(move) == 13 and move[0] == 0x3C and move[-1] == 0x3E
+    assert move[1] == 7 and move[2] == 1
+    assert int.from_bytes(move[3:7], "little") == 1_249_262
+    assert move[11] == sum(move[:11]) % 256
+    assert credo.decode_request(move) == (7, move[2:11])
+    bad = move[:11] + bytes([(move[11] + 1) % 256]) + move[12:]
+    with pytest.raises(ChecksumError):
+        credo.decode_request(bad)
+
+
+def test_status_frame_roundtrip_and_errors():
+    status = credo.CredoStatus(0, 23, credo.MOTION_MOVING, 1_000_000)
+    frame = credo.encode_status(status)
+    assert len(frame) == 14 and frame[0] == 0x5B
+    assert credo.decode_status(frame) == status and not status.holding
+    with pytest.raises(ChecksumError):
+        credo.decode_status(frame[:12] + bytes([(frame[12] + 7) % 256]) + frame[13:])
+    with pytest.raises(BadReply):
+        credo.decode_status(b"\x00" + frame[1:])
+    with pytest.raises(BadReply):
+        credo.decode_status(frame[:13])
+
+
+def test_calibration_matches_published_points_and_round_trips():
+    cal = WavelengthCalibration(CredoConfig().position_coefficients)
+    for wl, steps in [(532.0, 1_389_450), (600.0, 1_249_262), (800.0, 773_834)]:
+        assert abs(cal.to_position(wl) - steps) <= 2
+    for wl in np.linspace(532.0, 800.0, 37):
+        assert cal.to_wavelength(cal.to_position(wl)) == pytest.approx(wl, abs=0.01)
+
+
+def test_set_and_read_wavelength(rig):
+    sim, bench = rig
+    settle_s = bench.laser.set_wavelength_nm(590.0)
+    assert settle_s >= 0.25                      # simulated settle latency (0.25 s + jitter)
+    assert bench.laser.wavelength_nm() == pytest.approx(590.0, abs=0.01)
+    assert bench.laser.is_holding()
+    assert sim.system.state.wavelength_nm == pytest.approx(590.0, abs=0.01)
+
+
+def test_busy_then_hold(rig):
+    sim, bench = rig
+    bench.laser.set_wavelength_nm(560.0, wait=False)
+    status = bench.laser.status()
+    assert status.motion == credo.MOTION_MOVING and not bench.laser.is_holding()
+    elapsed = bench.laser.wait_until_holding()
+    assert elapsed > 0 and bench.laser.is_holding()
+    assert bench.laser.wavelength_nm() == pytest.approx(560.0, abs=0.01)
+
+
+def test_wait_can_be_aborted(rig):
+    _, bench = rig
+    bench.laser.set_wavelength_nm(700.0, wait=False)
+    assert bench.laser.wait_until_holding(abort=lambda: True) == 0.0
+    assert not bench.laser.is_holding()
+
+
+@pytest.mark.parametrize("wavelength", [850.0, 531.9, 800.01, float("nan")])
+def test_out_of_range_refused_before_sending(rig, wavelength):
+    sim, bench = rig
+    before = list(sim.transports["laser"].written)
+    received = sim.servers["laser"].bytes_received
+    with pytest.raises(LimitError, match="outside the allowed range 532.0–800.0 nm"):
+        bench.laser.set_wavelength_nm(wavelength)
+    assert sim.transports["laser"].written == before
+    assert sim.servers["laser"].bytes_received == received
+
+
+def test_error_message_names_value_and_limit(rig):
+    _, bench = rig
+    with pytest.raises(ValueError) as info:
+        bench.laser.set_wavelength_nm(850.0)
+    assert str(info.value) == "wavelength 850.0 nm outside the allowed range 532.0–800.0 nm"
+
+
+def test_configurable_range():
+    cfg = LaserConfig(credo=CredoConfig(min_wavelength_nm=570.0, max_wavelength_nm=600.0))
+    system = SimulatedLaserSystem(LaserState(wavelength_nm=580.0), SimClock(),
+                                  np.random.default_rng(0), cfg)
+    with SimulatedLaserBench(system, timeout_s=0.2) as bench:
+        assert bench.laser.wavelength_range_nm == (570.0, 600.0)
+        with pytest.raises(LimitError, match="570.0–600.0 nm"):
+            bench.laser.set_wavelength_nm(620.0)
+        bench.laser.set_wavelength_nm(599.0)
+    with pytest.raises(ValueError):
+        CredoConfig(min_wavelength_nm=700.0, max_wavelength_nm=600.0)
+
+
+@pytest.mark.parametrize("fault, error", [(Fault.GARBLED, BadReply),
+                                          (Fault.BAD_CHECKSUM, ChecksumError),
+                                          (Fault.NO_REPLY, DeviceTimeout),
+                                          (Fault.DISCONNECT, ConnectionLost)])
+def test_faults_raise_typed_errors(rig, fault, error):
+    sim, bench = rig
+    sim.system.laser.fault = fault
+    with pytest.raises(error):
+        bench.laser.wavelength_nm()
+    if fault is not Fault.DISCONNECT:
+        sim.system.laser.fault = Fault.NONE
+        assert bench.laser.wavelength_nm() == pytest.approx(580.0, abs=0.01)  # recovers
+
+
+def test_instrument_error_code_is_raised(rig):
+    sim, bench = rig
+    # a corrupted request (checksum off by one) makes the laser answer with error code 1
+    frame = bytearray(credo.encode_request(credo.CMD_STATUS))
+    frame[11] ^= 0x01
+    bench.laser.transport.write(bytes(frame))
+    with pytest.raises(InstrumentError, match="error code 1"):
+        bench.laser._read_status()
+
+
+def test_settle_time_follows_simulated_clock(rig):
+    sim, bench = rig
+    t0 = sim.system.clock.now_s()
+    settle = bench.laser.set_wavelength_nm(620.0)
+    assert sim.system.clock.now_s() - t0 == pytest.approx(settle, abs=0.06)
