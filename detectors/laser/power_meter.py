@@ -22,6 +22,11 @@ from .transport import LineChannel, Transport
 class PowerMeter(Protocol):
     """A power meter reading in µW with a wavelength correction in nm."""
 
+    def averaging(self) -> int:
+        """Number of samples averaged per reading, as the meter reports it."""
+        return int(self._parse(self.channel.query("SENS:AVER:COUN?", self.config.timeout_s),
+                               "averaging"))
+
     def set_wavelength_nm(self, wavelength_nm: float, force: bool = False) -> bool: ...
 
     def read_power_uW(self) -> float: ...
@@ -73,6 +78,11 @@ class ThorlabsPM100:
         check_range("averaging count", count, 1, self.config.max_averaging, "samples")
         self.channel.send(f"SENS:AVER:COUN {int(count)}")
         self._averaging = int(count)
+
+    def averaging(self) -> int:
+        """Number of samples averaged per reading, as the meter reports it."""
+        return int(self._parse(self.channel.query("SENS:AVER:COUN?", self.config.timeout_s),
+                               "averaging"))
 
     def set_wavelength_nm(self, wavelength_nm: float, force: bool = False) -> bool:
         """Set the wavelength correction, nm.
