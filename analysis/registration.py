@@ -1,0 +1,580 @@
+"""Sub-pixel image registration for drift tracking at low dose.
+
+Convention (kept everywhere in Lumière): images are indexed ``(y, x)``; a shift ``(dy, dx)`` in
+pixels means *the image equals the reference translated by (dy, dx)*::
+
+    image[y, x] ≈ reference[y - dy, x - dx]
+
+so a feature at ``(y0, x0)`` in the reference is found at ``(y0 + dy, x0 + dx)`` in the image.
+
+Algorithm (see :class:`ShiftMeasurer`): windowed, mean-subtracted images → real FFTs → plain
+(unnormalised) cross-power spectrum ``conj(R)·I`` weighted by a Gaussian band-pass → coarse
+correlation map from the band-limited spectrum only → integer peak (optionally inside a search
+window around a predicted shift) → Newton iteration on the exact Fourier series of the filtered
+correlation (equivalent to an infinitely upsampled DFT, Guizar-Sicairos et al., Opt. Lett. 33,
+156 (2008), without a quantisation step).
+"""
+from __future__ import annotations
+
+import math
+import typing
+
+import numba
+import numpy as np
+import scipy.fft
+
+__all__ = ["ShiftResult", "ShiftMeasurer", "measure_shift", "shift_image"]
+
+
+class ShiftResult(typing.NamedTuple):
+    """Result of :func:`measure_shift`.
+
+    ``dy, dx``: shift in pixels (image = reference translated by (dy, dx)).
+    ``quality``: peak significance of the filtered correlation, ``(peak - mean) / std`` over the
+    correlation map; ≳ 6 is a clear peak, ≲ 4 means the shift is probably noise.
+    """
+
+    dy: float
+    dx: float
+    quality: float
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _prepare_kernel(image, bin_factor, wy, wx, scratch, out):  # pragma: no cover - compiled
+    """Bin ``image``, subtract the window-weighted mean, multiply by the window → ``out``.
+
+    ``bin_factor`` 1: copy. 2: separable [1, 3, 3, 1]/8 taps at stride 2 (a 2×2 box convolved
+    with a [1, 1]/2 box; same centre as 2×2 binning) — a better anti-alias than plain binning,
+    measured 25 % lower RMS error without noise. Other factors: plain b×b sum. ``scratch`` is a
+    float32 buffer of shape (image rows, out columns).
+    """
+    ny, nx = out.shape
+    wxf = wx.astype(np.float32)
+    if bin_factor == 2:
+        sy_, sx_ = image.shape
+        for y in range(sy_):
+            src = image[y]
+            dst = scratch[y]
+            # interior without clamping so the loop vectorises; the two ends clamp
+            for i in range(1, nx - 1):
+                x0 = 2 * i
+                dst[i] = (np.float32(src[x0 - 1]) + np.float32(3) * np.float32(src[x0])
+                          + np.float32(3) * np.float32(src[x0 + 1]) + np.float32(src[x0 + 2]))
+            for i in (0, nx - 1):
+                x0 = 2 * i
+                xm = max(x0 - 1, 0)
+                xp = min(x0 + 2, sx_ - 1)
+                dst[i] = (np.float32(src[xm]) + np.float32(3) * np.float32(src[x0])
+                          + np.float32(3) * np.float32(src[x0 + 1]) + np.float32(src[xp]))
+        for j in range(ny):
+            y0 = 2 * j
+            ym = max(y0 - 1, 0)
+            yp = min(y0 + 2, sy_ - 1)
+            a, b_, c, d = scratch[ym], scratch[y0], scratch[y0 + 1], scratch[yp]
+            o = out[j]
+            for i in range(nx):
+                o[i] = (a[i] + np.float32(3) * (b_[i] + c[i]) + d[i]) * np.float32(0.25)
+    else:
+        for j in range(ny):
+            for i in range(nx):
+                acc = 0.0
+                for bj in range(bin_factor):
+                    for bi in range(bin_factor):
+                        acc += image[j * bin_factor + bj, i * bin_factor + bi]
+                out[j, i] = acc
+    swv = 0.0
+    for j in range(ny):
+        o = out[j]
+        rs = 0.0
+        for i in range(nx):
+            rs += wx[i] * o[i]
+        swv += wy[j] * rs
+    mean = np.float32(swv / (wy.sum() * wx.sum()))
+    for j in range(ny):
+        o = out[j]
+        wj = np.float32(wy[j])
+        for i in range(nx):
+            o[i] = (o[i] - mean) * (wj * wxf[i])
+
+
+def _prepare_reference(image: np.ndarray, bin_factor: int, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
+    """Plain numpy reference of :func:`_prepare_kernel` (used by the tests)."""
+    ny, nx = len(wy), len(wx)
+    image = np.asarray(image, np.float64)
+    if bin_factor == 2:
+        p = np.pad(image, 1, mode="edge")
+        taps = np.array([1.0, 3.0, 3.0, 1.0])
+        h = sum(t * p[:, k:k + 2 * nx:2] for k, t in enumerate(taps))  # x: pixels 2i-1..2i+2
+        b = sum(t * h[k:k + 2 * ny:2, :] for k, t in enumerate(taps)) / 4
+    else:
+        b = image[: ny * bin_factor, : nx * bin_factor]
+        b = b.reshape(ny, bin_factor, nx, bin_factor).sum(axis=(1, 3))
+    w = np.outer(wy, wx)
+    return ((b - (w * b).sum() / w.sum()) * w).astype(np.float32)
+
+
+def tukey_window(n: int, alpha: float) -> np.ndarray:
+    """1-D Tukey (tapered cosine) window; ``alpha`` = tapered fraction (0: box, 1: Hann)."""
+    if alpha <= 0:
+        return np.ones(n)
+    x = (np.arange(n) + 0.5) / n
+    w = np.ones(n)
+    edge = alpha / 2
+    lo = x < edge
+    hi = x > 1 - edge
+    w[lo] = 0.5 * (1 - np.cos(np.pi * x[lo] / edge))
+    w[hi] = 0.5 * (1 - np.cos(np.pi * (1 - x[hi]) / edge))
+    return w
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _band_kernel(R, I, ky, kx, weight, out):  # pragma: no cover - compiled
+    """``out[r, c] = conj(R) · I · weight`` on the band rows 0..ky, -ky..-1 and columns 0..kx.
+
+    ``out`` has shape (2 ky + 1, kx + 1) in the band's own row order (0..ky, -ky..-1) if
+    ``out.shape[0] == 2 ky + 1``; a larger ``out`` (a coarse-grid spectrum) receives the
+    negative rows at its own end, ready for an inverse real FFT.
+    """
+    n = R.shape[0]
+    m = out.shape[0]
+    for r in range(2 * ky + 1):
+        src = r if r <= ky else n - (2 * ky + 1 - r)
+        dst = r if r <= ky else m - (2 * ky + 1 - r)
+        for c in range(kx + 1):
+            a = R[src, c]
+            b = I[src, c]
+            out[dst, c] = (a.real * b.real + a.imag * b.imag
+                           + 1j * (a.real * b.imag - a.imag * b.real)) * weight[r, c]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _cross_kernel(R, I, ky, kx, ridx, C, P):  # pragma: no cover - compiled
+    """Raw cross-power ``conj(R)·I`` on the band → C (re, im); ring sums of (|R|²+|I|²)/2 → P."""
+    n = R.shape[0]
+    P[:] = 0.0
+    for r in range(2 * ky + 1):
+        src = r if r <= ky else n - (2 * ky + 1 - r)
+        for c in range(kx + 1):
+            ar = np.float64(R[src, c].real)
+            ai = np.float64(R[src, c].imag)
+            br = np.float64(I[src, c].real)
+            bi = np.float64(I[src, c].imag)
+            C[0, r, c] = ar * br + ai * bi
+            C[1, r, c] = ar * bi - ai * br
+            P[ridx[r, c]] += 0.5 * (ar * ar + ai * ai + br * br + bi * bi)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _ml_kernel(C, P, uy, ux, ry, rx, ridx, rcount, hp, X):  # pragma: no cover - compiled
+    """Maximum-likelihood (Knapp & Carter) weighting of the cross-power C → X.
+
+    With the shift estimate (ry, rx) the phase-compensated cross-power averages, per frequency
+    ring, to the specimen power S (noise does not correlate between the two frames), while
+    (|R|² + |I|²)/2 (ring sums ``P``) averages to S + N. Each coefficient is weighted by
+    S / (N (N + 2 S)): plain correlation where noise dominates, phase correlation where the
+    signal does.
+    """
+    ny = C.shape[1]
+    nx = C.shape[2]
+    nb = rcount.shape[0]
+    S = np.zeros(nb)
+    cxs = np.cos(ux * rx)
+    sxs = np.sin(ux * rx)
+    for r in range(ny):
+        cy_ = np.cos(uy[r] * ry)
+        sy_ = np.sin(uy[r] * ry)
+        for c in range(nx):
+            er = cy_ * cxs[c] - sy_ * sxs[c]
+            ei = sy_ * cxs[c] + cy_ * sxs[c]
+            S[ridx[r, c]] += C[0, r, c] * er - C[1, r, c] * ei
+    pmax = 0.0
+    for k in range(nb):
+        pmax = max(pmax, P[k] / rcount[k])
+    W = np.empty(nb)
+    for k in range(nb):
+        sk = max(S[k] / rcount[k], 0.0)
+        N = max(P[k] / rcount[k] - sk, 1e-12 * pmax)
+        W[k] = sk / (N * (N + 2.0 * sk))
+    for r in range(ny):
+        for c in range(nx):
+            w = W[ridx[r, c]] * hp[r, c]
+            X[0, r, c] = C[0, r, c] * w
+            X[1, r, c] = C[1, r, c] * w
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _newton_kernel(X, uy, ux, lnEy, lnEx, ry, rx, max_step, n_iter):  # pragma: no cover
+    """Maximise ln c(r) − ln E(r), c(r) = Re Σ X exp(i u·r); returns (ry, rx, c).
+
+    ``X`` = (re, im) of the weighted half-spectrum (Hermitian weights included), ``u`` angular
+    frequencies per binned pixel; ``lnE`` tabulated on integer lags, interpolated locally.
+    """
+    ny = X.shape[1]
+    nx = X.shape[2]
+    oy = (lnEy.shape[0] - 1) // 2
+    ox = (lnEx.shape[0] - 1) // 2
+    c = 0.0
+    for _ in range(n_iter):
+        cxs = np.cos(ux * rx)
+        sxs = np.sin(ux * rx)
+        t00 = t01 = t02 = t10 = t11 = t20 = 0.0
+        for r in range(ny):
+            a0r = a0i = a1r = a1i = a2r = a2i = 0.0
+            for q in range(nx):
+                vr = X[0, r, q] * cxs[q] - X[1, r, q] * sxs[q]
+                vi = X[0, r, q] * sxs[q] + X[1, r, q] * cxs[q]
+                a0r += vr
+                a0i += vi
+                u = ux[q]
+                a1r += vr * u
+                a1i += vi * u
+                a2r += vr * u * u
+                a2i += vi * u * u
+            er = np.cos(uy[r] * ry)
+            ei = np.sin(uy[r] * ry)
+            p0r = er * a0r - ei * a0i
+            p0i = er * a0i + ei * a0r
+            p1r = er * a1r - ei * a1i
+            p1i = er * a1i + ei * a1r
+            p2r = er * a2r - ei * a2i
+            u = uy[r]
+            t00 += p0r
+            t01 -= p1i
+            t02 -= p2r
+            t10 -= u * p0i
+            t20 -= u * u * p0r
+            t11 -= u * p1r
+        c = t00
+        if c <= 0:
+            break
+        gy = t10 / c
+        gx = t01 / c
+        hyy = t20 / c - gy * gy
+        hxx = t02 / c - gx * gx
+        hxy = t11 / c - gy * gx
+        # ln E(r): local quadratic through the three nearest integer lags
+        for axis in range(2):
+            L = lnEy if axis == 0 else lnEx
+            o = oy if axis == 0 else ox
+            r0 = ry if axis == 0 else rx
+            k = int(np.floor(r0 + 0.5))
+            k = min(max(k, -o + 1), o - 1)
+            d2 = L[k + 1 + o] - 2 * L[k + o] + L[k - 1 + o]
+            d1 = 0.5 * (L[k + 1 + o] - L[k - 1 + o]) + (r0 - k) * d2
+            if axis == 0:
+                gy -= d1
+                hyy -= d2
+            else:
+                gx -= d1
+                hxx -= d2
+        det = hyy * hxx - hxy * hxy
+        if not (hyy < 0 and det > 0):
+            break  # outside the concave cap of the peak: keep the current estimate
+        sty = -(hxx * gy - hxy * gx) / det
+        stx = -(hyy * gx - hxy * gy) / det
+        norm = np.sqrt(sty * sty + stx * stx)
+        if norm > max_step:
+            sty *= max_step / norm
+            stx *= max_step / norm
+        ry += sty
+        rx += stx
+        if norm < 1e-3:
+            break
+    return ry, rx, c
+
+
+@numba.njit(cache=True, nogil=True)
+def _peak_kernel(cmap, masked, gy, gx, py, px, r2, ny, nx):  # pragma: no cover - compiled
+    """Maximum of ``cmap`` (optionally only cells within sqrt(r2) px of (py, px), distances
+    wrapped modulo (ny, nx)); returns (j, i, quality, parabolic vertex offsets oy, ox)."""
+    h, w = cmap.shape
+    best = -np.inf
+    bj = 0
+    bi = 0
+    s1 = 0.0
+    s2 = 0.0
+    for j in range(h):
+        dy = (gy[j] - py + ny / 2) % ny - ny / 2
+        for i in range(w):
+            v = cmap[j, i]
+            s1 += v
+            s2 += v * v
+            if masked:
+                dx = (gx[i] - px + nx / 2) % nx - nx / 2
+                if dy * dy + dx * dx > r2:
+                    continue
+            if v > best:
+                best = v
+                bj = j
+                bi = i
+    n = h * w
+    mean = s1 / n
+    var = s2 / n - mean * mean
+    q = (best - mean) / np.sqrt(var) if var > 0 else 0.0
+    oy = _parabola(cmap[(bj - 1) % h, bi], best, cmap[(bj + 1) % h, bi])
+    ox = _parabola(cmap[bj, (bi - 1) % w], best, cmap[bj, (bi + 1) % w])
+    return bj, bi, q, oy, ox
+
+
+@numba.njit(cache=True)
+def _parabola(a, b, c):  # pragma: no cover - compiled
+    """Vertex offset of the parabola through (-1, a), (0, b), (1, c), clipped to ±0.5."""
+    den = a - 2 * b + c
+    if den >= 0:
+        return 0.0
+    return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+
+
+class ShiftMeasurer:
+    """Measure shifts between images of one shape, holding all per-shape buffers.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape (ny, nx).
+    lowpass_sigma_px : float
+        Gaussian low-pass (real-space sigma, original pixels) of the correlation used to *find*
+        the peak (and, with ``weighting="gaussian"``, to refine it). Broad enough that shot noise
+        at 0.5 counts/px cannot make a false peak.
+    highpass_sigma_px : float or None
+        Removes structure wider than this (illumination gradients, the window's imprint);
+        default min(shape)/8.
+    window_alpha : float
+        Tukey window taper fraction (edges wrap in the FFT; a full Hann window wastes counts).
+    bin_factor : int or None
+        Bin the images before the FFT; ``None`` = 2 for images ≥ 128 px on both sides, else 1.
+        Binning halves the bandwidth; measured on STEM-like textures it costs ~10-40 % in RMS
+        error at 50 counts/px and nothing at ≤ 5 counts/px, for a 3-4× speed-up.
+    weighting : {"ml", "gaussian"}
+        Sub-pixel refinement weights: ``"ml"`` = maximum-likelihood weights estimated from the
+        data (see Notes), ``"gaussian"`` = the fixed low-pass.
+    workers : int
+        ``scipy.fft`` workers; 1 by default because threading costs more than it gains below
+        ~512² (measured: 256² rfft2 0.15 ms with 1 worker, 0.29 ms with 2).
+
+    Notes
+    -----
+    Steps: bin, subtract the window-weighted mean and apply the window (one numba pass);
+    ``rfft2`` both; coarse correlation from the low-passed cross-power on a grid just large
+    enough for that band; integer peak (in the search window); Newton iteration on the Fourier
+    series of the weighted correlation, which is the exact maximum that an upsampled DFT
+    (Guizar-Sicairos 2008) approximates on a grid. The ML weights (Knapp & Carter, IEEE Trans.
+    ASSP 24, 320 (1976)) need the specimen power S(f) and noise power N(f): with the coarse
+    shift the phase-compensated cross-power gives S per frequency ring (noise does not
+    correlate between frames), the mean power gives S + N; no Poisson or gain assumption.
+    The overlap envelope E(d) (autocorrelation of the window, which stays on the frame while
+    the specimen moves) would pull the peak towards zero; the refinement maximises c(d)/E(d).
+
+    Buffers are allocated once per measurer; not thread-safe (one measurer per thread).
+    """
+
+    def __init__(self, shape: tuple[int, int], *, lowpass_sigma_px: float = 4.0,
+                 highpass_sigma_px: float | None = None, window_alpha: float = 0.3,
+                 bin_factor: int | None = None, weighting: str = "ml", workers: int = 1) -> None:
+        ny, nx = (int(s) for s in shape)
+        if ny < 16 or nx < 16:
+            raise ValueError(f"image shape {shape} too small for registration (need ≥ 16×16)")
+        if not lowpass_sigma_px > 0:
+            raise ValueError(f"lowpass_sigma_px must be > 0, got {lowpass_sigma_px}")
+        if weighting not in ("ml", "gaussian"):
+            raise ValueError(f"weighting must be 'ml' or 'gaussian', got {weighting!r}")
+        if not 0 <= window_alpha <= 1:
+            raise ValueError(f"window_alpha must be in [0, 1], got {window_alpha}")
+        if bin_factor is None:
+            bin_factor = 2 if min(ny, nx) >= 128 else 1
+        self.shape = (ny, nx)
+        self.bin_factor = b = int(bin_factor)
+        self.weighting = weighting
+        self.workers = workers
+        self._by, self._bx = my, mx = ny // b, nx // b
+        self._wy = tukey_window(my, window_alpha)
+        self._wx = tukey_window(mx, window_alpha)
+        self._buf = np.empty((2, my, mx), np.float32)  # reference, image: one batched rfft2
+        self._scratch = np.empty((ny, mx), np.float32)
+        s_lo = lowpass_sigma_px / b  # binned pixels
+        s_hi = (highpass_sigma_px if highpass_sigma_px is not None else min(ny, nx) / 8) / b
+        # full band (all but the Nyquist row/column) for the refinement
+        self._ky, self._kx = ky, kx = my // 2 - 1, mx // 2 - 1
+        fy = np.r_[0:ky + 1, -ky:0] / my
+        fx = np.arange(kx + 1) / mx
+        f2 = fy[:, None] ** 2 + fx[None, :] ** 2
+        hp = 1 - np.exp(-2 * np.pi ** 2 * s_hi ** 2 * f2)
+        hp[:, 1:] *= 2  # half-spectrum: columns kx > 0 stand for two coefficients
+        lp = np.exp(-2 * np.pi ** 2 * s_lo ** 2 * f2)
+        self._hp = hp
+        self._gauss = hp * lp
+        self._uy = 2 * np.pi * fy  # angular frequencies, rad per binned pixel
+        self._ux = 2 * np.pi * fx
+        self._X = np.empty((2, 2 * ky + 1, kx + 1), np.float64)  # (re, im) of the band
+        self._Xc = np.empty((2 * ky + 1, kx + 1), np.complex128)
+        self._C = np.empty_like(self._X)
+        fr = np.sqrt(f2)
+        self._ridx = np.minimum((fr * max(my, mx)).astype(np.intp), max(my, mx) // 2)
+        self._rcount = np.maximum(np.bincount(self._ridx.ravel()), 1).astype(np.float64)
+        self._P = np.empty(len(self._rcount))
+        # coarse search grid: only the band where the low-pass exceeds 1e-3, on the smallest
+        # FFT-friendly grid that holds it without aliasing
+        fcut = math.sqrt(math.log(1e3) / (2 * np.pi ** 2)) / s_lo
+        self._cky = cky = min(ky, int(math.ceil(fcut * my)))
+        self._ckx = ckx = min(kx, int(math.ceil(fcut * mx)))
+        self._cy = cy = min(my, scipy.fft.next_fast_len(2 * cky + 2, real=True))
+        self._cx = cx = min(mx, scipy.fft.next_fast_len(2 * ckx + 2, real=True))
+        self._small = np.zeros((cy, cx // 2 + 1), np.complex64)
+        cw = np.concatenate([self._gauss[:cky + 1], self._gauss[len(fy) - cky:]])[:, :ckx + 1]
+        cw[:, 1:] *= 0.5  # irfft2 counts the mirrored half itself
+        self._cweight = np.ascontiguousarray(cw)
+        self._gy = np.fft.fftfreq(cy) * my * b  # coarse cells' shifts, original px
+        self._gx = np.fft.fftfreq(cx) * mx * b
+        self._lnEy = _log_autocorr(self._wy)
+        self._lnEx = _log_autocorr(self._wx)
+        self._ml_passes = 2
+
+    def _prepare(self, image: np.ndarray, k: int) -> None:
+        image = np.asarray(image)
+        if image.shape != self.shape:
+            raise ValueError(f"image shape {image.shape} does not match measurer shape {self.shape}")
+        if image.dtype.kind not in "uif":
+            raise ValueError(f"image dtype {image.dtype} is not a real number type")
+        _prepare_kernel(np.ascontiguousarray(image), self.bin_factor, self._wy, self._wx,
+                        self._scratch, self._buf[k])
+
+    def measure(self, reference: np.ndarray, image: np.ndarray, *,
+                predicted: tuple[float, float] | None = None,
+                search_radius: float | None = None) -> ShiftResult:
+        """Shift of ``image`` relative to ``reference``; see :func:`measure_shift`."""
+        self._prepare(reference, 0)
+        self._prepare(image, 1)
+        F = scipy.fft.rfft2(self._buf, workers=self.workers)
+        R, I = F[0], F[1]
+        b = self.bin_factor
+        small = self._small
+        _band_kernel(R, I, self._cky, self._ckx, self._cweight, small)
+        coarse = scipy.fft.irfft2(small, s=(self._cy, self._cx), workers=self.workers)
+        cy, cx = coarse.shape
+        masked = search_radius is not None
+        py = px = r2 = 0.0
+        if masked:
+            if not search_radius > 0:
+                raise ValueError(f"search_radius must be > 0 px, got {search_radius}")
+            if predicted is not None:
+                py, px = float(predicted[0]), float(predicted[1])
+            # never smaller than one coarse cell, or the window could hold no cell at all
+            r2 = max(float(search_radius), b * self._by / cy, b * self._bx / cx) ** 2
+        j, i, quality, oy, ox = _peak_kernel(coarse, masked, self._gy, self._gx, py, px, r2,
+                                             float(self.shape[0]), float(self.shape[1]))
+        # parabolic vertex on the coarse grid, wrapped to signed binned pixels
+        sy, sx = self._by / cy, self._bx / cx
+        y0 = ((j + oy) * sy + self._by / 2) % self._by - self._by / 2
+        x0 = ((i + ox) * sx + self._bx / 2) % self._bx - self._bx / 2
+        X = self._X
+        step = max(sy, sx)
+        ry, rx = y0, x0
+        if self.weighting == "gaussian":
+            _band_kernel(R, I, self._ky, self._kx, self._gauss, self._Xc)
+            X[0], X[1] = self._Xc.real, self._Xc.imag
+            ry, rx, _ = _newton_kernel(X, self._uy, self._ux, self._lnEy, self._lnEx, ry, rx,
+                                       step, 10)
+        else:
+            # two passes: the second re-estimates S(f) with the refined shift
+            _cross_kernel(R, I, self._ky, self._kx, self._ridx, self._C, self._P)
+            for _ in range(self._ml_passes):
+                _ml_kernel(self._C, self._P, self._uy, self._ux, ry, rx, self._ridx,
+                           self._rcount, self._hp, X)
+                ry, rx, _ = _newton_kernel(X, self._uy, self._ux, self._lnEy, self._lnEx, ry,
+                                           rx, 0.5, 10)
+        if not math.hypot(ry - y0, rx - x0) < 2 * step:
+            ry, rx = y0, x0  # wandered off towards another peak: keep the coarse estimate
+        # binning averages b pixels in both images alike, so the shift scales by b exactly
+        return ShiftResult(float(ry * b), float(rx * b), float(quality))
+
+
+def _log_autocorr(w: np.ndarray) -> np.ndarray:
+    """ln of the normalised linear autocorrelation Σ_n w[n] w[n+d], lags -(n-1)..n-1."""
+    n = len(w)
+    e = np.correlate(w, w, mode="full")
+    return np.log(np.maximum(e / e[n - 1], 1e-6))
+
+
+_CACHE: dict[tuple, ShiftMeasurer] = {}
+
+
+def measure_shift(reference: np.ndarray, image: np.ndarray, *,
+                  predicted: tuple[float, float] | None = None,
+                  search_radius: float | None = None, lowpass_sigma_px: float = 4.0,
+                  window_alpha: float = 0.3, bin_factor: int | None = None,
+                  weighting: str = "ml", workers: int = 1) -> ShiftResult:
+    """Measure the sub-pixel translation of ``image`` relative to ``reference``.
+
+    Parameters
+    ----------
+    reference, image : (ny, nx) array
+        Two images of the same shape (counts or any real intensity).
+    predicted : (dy, dx), optional
+        Expected shift in pixels, centre of the search window.
+    search_radius : float, optional
+        Only correlation peaks within this distance (px) of ``predicted`` (or of (0, 0) if no
+        prediction) are considered. Use it on periodic specimens, whose lattice makes the
+        correlation peak repeat every lattice vector.
+    lowpass_sigma_px, window_alpha, bin_factor, workers
+        See :class:`ShiftMeasurer`. A measurer (buffers, filter, window) is cached per shape and
+        parameters, so repeated calls on one shape allocate no large buffers.
+
+    Returns
+    -------
+    ShiftResult
+        ``(dy, dx, quality)``: the image equals the reference translated by (dy, dx), i.e.
+        ``image[y, x] ≈ reference[y - dy, x - dx]``.
+
+    Notes
+    -----
+    Plain (unnormalised) cross-correlation with a Gaussian band-pass is used rather than phase
+    correlation: at low dose phase correlation whitens the shot noise and is several times less
+    accurate. The sub-pixel maximum is found by Newton iteration on the Fourier series of the
+    filtered correlation, i.e. the exact maximum of the band-limited correlation that an
+    upsampled DFT (Guizar-Sicairos 2008) approximates on a grid.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.poisson(50 * np.exp(-((np.indices((64, 64)) - 30) ** 2).sum(0) / 50.))
+    >>> img = shift_image(ref.astype(float), 2.5, -1.25)
+    >>> r = measure_shift(ref, img)
+    >>> round(r.dy, 1), round(r.dx, 1)
+    (2.5, -1.2)
+    """
+    reference = np.asarray(reference)
+    image = np.asarray(image)
+    if reference.ndim != 2 or reference.shape != image.shape:
+        raise ValueError(f"reference {reference.shape} and image {image.shape} must be 2-D "
+                         "arrays of the same shape")
+    key = (reference.shape, lowpass_sigma_px, window_alpha, bin_factor, weighting, workers)
+    m = _CACHE.get(key)
+    if m is None:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        m = _CACHE[key] = ShiftMeasurer(reference.shape, lowpass_sigma_px=lowpass_sigma_px,
+                                        window_alpha=window_alpha, bin_factor=bin_factor,
+                                        weighting=weighting, workers=workers)
+    return m.measure(reference, image, predicted=predicted, search_radius=search_radius)
+
+
+def shift_image(image: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """Translate ``image`` by (dy, dx) px with a Fourier shift (periodic boundaries).
+
+    Returns ``out`` with ``out[y, x] = image[y - dy, x - dx]`` (same convention as
+    :func:`measure_shift`, so ``measure_shift(image, shift_image(image, dy, dx)) ≈ (dy, dx)``).
+
+    Examples
+    --------
+    >>> a = np.zeros((8, 8)); a[2, 3] = 1
+    >>> int(np.argmax(shift_image(a, 1, 2)))  == 3 * 8 + 5
+    True
+    """
+    image = np.asarray(image, dtype=np.float64)
+    ny, nx = image.shape
+    ky = scipy.fft.fftfreq(ny)[:, None]
+    kx = scipy.fft.fftfreq(nx)[None, :]
+    # full complex FFT and real part: the Nyquist terms of a non-integer shift are then
+    # symmetrised (cosine) instead of producing an imaginary residue
+    F = scipy.fft.fft2(image) * np.exp(-2j * np.pi * (ky * dy + kx * dx))
+    return scipy.fft.ifft2(F).real
