@@ -9,7 +9,9 @@ Conventions
   ``U32`` 24. The detector has already assembled the layout.
 * Raw (FILEFORMAT 2, ``R64``): big-endian 64-bit words, pixels LSB first: 64 pixels of 1 bit,
   8 pixels of 6 bit (one byte each) or 4 pixels of 12 bit per word. 24-bit raw is two 12-bit raw blocks
-  in one message, the first with the high 12 bits (as LiberTEM's ``decode_r24_swap`` documents).
+  in one message, the first with the high 12 bits (as LiberTEM's ``decode_r24_swap`` documents); its MQ1
+  header announces twice the raw width. The 6-, 12- and 24-bit raw quad (``2x2``) encodings written
+  here are cross-checked against LiberTEM's MIB reader in the tests.
   Raw pixels come in *raw order*: 256 rows of ``256 x chips`` pixels (the MQ1 header says so:
   ``1024,0256,R64,   2x2``).
 
@@ -85,9 +87,12 @@ class FrameFormat:
 
     @property
     def header_shape(self) -> tuple[int, int]:
-        """(height, width) written in the MQ1 header: raw order for R64, the image otherwise."""
+        """(height, width) written in the MQ1 header: raw order for R64, the image otherwise.
+
+        24-bit raw frames carry two 12-bit blocks and announce twice the width (as LiberTEM reads them).
+        """
         if self.raw:
-            return (CHIP_PIXELS, CHIP_PIXELS * self.n_chips)
+            return (CHIP_PIXELS, CHIP_PIXELS * self.n_chips * (2 if self.counter_depth == 24 else 1))
         return self.image_shape
 
     @property
@@ -97,7 +102,7 @@ class FrameFormat:
     @property
     def pixel_bytes(self) -> int:
         """Bytes of pixel data in one frame message."""
-        rows, cols = self.header_shape
+        rows, cols = self.image_shape if not self.raw else (CHIP_PIXELS, CHIP_PIXELS * self.n_chips)
         n = rows * cols
         if not self.raw:
             return n * _BINARY_DTYPES[self.pixel_type].itemsize
@@ -156,7 +161,7 @@ def raw_order_to_image(raw_pixels: np.ndarray, fmt: FrameFormat, out: np.ndarray
 
 def image_to_raw_order(image: np.ndarray, fmt: FrameFormat) -> np.ndarray:
     """Inverse of :func:`raw_order_to_image` (gap pixels are dropped)."""
-    raw = np.empty(fmt.header_shape, dtype=image.dtype)
+    raw = np.empty((CHIP_PIXELS, CHIP_PIXELS * fmt.n_chips), dtype=image.dtype)
     for rows, cols, flip, raw_cols in _raw_segments(fmt):
         block = image[rows, cols]
         raw[:, raw_cols] = block[::-1, ::-1] if flip else block
@@ -219,7 +224,7 @@ def decode_pixels_into(data: bytes | bytearray | memoryview | np.ndarray, fmt: F
     if not fmt.raw:
         out[...] = buf.view(_BINARY_DTYPES[fmt.pixel_type]).reshape(fmt.image_shape)
         return
-    shape = fmt.header_shape
+    shape = (CHIP_PIXELS, CHIP_PIXELS * fmt.n_chips)
     if fmt.counter_depth == 1:
         words = buf.reshape(-1, 8)[:, ::-1]
         raw = np.unpackbits(words, axis=1, bitorder="little").reshape(shape)

@@ -61,17 +61,19 @@ class SyntheticEelsSource:
 class PatternSource:
     """Counts that encode the frame index and pixel position (cheap, exact, for tests of ordering).
 
-    Frame ``k`` (0-based over the source's lifetime) has ``(k * 7919 + row * 31 + col * 17) mod (max + 1)``,
-    so every pixel of every frame differs and a swapped, shifted or flipped pixel is detected.
+    Frame ``k`` (0-based over the source's lifetime) holds a multiplicative hash of ``(k, row, col)``
+    modulo ``max_count + 1``, so all bits of the counter are used and a swapped, shifted or flipped pixel
+    or frame is detected.
     """
 
     def __init__(self, shape: tuple[int, int] = (256, 1024), max_count: int = 4095) -> None:
         self.shape, self.max_count = shape, max_count
         self._next = 0
         rows, cols = shape
-        self._base = (np.arange(rows)[:, None] * 31 + np.arange(cols)[None, :] * 17).astype(np.int64)
+        self._base = (np.arange(rows)[:, None] * 1031 + np.arange(cols)[None, :]).astype(np.int64)
 
     def __call__(self, n_frames: int, exposure_s: float) -> np.ndarray:
         k = np.arange(self._next, self._next + n_frames, dtype=np.int64)[:, None, None]
         self._next += n_frames
-        return ((k * 7919 + self._base[None]) % (self.max_count + 1)).astype(np.uint32)
+        key = (k % 4096) * 1_000_003 + self._base[None]
+        return ((key * 2654435761) % (self.max_count + 1)).astype(np.uint32)
