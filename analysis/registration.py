@@ -148,12 +148,36 @@ def _band_kernel(R, I, ky, kx, weight, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
+def _coarse_kernel(R, I, ky, kx, weight, small, xs):  # pragma: no cover - compiled
+    """Low-passed cross-power of the coarse band, twice: into ``small`` (coarse-grid layout for
+    an inverse real FFT, ``weight`` already halved for kx > 0) and into ``xs`` (re, im; band
+    rows 0..ky, -ky..-1; Hermitian weight 2 for kx > 0) for a first Newton refinement."""
+    n = R.shape[0]
+    m = small.shape[0]
+    for r in range(2 * ky + 1):
+        src = r if r <= ky else n - (2 * ky + 1 - r)
+        dst = r if r <= ky else m - (2 * ky + 1 - r)
+        for c in range(kx + 1):
+            a = R[src, c]
+            b = I[src, c]
+            w = weight[r, c]
+            xr = (a.real * b.real + a.imag * b.imag) * w
+            xi = (a.real * b.imag - a.imag * b.real) * w
+            small[dst, c] = xr + 1j * xi
+            h = 2.0 if c > 0 else 1.0
+            xs[0, r, c] = xr * h
+            xs[1, r, c] = xi * h
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _cross_kernel(R, I, ky, kx, ridx, C, P):  # pragma: no cover - compiled
     """Raw cross-power ``conj(R)·I`` on the band → C (re, im); ring sums of (|R|²+|I|²)/2 → P."""
     n = R.shape[0]
     P[:] = 0.0
     for r in range(2 * ky + 1):
         src = r if r <= ky else n - (2 * ky + 1 - r)
+        k0 = ridx[r, 0]
+        acc = 0.0
         for c in range(kx + 1):
             ar = np.float64(R[src, c].real)
             ai = np.float64(R[src, c].imag)
@@ -161,7 +185,13 @@ def _cross_kernel(R, I, ky, kx, ridx, C, P):  # pragma: no cover - compiled
             bi = np.float64(I[src, c].imag)
             C[0, r, c] = ar * br + ai * bi
             C[1, r, c] = ar * bi - ai * br
-            P[ridx[r, c]] += 0.5 * (ar * ar + ai * ai + br * br + bi * bi)
+            k = ridx[r, c]
+            if k != k0:  # runs of one ring along a row: flush only when the ring changes
+                P[k0] += acc
+                acc = 0.0
+                k0 = k
+            acc += 0.5 * (ar * ar + ai * ai + br * br + bi * bi)
+        P[k0] += acc
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -183,10 +213,18 @@ def _ml_kernel(C, P, uy, ux, ry, rx, ridx, rcount, hp, X):  # pragma: no cover -
     for r in range(ny):
         cy_ = np.cos(uy[r] * ry)
         sy_ = np.sin(uy[r] * ry)
+        k0 = ridx[r, 0]
+        acc = 0.0
         for c in range(nx):
             er = cy_ * cxs[c] - sy_ * sxs[c]
             ei = sy_ * cxs[c] + cy_ * sxs[c]
-            S[ridx[r, c]] += C[0, r, c] * er - C[1, r, c] * ei
+            k = ridx[r, c]
+            if k != k0:
+                S[k0] += acc
+                acc = 0.0
+                k0 = k
+            acc += C[0, r, c] * er - C[1, r, c] * ei
+        S[k0] += acc
     pmax = 0.0
     for k in range(nb):
         pmax = max(pmax, P[k] / rcount[k])
@@ -409,12 +447,12 @@ class ShiftMeasurer:
         self._Xc = np.empty((2 * ky + 1, kx + 1), np.complex128)
         self._C = np.empty_like(self._X)
         fr = np.sqrt(f2)
-        self._ridx = np.minimum((fr * max(my, mx)).astype(np.intp), max(my, mx) // 2)
+        self._ridx = np.minimum((fr * max(my, mx)).astype(np.int32), max(my, mx) // 2)
         self._rcount = np.maximum(np.bincount(self._ridx.ravel()), 1).astype(np.float64)
         self._P = np.empty(len(self._rcount))
-        # coarse search grid: only the band where the low-pass exceeds 1e-3, on the smallest
+        # coarse search grid: only the band where the low-pass exceeds 1 %, on the smallest
         # FFT-friendly grid that holds it without aliasing
-        fcut = math.sqrt(math.log(1e3) / (2 * np.pi ** 2)) / s_lo
+        fcut = math.sqrt(math.log(1e2) / (2 * np.pi ** 2)) / s_lo
         self._cky = cky = min(ky, int(math.ceil(fcut * my)))
         self._ckx = ckx = min(kx, int(math.ceil(fcut * mx)))
         self._cy = cy = min(my, scipy.fft.next_fast_len(2 * cky + 2, real=True))
@@ -423,11 +461,14 @@ class ShiftMeasurer:
         cw = np.concatenate([self._gauss[:cky + 1], self._gauss[len(fy) - cky:]])[:, :ckx + 1]
         cw[:, 1:] *= 0.5  # irfft2 counts the mirrored half itself
         self._cweight = np.ascontiguousarray(cw)
+        self._Xs = np.empty((2, 2 * cky + 1, ckx + 1))
+        self._suy = np.concatenate([self._uy[:cky + 1], self._uy[len(fy) - cky:]])
+        self._sux = self._ux[:ckx + 1].copy()
         self._gy = np.fft.fftfreq(cy) * my * b  # coarse cells' shifts, original px
         self._gx = np.fft.fftfreq(cx) * mx * b
         self._lnEy = _log_autocorr(self._wy)
         self._lnEx = _log_autocorr(self._wx)
-        self._ml_passes = 2
+        self._ml_passes = 1
 
     def _prepare(self, image: np.ndarray, k: int) -> None:
         image = np.asarray(image)
@@ -448,7 +489,7 @@ class ShiftMeasurer:
         R, I = F[0], F[1]
         b = self.bin_factor
         small = self._small
-        _band_kernel(R, I, self._cky, self._ckx, self._cweight, small)
+        _coarse_kernel(R, I, self._cky, self._ckx, self._cweight, small, self._Xs)
         coarse = scipy.fft.irfft2(small, s=(self._cy, self._cx), workers=self.workers)
         cy, cx = coarse.shape
         masked = search_radius is not None
@@ -475,7 +516,10 @@ class ShiftMeasurer:
             ry, rx, _ = _newton_kernel(X, self._uy, self._ux, self._lnEy, self._lnEx, ry, rx,
                                        step, 10)
         else:
-            # two passes: the second re-estimates S(f) with the refined shift
+            # refine on the low-passed band first (4× fewer coefficients), so the S(f)
+            # estimate of the ML weights starts from an accurate shift
+            ry, rx, _ = _newton_kernel(self._Xs, self._suy, self._sux, self._lnEy, self._lnEx,
+                                       ry, rx, step, 10)
             _cross_kernel(R, I, self._ky, self._kx, self._ridx, self._C, self._P)
             for _ in range(self._ml_passes):
                 _ml_kernel(self._C, self._P, self._uy, self._ux, ry, rx, self._ridx,
