@@ -1,1 +1,40 @@
-"""laser."""
+"""EEGS laser bench: tunable dye laser, pump supply/shutter, power meters, attenuator, sync box.
+
+Each device is an interface (``TunableLaser``, ``PumpSupply``, ``PowerMeter``, ``Attenuator``,
+``BeamSync``), a real driver speaking the instrument's wire protocol over a
+:class:`~detectors.laser.transport.Transport`, and a simulated instrument answering the same
+bytes. :class:`SimulatedLaserSystem` ``(state, clock, rng, config)`` is the simulated bench on the
+world's shared :class:`~detectors.simulation.state.LaserState`; :class:`SimulatedLaserBench`
+serves it on pty pairs / loopback sockets and returns connected drivers.
+
+Units: wavelength nm, power µW, current A, angle degrees, delay/width ns, rate Hz, time s.
+"""
+from .attenuator import Attenuator, ServoAttenuator, SimulatedServoAttenuator
+from .blanker import BeamSync, BlankerBox, SimulatedBlanker, SyncTiming
+from .config import (AttenuatorConfig, BlankerConfig, CredoConfig, LaserConfig, PowerMeterConfig,
+                     PumpConfig, SimulationConfig)
+from .credo import CredoStatus, SimulatedCredo, SirahCredo, TunableLaser
+from .errors import (BadReply, ChecksumError, ConnectionLost, DeviceError, DeviceTimeout,
+                     InstrumentError, LimitError)
+from .physics import LaserPhysics
+from .power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockResult, LockStep,
+                         PowerActuator, PowerLock)
+from .power_meter import PowerMeter, SimulatedPM100, ThorlabsPM100, read_transmission
+from .pump import PumpSupply, SimulatedPumpSupply, SpectraPhysicsPump
+from .simbase import Fault
+from .simulated import LaserBench, SimulatedLaserBench, SimulatedLaserSystem
+from .transport import (LineChannel, PtyServer, RecordingTransport, SerialTransport,
+                        SocketTransport, TcpServer, Transport)
+
+__all__ = [
+    "Attenuator", "AttenuatorActuator", "AttenuatorConfig", "BadReply", "BeamSync", "BlankerBox",
+    "BlankerConfig", "ChecksumError", "ConnectionLost", "CredoConfig", "CredoStatus",
+    "DeviceError", "DeviceTimeout", "DiodeCurrentActuator", "Fault", "InstrumentError",
+    "LaserBench", "LaserConfig", "LaserPhysics", "LimitError", "LineChannel", "LockResult",
+    "LockStep", "PowerActuator", "PowerLock", "PowerMeter", "PowerMeterConfig", "PtyServer",
+    "PumpConfig", "PumpSupply", "RecordingTransport", "SerialTransport", "ServoAttenuator",
+    "SimulatedBlanker", "SimulatedCredo", "SimulatedLaserBench", "SimulatedLaserSystem",
+    "SimulatedPM100", "SimulatedPumpSupply", "SimulatedServoAttenuator", "SimulationConfig",
+    "SirahCredo", "SocketTransport", "SpectraPhysicsPump", "SyncTiming", "TcpServer",
+    "ThorlabsPM100", "Transport", "TunableLaser", "read_transmission",
+]
