@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
+import select
 import socket
 import threading
 import time
@@ -331,10 +331,24 @@ class MerlinSimulator:
                 self._data_conn = conn
                 self._data_ready.notify_all()
 
+    @staticmethod
+    def _peer_closed(conn: socket.socket) -> bool:
+        """True when the client has closed its end (readable with nothing to read), as a Merlin would see."""
+        try:
+            readable, _, _ = select.select([conn], [], [], 0)
+            return bool(readable) and conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (OSError, ValueError):
+            return True
+
     def _wait_data_connection(self, timeout_s: float) -> socket.socket | None:
         end = time.monotonic() + timeout_s
         with self._data_ready:
-            while self._data_conn is None and not self._stop_acquisition.is_set():
+            while not self._stop_acquisition.is_set():
+                if self._data_conn is not None and self._peer_closed(self._data_conn):
+                    self._close_quietly(self._data_conn)
+                    self._data_conn = None
+                if self._data_conn is not None:
+                    break
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     return None
