@@ -11,7 +11,8 @@ Units: wavelength nm, power µW, current A, angle degrees, delay/width ns, rate 
 """
 from .attenuator import Attenuator, ServoAttenuator, SimulatedServoAttenuator
 from .blanker import BeamSync, BlankerBox, SimulatedBlanker, SyncTiming
-from .config import (AttenuatorConfig, BlankerConfig, CredoConfig, LaserConfig, PowerMeterConfig,
+from .config import (AttenuatorConfig, BlankerConfig, CredoConfig, LaserConfig, LockConfig,
+                     PowerMeterConfig,
                      PumpConfig, SimulationConfig)
 from .credo import CredoStatus, SimulatedCredo, SirahCredo, TunableLaser
 from .errors import (BadReply, ChecksumError, ConnectionLost, DeviceError, DeviceTimeout,
@@ -30,7 +31,7 @@ __all__ = [
     "Attenuator", "AttenuatorActuator", "AttenuatorConfig", "BadReply", "BeamSync", "BlankerBox",
     "BlankerConfig", "ChecksumError", "ConnectionLost", "CredoConfig", "CredoStatus",
     "DeviceError", "DeviceTimeout", "DiodeCurrentActuator", "Fault", "InstrumentError",
-    "LaserBench", "LaserConfig", "LaserPhysics", "LimitError", "LineChannel", "LockResult",
+    "LaserBench", "LaserConfig", "LaserPhysics", "LockConfig", "LimitError", "LineChannel", "LockResult",
     "LockStep", "PowerActuator", "PowerLock", "PowerMeter", "PowerMeterConfig", "PtyServer",
     "PumpConfig", "PumpSupply", "RecordingTransport", "SerialTransport", "ServoAttenuator",
     "SimulatedBlanker", "SimulatedCredo", "SimulatedLaserBench", "SimulatedLaserSystem",

@@ -119,6 +119,19 @@ class BlankerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LockConfig:
+    """Power lock: largest allowed set point (µW), relative tolerance, loop gain."""
+
+    max_power_uW: float = 1000.0
+    tolerance_rel: float = 0.01
+    gain: float = 0.7
+
+    def __post_init__(self) -> None:
+        if not self.max_power_uW > 0:
+            raise ValueError(f"max_power_uW {self.max_power_uW} must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class SimulationConfig:
     """Physics of the simulated bench.
 
@@ -154,6 +167,7 @@ _SECTIONS = {
     "meter": PowerMeterConfig,
     "attenuator": AttenuatorConfig,
     "blanker": BlankerConfig,
+    "lock": LockConfig,
     "simulation": SimulationConfig,
 }
 
@@ -167,6 +181,7 @@ class LaserConfig:
     meter: PowerMeterConfig = dataclasses.field(default_factory=PowerMeterConfig)
     attenuator: AttenuatorConfig = dataclasses.field(default_factory=AttenuatorConfig)
     blanker: BlankerConfig = dataclasses.field(default_factory=BlankerConfig)
+    lock: LockConfig = dataclasses.field(default_factory=LockConfig)
     simulation: SimulationConfig = dataclasses.field(default_factory=SimulationConfig)
 
     @classmethod

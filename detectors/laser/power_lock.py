@@ -22,6 +22,8 @@ import time
 from typing import Callable, Protocol
 
 from .attenuator import Attenuator
+from .config import LockConfig
+from .errors import LimitError, check_range
 from .power_meter import PowerMeter
 from .pump import PumpSupply
 
@@ -128,13 +130,16 @@ class PowerLock:
         Fraction of the Newton step applied (0 < gain <= 1).
     max_step : float or None
         Largest change of the actuator per step (actuator units); default 10 probe steps.
+    max_power_uW : float
+        Largest allowed set point, µW (:class:`LimitError` above it, before anything moves).
     """
 
     def __init__(self, meter: PowerMeter, actuator: PowerActuator, setpoint_uW: float,
                  tolerance_uW: float | None = None, gain: float = 0.7,
-                 max_step: float | None = None) -> None:
+                 max_step: float | None = None, max_power_uW: float = 1000.0) -> None:
         if not 0 < gain <= 1:
             raise ValueError(f"gain {gain} must be in (0, 1]")
+        self.max_power_uW = float(max_power_uW)
         self.meter = meter
         self.actuator = actuator
         self.gain = gain
@@ -145,6 +150,13 @@ class PowerLock:
         self._value: float | None = None
         self._previous: tuple[float, float] | None = None
 
+    @classmethod
+    def from_config(cls, meter: PowerMeter, actuator: PowerActuator, setpoint_uW: float,
+                    config: LockConfig) -> "PowerLock":
+        """Build with the site's limit, tolerance (relative) and gain."""
+        return cls(meter, actuator, setpoint_uW, tolerance_uW=config.tolerance_rel * setpoint_uW,
+                   gain=config.gain, max_power_uW=config.max_power_uW)
+
     @property
     def setpoint_uW(self) -> float:
         return self._setpoint
@@ -152,8 +164,8 @@ class PowerLock:
     @setpoint_uW.setter
     def setpoint_uW(self, value: float) -> None:
         if not value > 0:
-            raise ValueError(f"power set point {value} µW must be > 0")
-        self._setpoint = float(value)
+            raise LimitError(f"power set point {value} µW must be > 0")
+        self._setpoint = check_range("power set point", value, 0.0, self.max_power_uW, "µW")
 
     @property
     def tolerance_uW(self) -> float:

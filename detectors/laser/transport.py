@@ -441,7 +441,10 @@ class TcpServer(_Server):
             conn.close()
 
     def stop(self) -> None:
+        started = self._thread is not None
         super().stop()
+        if not started:
+            self._listener.close()
         for conn in self._clients:
             try:
                 conn.shutdown(socket.SHUT_RDWR)

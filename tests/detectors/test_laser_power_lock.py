@@ -5,6 +5,8 @@ import threading
 
 import pytest
 
+from detectors.laser.config import LockConfig
+from detectors.laser.errors import LimitError
 from detectors.laser.power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockStep,
                                         PowerLock)
 from detectors.laser.simulated import SimulatedLaserBench
@@ -46,7 +48,7 @@ def test_lock_by_diode_current_converges(rig, setpoint_uW):
 def test_lock_saturates_instead_of_exceeding_limits(rig):
     sim, bench = rig
     actuator = DiodeCurrentActuator(bench.pump, max_current_A=7.0)
-    lock = PowerLock(bench.meter_in, actuator, setpoint_uW=5000.0)   # unreachable
+    lock = PowerLock(bench.meter_in, actuator, setpoint_uW=5000.0, max_power_uW=1e4)  # unreachable
     result = lock.run(max_steps=30)
     assert not result.locked
     assert result.steps[-1].saturated
@@ -127,3 +129,16 @@ def test_invalid_parameters():
         PowerLock(FakeMeter(actuator), actuator, setpoint_uW=0.0)
     with pytest.raises(ValueError, match="gain"):
         PowerLock(FakeMeter(actuator), actuator, setpoint_uW=10.0, gain=1.5)
+
+
+def test_setpoint_above_power_limit_refused_before_moving(rig):
+    sim, bench = rig
+    before = {k: list(t.written) for k, t in sim.transports.items()}
+    cfg = LockConfig(max_power_uW=500.0)
+    with pytest.raises(LimitError, match="power set point 900.0 µW outside the allowed range 0.0–500.0 µW"):
+        PowerLock.from_config(bench.meter_in, AttenuatorActuator(bench.attenuator), 900.0, cfg)
+    lock = PowerLock.from_config(bench.meter_in, AttenuatorActuator(bench.attenuator), 300.0, cfg)
+    with pytest.raises(LimitError):
+        lock.setpoint_uW = 501.0
+    assert lock.setpoint_uW == 300.0
+    assert {k: list(t.written) for k, t in sim.transports.items()} == before

@@ -27,7 +27,7 @@ def served(request):
     handler = Echo()
     server = PtyServer(handler) if request.param == "pty" else TcpServer(handler)
     with server:
-        transport = server.connect(timeout_s=0.2)
+        transport = server.connect(timeout_s=0.5)
         yield handler, server, transport
         transport.close()
 
@@ -83,7 +83,7 @@ def test_disconnect_is_connection_lost(served):
 
 def test_closed_transport_and_refused_connection():
     with TcpServer(Echo()) as server:
-        transport = server.connect(timeout_s=0.2)
+        transport = server.connect(timeout_s=0.5)
         transport.close()
         with pytest.raises(ConnectionLost):
             transport.write(b"PING\n")
@@ -106,7 +106,7 @@ def test_greeting_is_sent_on_connect_and_skipped():
 
 def test_recording_transport_keeps_writes():
     with TcpServer(Echo()) as server:
-        rec = RecordingTransport(server.connect(timeout_s=0.2))
+        rec = RecordingTransport(server.connect(timeout_s=0.5))
         channel = LineChannel(rec, b"\n", skip=("Ready",))
         assert channel.query("PING") == "PONG"
         assert rec.written == [b"PING\n"]
