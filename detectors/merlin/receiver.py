@@ -194,11 +194,14 @@ class MerlinDataClient:
             if n_frames is None:
                 n_frames = result.acquisition_header.frames_in_acquisition
             prefix, body = self._read_message(deadline, "waiting for the first frame")
+        if body[:4] != b"MQ1,":
+            raise MerlinHeaderError(f"expected an HDR or MQ1 message, got one starting {bytes(body[:24])!r}")
         if not n_frames:
             raise MerlinProtocolError(f"number of frames unknown or 0 ({n_frames!r}): pass n_frames for "
                                       "continuous acquisitions or streams without HDR")
-        result.n_frames = n_frames
-        result.received = np.zeros(n_frames, bool)
+        if n_frames > self.max_store_bytes:
+            raise MerlinFrameTooLarge(f"{n_frames} frames exceed the bookkeeping limit max_store_bytes="
+                                      f"{self.max_store_bytes}")
         header = parse_frame_header(body)
         depth = result.acquisition_header.counter_depth if result.acquisition_header else None
         fmt = FrameFormat.from_header(header, depth)
@@ -206,6 +209,7 @@ class MerlinDataClient:
             raise MerlinProtocolError(f"first frame has {len(body)} body bytes, expected header {header.data_offset} "
                                       f"+ {fmt.pixel_bytes} pixel bytes for {fmt}")
         result.first_frame_header, result.frame_format = header, fmt
+        result.n_frames = n_frames
         if store_frames:
             shape = (n_frames, *fmt.image_shape)
             if out is None:
@@ -217,6 +221,7 @@ class MerlinDataClient:
             elif out.shape != shape or out.dtype.kind != "u" or out.dtype.itemsize < fmt.count_dtype.itemsize:
                 raise ValueError(f"out must be unsigned {shape} holding {fmt.count_dtype}, got {out.dtype} {out.shape}")
             result.frames = out
+        result.received = np.zeros(n_frames, bool)
         message_bytes = PREFIX_BYTES + len(body)
         batch_rows = min(self.batch_frames, n_frames)
         if self._batch is None or self._batch.shape != (batch_rows, message_bytes):

@@ -29,6 +29,9 @@ class Deadline:
         self.total_s = total_s
         self._end = None if total_s is None else time.monotonic() + float(total_s)
 
+    def expired(self) -> bool:
+        return self._end is not None and time.monotonic() >= self._end
+
     def next_timeout_s(self, what: str) -> float:
         """Seconds the next socket call may block; raises :class:`MerlinTimeout` if none are left."""
         if self._end is None:
@@ -61,7 +64,9 @@ def recv_exact_into(sock: socket.socket, view: memoryview, deadline: Deadline, w
             error.bytes_received = got  # type: ignore[attr-defined]
             raise
         except socket.timeout as exc:
-            error = MerlinTimeout(f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes")
+            error = MerlinTimeout(f"{what}: overall deadline of {deadline.total_s} s exceeded after {got} of {total} "
+                                  "bytes" if deadline.expired() else
+                                  f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes")
             error.bytes_received = got  # type: ignore[attr-defined]
             raise error from exc
         except OSError as exc:
