@@ -11,6 +11,14 @@ Conventions (kept throughout)
   García de Abajo, Asenjo-Garcia & Kociak, Nano Lett. 10, 1859 (2010)); ``Σ_ℓ P_ℓ = 1``. With a
   gating duty cycle ``d``: ``P_ℓ = d·⟨J_ℓ²(2|β|)⟩ + (1 - d)·δ_ℓ0``.
 * Spectra are arrays ``(..., n_channels)`` of counts on a uniform energy axis ``energy_eV``.
+
+Example
+-------
+>>> e = np.linspace(-6, 6, 801)
+>>> zlp = np.exp(-0.5 * (e / 0.15) ** 2)
+>>> spectrum = sideband_model(e, zlp, 0.3, photon_energy_eV(590.0), scale=1e6)
+>>> round(fit_beta(e, spectrum, zlp, photon_energy_eV(590.0)).beta_abs, 3)
+0.3
 """
 from __future__ import annotations
 
@@ -354,7 +362,8 @@ def eegs_spectrum(energy_eV: np.ndarray, spectra: np.ndarray, wavelength_nm, zlp
     g, z = oi.gain[:, 0], oi.zlp
     background_ratio = np.zeros_like(hw)
     if laser_off_spectrum is not None:
-        off, _ = align_spectra(energy_eV, laser_off_spectrum[None, :], window_eV, hw.min())
+        off, _ = align_spectra(energy_eV, np.asarray(laser_off_spectrum, float)[None, :],
+                               window_eV, hw.min())
         off_oi = order_intensities(energy_eV, np.broadcast_to(off[0], spectra.shape), hw,
                                    zlp_fwhm_eV, (order,))
         background_ratio = off_oi.gain[:, 0] / off_oi.zlp

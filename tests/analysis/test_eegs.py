@@ -199,3 +199,31 @@ def test_lorentzian_fit_recovers_exact_parameters():
     assert fit.centre_eV == pytest.approx(2.132, abs=1e-5)
     assert fit.fwhm_eV == pytest.approx(0.0021, rel=1e-3)
     assert fit.q_factor == pytest.approx(2.132 / 0.0021, rel=1e-3)
+
+
+def test_eegs_spectrum_weak_coupling_ratio_is_beta_squared():
+    e = axis(0.015, -6.0, 6.0)
+    wavelengths = np.array([570.0, 590.0, 610.0])
+    betas = np.array([0.05, 0.1, 0.15])
+    spectra = np.array([true_spectrum(e, b, 1e7, 1239.84 / wl) for b, wl in zip(betas, wavelengths)])
+    off = true_spectrum(e, 0.0, 1e7)
+    out = eegs.eegs_spectrum(e, spectra, wavelengths, FWHM_EV, laser_off_spectrum=off)
+    assert out.photon_energy_eV == pytest.approx(1239.84 / wavelengths)
+    # gain window / ZLP window = P_1 / P_0 = J_1²/J_0² ≈ |β|²
+    exact = special.jv(1, 2 * betas) ** 2 / special.jv(0, 2 * betas) ** 2
+    assert out.gain == pytest.approx(exact, rel=0.02)
+    assert np.allclose(out.zlp_positions_eV, 0.0, atol=0.01)
+
+
+def test_fit_beta_with_incoherent_beta_distribution():
+    e = axis(0.015)
+    reference = zlp_shape(e)
+    factors = np.linspace(0.2, 1.0, 9)
+    weights = np.exp(-0.5 * ((factors - 1.0) / 0.3) ** 2)
+    spec = eegs.sideband_model(e, reference, 0.8, HW_EV, scale=1e6, beta_factors=factors,
+                               beta_weights=weights)
+    fit = eegs.fit_beta(e, spec, reference, HW_EV, beta_factors=factors, beta_weights=weights)
+    assert fit.beta_abs == pytest.approx(0.8, rel=0.01)
+    # ignoring the distribution gives a biased (smaller) |β|
+    naive = eegs.fit_beta(e, spec, reference, HW_EV)
+    assert naive.beta_abs < 0.75
