@@ -23,7 +23,8 @@ from .power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockResult, L
 from .power_meter import PowerMeter, SimulatedPM100, ThorlabsPM100, read_transmission
 from .pump import PumpSupply, SimulatedPumpSupply, SpectraPhysicsPump
 from .simbase import Fault
-from .simulated import LaserBench, SimulatedLaserBench, SimulatedLaserSystem
+from .bench import LaserBench, connect_bench
+from .simulated import SimulatedLaserBench, SimulatedLaserSystem
 from .transport import (LineChannel, PtyServer, RecordingTransport, SerialTransport,
                         SocketTransport, TcpServer, Transport)
 
@@ -37,5 +38,5 @@ __all__ = [
     "SimulatedBlanker", "SimulatedCredo", "SimulatedLaserBench", "SimulatedLaserSystem",
     "SimulatedPM100", "SimulatedPumpSupply", "SimulatedServoAttenuator", "SimulationConfig",
     "SirahCredo", "SocketTransport", "SpectraPhysicsPump", "SyncTiming", "TcpServer",
-    "ThorlabsPM100", "Transport", "TunableLaser", "read_transmission",
+    "ThorlabsPM100", "Transport", "TunableLaser", "connect_bench", "read_transmission",
 ]

@@ -27,11 +27,12 @@ from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
 
 from .attenuator import ServoAttenuator, SimulatedServoAttenuator
+from .bench import LaserBench
 from .blanker import BlankerBox, SimulatedBlanker
 from .config import LaserConfig
 from .credo import SimulatedCredo, SirahCredo
 from .physics import LaserPhysics
-from .power_meter import SimulatedPM100, ThorlabsPM100, read_transmission
+from .power_meter import SimulatedPM100, ThorlabsPM100
 from .pump import SimulatedPumpSupply, SpectraPhysicsPump
 from .simbase import Fault, SimulatedInstrument
 from .transport import PtyServer, RecordingTransport, TcpServer
@@ -85,34 +86,6 @@ class SimulatedLaserSystem:
     def clear_faults(self) -> None:
         for inst in self.instruments().values():
             inst.fault = Fault.NONE
-
-
-@dataclasses.dataclass
-class LaserBench:
-    """Connected drivers of the whole bench (real or simulated instruments behind them)."""
-
-    laser: SirahCredo
-    pump: SpectraPhysicsPump
-    meter_in: ThorlabsPM100
-    meter_out: ThorlabsPM100
-    attenuator: ServoAttenuator
-    blanker: BlankerBox
-
-    def set_wavelength_nm(self, wavelength_nm: float, wait: bool = True) -> float:
-        """Tune the laser and update both meters' wavelength correction; returns settle time, s."""
-        self.laser.check_wavelength(wavelength_nm)
-        settle = self.laser.set_wavelength_nm(wavelength_nm, wait=wait)
-        for meter in (self.meter_in, self.meter_out):
-            meter.set_wavelength_nm(wavelength_nm)
-        return settle
-
-    def transmission(self) -> tuple[float, float, float]:
-        """``(P_in_uW, P_out_uW, P_out / P_in)``."""
-        return read_transmission(self.meter_in, self.meter_out)
-
-    def make_safe(self) -> None:
-        """Close the shutter, ramp the pump down, switch the diode off."""
-        self.pump.make_safe()
 
 
 def _with_timeout(config: LaserConfig, timeout_s: float) -> LaserConfig:

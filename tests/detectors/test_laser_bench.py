@@ -7,6 +7,7 @@ import pytest
 from detectors.laser.config import LaserConfig, SimulationConfig
 from detectors.laser.credo import TunableLaser
 from detectors.laser.simbase import Fault
+from detectors.laser.bench import connect_bench
 from detectors.laser.simulated import DEVICES, SimulatedLaserBench, SimulatedLaserSystem
 from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
@@ -100,3 +101,26 @@ def test_config_from_dict_validates():
 def test_bench_rejects_unknown_serial_mode():
     with pytest.raises(ValueError, match="pty"):
         SimulatedLaserBench(serial="usb")
+
+
+def test_connect_bench_from_config_ports():
+    """The hardware path: serial ports and host:port from the config, here the simulator's ptys."""
+    system = make_system(8)
+    sim = SimulatedLaserBench(system, timeout_s=0.5)
+    with sim:
+        for transport in sim.transports.values():   # leave each port to the new drivers alone
+            transport.close()
+        s = sim.servers
+        cfg = LaserConfig.from_dict({
+            "credo": {"port": s["laser"].port}, "pump": {"port": s["pump"].port},
+            "meter": {"port_in": s["meter_in"].port, "port_out": s["meter_out"].port},
+            "attenuator": {"port": s["attenuator"].port},
+            "blanker": {"host": s["blanker"].host, "port": s["blanker"].port},
+        })
+        bench = connect_bench(cfg, sleep=system.clock.sleep, monotonic=system.clock.now_s)
+        bench.set_wavelength_nm(590.0)
+        assert bench.laser.wavelength_nm() == pytest.approx(590.0, abs=0.01)
+        assert bench.blanker.timing().rate_Hz == pytest.approx(10_000.0)
+        bench.close()
+    with pytest.raises(ValueError, match="no serial port for credo.port"):
+        connect_bench(LaserConfig())
