@@ -171,6 +171,13 @@ class PowerLock:
     def tolerance_uW(self) -> float:
         return 0.01 * self._setpoint if self._tolerance is None else float(self._tolerance)
 
+    def reset(self) -> None:
+        """Forget the slope estimate and the cached actuator value (call after the actuator was
+        moved by someone else: the lock assumes it is the only one moving it while it runs)."""
+        self.slope = None
+        self._value = None
+        self._previous = None
+
     def _update_slope(self, value: float, power: float) -> None:
         if self._previous is None:
             return

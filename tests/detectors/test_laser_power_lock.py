@@ -142,3 +142,15 @@ def test_setpoint_above_power_limit_refused_before_moving(rig):
         lock.setpoint_uW = 501.0
     assert lock.setpoint_uW == 300.0
     assert {k: list(t.written) for k, t in sim.transports.items()} == before
+
+
+def test_reset_after_manual_move():
+    actuator = FakeActuator()
+    lock = PowerLock(FakeMeter(actuator), actuator, setpoint_uW=305.0, tolerance_uW=1.0,
+                     max_step=100.0)
+    assert lock.run(max_steps=20).locked
+    actuator.value = 30.0                       # someone moved it by hand
+    lock.reset()
+    assert lock.slope is None
+    result = lock.run(max_steps=20)
+    assert result.locked and actuator.value == pytest.approx(60.0)
