@@ -116,6 +116,7 @@ def test_response_codes_become_typed_errors(rig):
         control.start_acquisition()
     control.soft_trigger()
     assert data.receive().complete
+    wait_idle(control)             # the last frame is out before the detector reports idle
     control.set("TRIGGERSTART", 0)
 
 
@@ -146,6 +147,7 @@ def test_soft_trigger_bursts_and_frames_per_trigger(rig):
     result = data.receive()
     assert result.complete and result.acquisition_header.frames_per_trigger == 3
     np.testing.assert_array_equal(result.frames, np.stack(sim.recorded_frames))
+    wait_idle(control)             # the last frame is out before the detector reports idle
     control.set("TRIGGERSTART", 0)
 
 
