@@ -124,3 +124,12 @@ def test_connect_bench_from_config_ports():
         bench.close()
     with pytest.raises(ValueError, match="no serial port for credo.port"):
         connect_bench(LaserConfig())
+
+
+def test_scaled_clock_bench_works():
+    """With a scaled (non-virtual) clock the drivers really wait, in simulated seconds."""
+    system = SimulatedLaserSystem(LaserState(), SimClock(speed=1000.0), np.random.default_rng(9))
+    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+        bench.set_wavelength_nm(595.0)
+        assert bench.laser.is_holding()
+        assert bench.laser.wavelength_nm() == pytest.approx(595.0, abs=0.01)
