@@ -193,6 +193,8 @@ def zlp_position_eV(energy_eV: np.ndarray, spectrum: np.ndarray, window_eV: floa
         hi += 1
     if hi - lo < 2:
         lo, hi = max(i - 1, inside[0]), min(i + 1, inside[-1])
+    if hi - lo < 2:  # the maximum sits on the window edge
+        return float(energy_eV[i])
     sel = slice(lo, hi + 1)
     x = energy_eV[sel] - energy_eV[i]
     with np.errstate(divide="ignore"):

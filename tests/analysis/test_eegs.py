@@ -227,3 +227,11 @@ def test_fit_beta_with_incoherent_beta_distribution():
     # ignoring the distribution gives a biased (smaller) |β|
     naive = eegs.fit_beta(e, spec, reference, HW_EV)
     assert naive.beta_abs < 0.75
+
+
+def test_zlp_position_edge_cases():
+    e = axis(0.02)
+    spec = np.exp(-0.5 * ((e - 0.5) / 0.15) ** 2)      # peak outside a ±0.3 eV window
+    assert eegs.zlp_position_eV(e, spec, 0.3) == pytest.approx(0.3, abs=0.021)
+    with pytest.raises(ValueError, match="< 3 channels"):
+        eegs.zlp_position_eV(e, spec, 0.01)
