@@ -129,7 +129,7 @@ def read_transmission(before: PowerMeter, after: PowerMeter) -> tuple[float, flo
     return p_in, p_out, (p_out / p_in if p_in > 0 else float("nan"))
 
 
-_ALIASES = {"WAVE": "WAV", "POWE": "POW", "COUNT": "COUN", "FETCH": "FETC"}
+_ALIASES = {"WAVE": "WAV", "POWE": "POW"}
 
 
 def _scpi_key(header: str) -> str:
