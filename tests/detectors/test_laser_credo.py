@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.laser import credo
 from detectors.laser.calibration import WavelengthCalibration
@@ -143,3 +145,23 @@ def test_settle_time_follows_simulated_clock(rig):
     t0 = sim.system.clock.now_s()
     settle = bench.laser.set_wavelength_nm(620.0)
     assert sim.system.clock.now_s() - t0 == pytest.approx(settle, abs=0.06)
+
+
+@settings(max_examples=200, deadline=None)
+@given(error=st.integers(0, 255), command=st.integers(0, 255), motion=st.integers(0, 255),
+       position=st.integers(0, 2**32 - 1), flip=st.integers(0, 13), bit=st.integers(0, 7))
+def test_status_codec_roundtrip_and_single_bit_errors(error, command, motion, position, flip, bit):
+    status = credo.CredoStatus(error, command, motion, position)
+    frame = credo.encode_status(status)
+    assert credo.decode_status(frame) == status
+    corrupted = bytearray(frame)
+    corrupted[flip] ^= 1 << bit
+    with pytest.raises(BadReply):          # ChecksumError is a BadReply
+        credo.decode_status(bytes(corrupted))
+
+
+@settings(max_examples=200, deadline=None)
+@given(wavelength=st.floats(532.0, 800.0))
+def test_calibration_round_trip_property(wavelength):
+    cal = WavelengthCalibration(CredoConfig().position_coefficients)
+    assert cal.to_wavelength(cal.to_position(wavelength)) == pytest.approx(wavelength, abs=0.01)
