@@ -208,6 +208,32 @@ class LaserConfig:
             kwargs[name] = klass(**section)
         return cls(**kwargs)
 
+    @classmethod
+    def from_site_section(cls, section: Mapping[str, Any]) -> "LaserConfig":
+        """Build from the site file's ``[laser]`` table (``detectors.config``).
+
+        Flat keys map onto the device sections: ``wavelength_min_nm``/``wavelength_max_nm`` ->
+        ``credo``, ``max_diode_current_A`` -> ``pump.max_current_A``, ``max_power_uW`` ->
+        ``lock.max_power_uW``; ``backend`` is ignored here (it chooses real vs simulated). Nested
+        tables named like our sections (``[laser.credo]`` …) are passed to :meth:`from_dict`.
+        """
+        flat = {"wavelength_min_nm": ("credo", "min_wavelength_nm"),
+                "wavelength_max_nm": ("credo", "max_wavelength_nm"),
+                "max_diode_current_A": ("pump", "max_current_A"),
+                "max_power_uW": ("lock", "max_power_uW")}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in dict(section).items():
+            if key == "backend":
+                continue
+            if key in flat:
+                group, name = flat[key]
+                nested.setdefault(group, {})[name] = value
+            elif isinstance(value, Mapping):
+                nested.setdefault(key, {}).update(value)
+            else:
+                raise ValueError(f"unknown key {key!r} in the [laser] section")
+        return cls.from_dict(nested)
+
     def replace(self, **sections: Any) -> "LaserConfig":
         """Copy with some sections replaced (dataclass instances)."""
         return dataclasses.replace(self, **sections)

@@ -133,3 +133,19 @@ def test_scaled_clock_bench_works():
         bench.set_wavelength_nm(595.0)
         assert bench.laser.is_holding()
         assert bench.laser.wavelength_nm() == pytest.approx(595.0, abs=0.01)
+
+
+def test_config_from_the_site_laser_section():
+    from detectors.config import load_config
+
+    site = load_config(None)["laser"]
+    cfg = LaserConfig.from_site_section(site)
+    assert (cfg.credo.min_wavelength_nm, cfg.credo.max_wavelength_nm) == (
+        site["wavelength_min_nm"], site["wavelength_max_nm"])
+    assert cfg.pump.max_current_A == site["max_diode_current_A"]
+    assert cfg.lock.max_power_uW == site["max_power_uW"]
+    cfg = LaserConfig.from_site_section({"backend": "serial", "wavelength_max_nm": 700.0,
+                                         "credo": {"port": "/dev/ttyUSB0"}})
+    assert cfg.credo.max_wavelength_nm == 700.0 and cfg.credo.port == "/dev/ttyUSB0"
+    with pytest.raises(ValueError, match="unknown key"):
+        LaserConfig.from_site_section({"wavelenght_max_nm": 700.0})
