@@ -248,58 +248,94 @@ def _decode_pixel(buf, base, p, encoding, half):
     return value
 
 
-@numba.njit(inline="always")
-def _accumulate_rows(buf, base, encoding, half, gain_good, acc):
-    # One loop per encoding so the hot loop has no per-pixel branch and numba can vectorise it.
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _bin_bytes_kernel(messages, base, encoding, gain_good, column_offset, out):
+    # U08 / R6 / R1 read straight from the message bytes; each row is sliced so the inner loop is contiguous.
     rows, cols = gain_good.shape
-    if encoding == 0:
+    row_bytes = cols if encoding != 3 else cols // 8
+    for i in numba.prange(messages.shape[0]):
+        acc = out[i]
+        for c in range(cols):
+            acc[c] = -column_offset[c]
         for r in range(rows):
-            for c in range(cols):
-                acc[c] += np.float32(buf[base + r * cols + c]) * gain_good[r, c]
-    elif encoding == 1:
+            src = messages[i, base + r * row_bytes: base + (r + 1) * row_bytes]
+            g = gain_good[r]
+            if encoding == 0:
+                for c in range(cols):
+                    acc[c] += np.float32(src[c]) * g[c]
+            elif encoding == 4:
+                for w in range(cols // 8):
+                    for j in range(8):
+                        acc[8 * w + j] += np.float32(src[8 * w + 7 - j]) * g[8 * w + j]
+            else:
+                for w in range(cols // 64):
+                    for k in range(64):
+                        bit = (src[8 * w + 7 - k // 8] >> (k % 8)) & 1
+                        acc[64 * w + k] += np.float32(bit) * g[64 * w + k]
+
+
+@numba.njit(inline="always")
+def _swap16(word):
+    w = np.uint32(word)
+    return ((w & np.uint32(0xFF)) << np.uint32(8)) | (w >> np.uint32(8))
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _bin_words16_kernel(words, base, encoding, half, gain_good, column_offset, out):
+    # U16 / R12 / R24 through an aligned native uint16 view of the bytes: byte swap in registers.
+    rows, cols = gain_good.shape
+    for i in numba.prange(words.shape[0]):
+        acc = out[i]
+        for c in range(cols):
+            acc[c] = -column_offset[c]
         for r in range(rows):
-            for c in range(cols):
-                q = base + 2 * (r * cols + c)
-                acc[c] += np.float32((np.uint32(buf[q]) << 8) | np.uint32(buf[q + 1])) * gain_good[r, c]
-    elif encoding == 4:
-        for r in range(rows):
-            for w in range(cols // 8):
-                for j in range(8):
-                    acc[8 * w + j] += np.float32(buf[base + r * cols + 8 * w + 7 - j]) * gain_good[r, 8 * w + j]
-    elif encoding == 5:
-        for r in range(rows):
-            for w in range(cols // 4):
-                for j in range(4):
-                    q = base + 2 * (r * cols + 4 * w + 3 - j)
-                    value = (np.uint32(buf[q]) << 8) | np.uint32(buf[q + 1])
-                    acc[4 * w + j] += np.float32(value) * gain_good[r, 4 * w + j]
-    else:
+            src = words[i, base + r * cols: base + (r + 1) * cols]
+            g = gain_good[r]
+            if encoding == 1:
+                for c in range(cols):
+                    acc[c] += np.float32(_swap16(src[c])) * g[c]
+            elif encoding == 5:
+                for w in range(cols // 4):
+                    for j in range(4):
+                        acc[4 * w + j] += np.float32(_swap16(src[4 * w + 3 - j])) * g[4 * w + j]
+            else:
+                low = words[i, base + half + r * cols: base + half + (r + 1) * cols]
+                for w in range(cols // 4):
+                    for j in range(4):
+                        value = (_swap16(src[4 * w + 3 - j]) << np.uint32(12)) | _swap16(low[4 * w + 3 - j])
+                        acc[4 * w + j] += np.float32(value) * g[4 * w + j]
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _bin_any_kernel(messages, base, encoding, half, gain_good, column_offset, out):
+    # Fallback for multi-byte pixels that are not aligned in memory: assemble each pixel from bytes.
+    rows, cols = gain_good.shape
+    for i in numba.prange(messages.shape[0]):
+        buf, acc = messages[i], out[i]
+        for c in range(cols):
+            acc[c] = -column_offset[c]
         for r in range(rows):
             for c in range(cols):
                 acc[c] += np.float32(_decode_pixel(buf, base, r * cols + c, encoding, half)) * gain_good[r, c]
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _correct_and_bin_encoded_kernel(messages, pixel_offset, encoding, half, gain_good, column_offset,
-                                    dark, gain, bad_flat, neighbours, out):
-    n = messages.shape[0]
-    cols = gain_good.shape[1]
-    for i in numba.prange(n):
-        buf, acc = messages[i], out[i]
-        for c in range(cols):
-            acc[c] = -column_offset[c]
-        _accumulate_rows(buf, pixel_offset, encoding, half, gain_good, acc)
+def _repair_encoded_kernel(messages, base, encoding, half, dark, gain, bad_flat, neighbours, out):
+    # Adds each bad pixel's replacement (mean of corrected valid 4-neighbours) to its column.
+    cols = dark.shape[1]
+    for i in numba.prange(messages.shape[0]):
+        buf = messages[i]
         for k in range(bad_flat.shape[0]):
             total = np.float32(0)
             count = 0
             for j in range(4):
                 q = neighbours[k, j]
                 if q >= 0:
-                    value = np.float32(_decode_pixel(buf, pixel_offset, q, encoding, half))
+                    value = np.float32(_decode_pixel(buf, base, q, encoding, half))
                     total += (value - dark[q // cols, q % cols]) * gain[q // cols, q % cols]
                     count += 1
             if count > 0:
-                acc[bad_flat[k] % cols] += total / np.float32(count)
+                out[i, bad_flat[k] % cols] += total / np.float32(count)
 
 
 def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: int, shape: tuple[int, int],
@@ -327,6 +363,13 @@ def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: i
     -------
     numpy.ndarray
         (n, cols) float32 spectra.
+
+    Notes
+    -----
+    The bulk pass is one read of the pixel bytes. 16-bit words (U16, R12, R24) are read through a
+    native ``uint16`` view and byte-swapped in registers when the pixels are 2-byte aligned (the Merlin
+    receiver lays out its batch buffer so they are); otherwise a slower byte-assembling loop is used.
+    Bad pixels are repaired in a second, tiny pass over their neighbours only.
     """
     rows, cols = shape
     if encoding not in _BYTES_PER_PIXEL_X8:
@@ -338,9 +381,29 @@ def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: i
                          f"at offset {pixel_offset}")
     m = _maps_for((rows, cols), dark, gain, bad_pixels, maps)
     out = _check_out(out, (messages.shape[0], cols))
-    _correct_and_bin_encoded_kernel(messages, pixel_offset, encoding, pixel_bytes // 2, m.gain_good,
-                                    m.column_offset, m.dark, m.gain, m.bad_flat, m.neighbours, out)
+    half = pixel_bytes // 2
+    if messages.shape[0] == 0:
+        return out
+    # raw words must not straddle rows for the row-sliced kernels (true for 256-pixel chips)
+    whole_words = cols % {ENCODING_R1: 64, ENCODING_R6: 8, ENCODING_R12: 4, ENCODING_R24: 4}.get(encoding, 1) == 0
+    if not whole_words:
+        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, out)
+    elif encoding in (ENCODING_U08, ENCODING_R6, ENCODING_R1):
+        _bin_bytes_kernel(messages, pixel_offset, encoding, m.gain_good, m.column_offset, out)
+    elif encoding in (ENCODING_U16, ENCODING_R12, ENCODING_R24) and _aligned(messages, pixel_offset, 2):
+        words = messages.view(np.uint16)
+        _bin_words16_kernel(words, pixel_offset // 2, encoding, half // 2, m.gain_good, m.column_offset, out)
+    else:
+        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, out)
+    if m.bad_flat.size:
+        _repair_encoded_kernel(messages, pixel_offset, encoding, half, m.dark, m.gain, m.bad_flat, m.neighbours, out)
     return out
+
+
+def _aligned(messages: np.ndarray, pixel_offset: int, itemsize: int) -> bool:
+    """True when every row's pixels start on an ``itemsize`` boundary and the rows can be viewed as words."""
+    return (messages.flags.c_contiguous and messages.shape[1] % itemsize == 0 and pixel_offset % itemsize == 0
+            and messages.ctypes.data % itemsize == 0)
 
 
 def chip_gap_columns(n_chips: int = 4, chip_width: int = 256, gap_pixels: int = 2) -> np.ndarray:

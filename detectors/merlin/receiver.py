@@ -1,8 +1,9 @@
 """Data-channel client (TCP 6342): HDR, then MQ1 frames decoded into preallocated buffers.
 
-The receiver learns the message size from the first frame and then reads whole batches of frames
-into one reusable ``(batch, message_bytes)`` buffer with ``recv_into`` (few system calls, no per-frame
-allocation). Every message is checked (same MPX prefix, ``MQ1`` magic, numeric sequence number) and
+The receiver learns the message size from the first frame and then reads batches of frames into one
+reusable ``(batch, row_bytes)`` buffer with ``recv_into`` (no per-frame allocation). Each message is
+placed so that its pixels start on a 64-byte boundary: fused kernels then read 16-bit pixels as
+aligned words straight from the socket buffer. Every message is checked (same MPX prefix, ``MQ1`` magic, numeric sequence number) and
 its frame is stored at index ``sequence - 1``, so a dropped frame leaves a hole that ``received``
 shows. Errors carry everything received so far in ``error.partial``.
 """
@@ -31,10 +32,13 @@ class FrameBatch:
     Attributes
     ----------
     messages : numpy.ndarray
-        (k, message_bytes) uint8, each row ``MPX prefix | MQ1 header | pixels``; valid only during the
-        callback (the buffer is reused).
+        (k, row_bytes) uint8, each row ``padding | MPX prefix | MQ1 header | pixels | padding``; valid only
+        during the callback (the buffer is reused).
     pixel_offset : int
-        Byte offset of the pixels in each row.
+        Byte offset of the pixels in each row; a multiple of 64, and rows are 64-byte aligned, so kernels
+        may view the pixels as native words.
+    message_offset : int
+        Byte offset of the MPX prefix in each row.
     sequence_numbers : numpy.ndarray
         (k,) int64 MQ1 sequence numbers (1 = first frame of the acquisition).
     frame_format : FrameFormat
@@ -44,6 +48,7 @@ class FrameBatch:
     pixel_offset: int
     sequence_numbers: np.ndarray
     frame_format: FrameFormat
+    message_offset: int = 0
 
 
 @dataclasses.dataclass
@@ -223,35 +228,43 @@ class MerlinDataClient:
             result.frames = out
         result.received = np.zeros(n_frames, bool)
         message_bytes = PREFIX_BYTES + len(body)
+        pad = -(PREFIX_BYTES + header.data_offset) % 64
+        row_bytes = -(-(pad + message_bytes) // 64) * 64
         batch_rows = min(self.batch_frames, n_frames)
-        if self._batch is None or self._batch.shape != (batch_rows, message_bytes):
-            self._batch = np.empty((batch_rows, message_bytes), np.uint8)
-        batch = self._batch
-        batch[0, :PREFIX_BYTES] = np.frombuffer(prefix, np.uint8)
-        batch[0, PREFIX_BYTES:] = np.frombuffer(body, np.uint8)
-        self._process(batch[:1], prefix, header.data_offset, result, on_batch)
+        batch = self._batch_buffer(batch_rows, row_bytes)
+        batch[0, pad:pad + PREFIX_BYTES] = np.frombuffer(prefix, np.uint8)
+        batch[0, pad + PREFIX_BYTES:pad + message_bytes] = np.frombuffer(body, np.uint8)
+        self._process(batch[:1], pad, prefix, header.data_offset, result, on_batch)
         assert self._sock is not None
         while result.highest_sequence < n_frames:
             k = min(batch_rows, n_frames - result.highest_sequence)
-            try:
-                recv_exact_into(self._sock, memoryview(batch[:k]).cast("B"), deadline,
-                                f"receiving frames {result.highest_sequence + 1}..{result.highest_sequence + k}")
-            except MerlinError as error:
-                complete = getattr(error, "bytes_received", 0) // message_bytes
-                self._process(batch[:complete], prefix, header.data_offset, result, on_batch)
-                raise
-            self._process(batch[:k], prefix, header.data_offset, result, on_batch)
+            for j in range(k):
+                try:
+                    recv_exact_into(self._sock, memoryview(batch[j, pad:pad + message_bytes]), deadline,
+                                    f"receiving frame {result.highest_sequence + j + 1}")
+                except MerlinError:
+                    self._process(batch[:j], pad, prefix, header.data_offset, result, on_batch)
+                    raise
+            self._process(batch[:k], pad, prefix, header.data_offset, result, on_batch)
 
-    def _process(self, messages: np.ndarray, prefix: bytes, data_offset: int, result: AcquisitionResult,
+    def _batch_buffer(self, rows: int, row_bytes: int) -> np.ndarray:
+        """Reusable (rows, row_bytes) buffer whose first byte is 64-byte aligned."""
+        if self._batch is None or self._batch.shape != (rows, row_bytes):
+            storage = np.empty(rows * row_bytes + 64, np.uint8)
+            start = -storage.ctypes.data % 64
+            self._batch = storage[start:start + rows * row_bytes].reshape(rows, row_bytes)
+        return self._batch
+
+    def _process(self, messages: np.ndarray, pad: int, prefix: bytes, data_offset: int, result: AcquisitionResult,
                  on_batch: Callable[[FrameBatch], None] | None) -> None:
         fmt = result.frame_format
         assert fmt is not None
         sequences = np.zeros(len(messages), np.int64)
-        pixel_offset = PREFIX_BYTES + data_offset
+        pixel_offset = pad + PREFIX_BYTES + data_offset
         error: MerlinError | None = None
         valid = 0
         for j in range(len(messages)):
-            row = messages[j]
+            row = messages[j, pad:]
             try:
                 sequence = self._check_message(row, prefix, result)
             except MerlinError as exc:
@@ -265,11 +278,12 @@ class MerlinDataClient:
             result.received[sequence - 1] = True
             result.n_received += 1
             if result.frames is not None:
-                decode_pixels_into(row[pixel_offset:], fmt, result.frames[sequence - 1])
+                pixels = messages[j, pixel_offset:pixel_offset + fmt.pixel_bytes]
+                decode_pixels_into(pixels, fmt, result.frames[sequence - 1])
             sequences[j] = sequence
             valid = j + 1
         if on_batch is not None and valid:
-            on_batch(FrameBatch(messages[:valid], pixel_offset, sequences[:valid], fmt))
+            on_batch(FrameBatch(messages[:valid], pixel_offset, sequences[:valid], fmt, pad))
         if error is not None:
             raise error
 

@@ -8,7 +8,7 @@ from analysis.kernels import (ENCODING_R1, ENCODING_R6, ENCODING_R12, ENCODING_R
                               ENCODING_U32, CorrectionMaps, bin_frames, chip_gap_columns, correct_and_bin,
                               correct_and_bin_encoded, correct_frames, insert_chip_gaps)
 
-ROWS, COLS = 32, 48
+ROWS, COLS = 32, 48       # 48 columns: raw 1-bit words straddle rows (generic path)
 
 
 def reference_correct(frames, dark, gain, bad):
@@ -129,3 +129,23 @@ def test_chip_gaps_interpolate_linearly_and_distribute_conserves_counts():
     assert insert_chip_gaps(frames).shape == (2, 4, 1030)
     with pytest.raises(ValueError, match="1024"):
         insert_chip_gaps(np.ones((2, 1000), np.float32))
+
+
+@pytest.mark.parametrize("encoding, max_count", [(ENCODING_U08, 63), (ENCODING_U16, 4095), (ENCODING_R1, 1),
+                                                 (ENCODING_R6, 63), (ENCODING_R12, 4095),
+                                                 (ENCODING_R24, (1 << 24) - 1)])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_encoded_kernel_fast_paths_on_chip_wide_rows(encoding, max_count, aligned):
+    rows, cols = 4, 256
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, max_count + 1, (5, rows, cols)).astype(np.uint32)
+    dark = (rng.random((rows, cols)) * 2).astype(np.float32)
+    gain = (1 + 0.1 * rng.standard_normal((rows, cols))).astype(np.float32)
+    bad = rng.random((rows, cols)) < 0.02
+    payload = _encode(frames, encoding)
+    offset = 64 if aligned else 63
+    messages = np.zeros((5, 64 * ((offset + payload.shape[1]) // 64 + 1)), np.uint8)
+    messages[:, offset:offset + payload.shape[1]] = payload
+    result = correct_and_bin_encoded(messages, offset, encoding, (rows, cols), dark, gain, bad)
+    expected = reference_correct(frames, dark, gain, bad).sum(axis=1)
+    np.testing.assert_allclose(result, expected, rtol=2e-5, atol=1e-3 * max(1.0, np.abs(expected).max() * 1e-4))
