@@ -26,9 +26,10 @@ def zlp_positions(si: np.ndarray, energy_axis_eV: np.ndarray, *,
         any other strong peak (in EEGS: narrower than ħω/2, or the first gain peak wins).
     method : {"parabola", "centroid"}
         ``"parabola"``: vertex of the parabola through the maximum channel and its two
-        neighbours (sub-channel). ``"centroid"``: centre of mass of the channels within
-        ``half_width_eV`` (default 2 channels) of the maximum; more robust to noise, biased if
-        the peak is asymmetric.
+        neighbours (sub-channel). ``"centroid"``: centre of mass of the intensity above half
+        maximum (optionally only within ``half_width_eV`` of the maximum channel); uses more
+        channels, so more robust to noise; follows the mean, not the mode, of an asymmetric
+        peak.
 
     Returns
     -------
@@ -52,10 +53,13 @@ def zlp_positions(si: np.ndarray, energy_axis_eV: np.ndarray, *,
             off = np.where(den < 0, 0.5 * (a - c) / den, 0.0)
         pos = mm + np.clip(off, -1.0, 1.0)
     elif method == "centroid":
-        hw = max(1, int(round((half_width_eV if half_width_eV is not None else 2 * d) / d)))
+        # centre of mass of the part above half maximum: channels near the threshold weigh
+        # ~0, so where the cut falls between channels hardly biases the result
         idx = np.arange(sub.shape[-1])
-        sel = np.abs(idx - m[..., None]) <= hw
-        wts = np.where(sel, sub, 0.0)
+        peak = np.take_along_axis(sub, m[..., None], -1)
+        wts = np.clip(sub - 0.5 * peak, 0.0, None)
+        if half_width_eV is not None:
+            wts = np.where(np.abs(idx - m[..., None]) <= half_width_eV / d, wts, 0.0)
         tot = wts.sum(-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             pos = np.where(tot > 0, (wts * idx).sum(-1) / tot, m)
