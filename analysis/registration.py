@@ -20,6 +20,7 @@ do they approach phase correlation, which is the optimum there.
 from __future__ import annotations
 
 import math
+import threading
 import typing
 
 import numba
@@ -42,7 +43,7 @@ class ShiftResult(typing.NamedTuple):
     quality: float
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _prepare_kernel(image, bin_factor, wy, wx, scratch, out):  # pragma: no cover - compiled
     """Bin ``image``, subtract the window-weighted mean, multiply by the window → ``out``.
 
@@ -130,7 +131,7 @@ def tukey_window(n: int, alpha: float) -> np.ndarray:
     return w
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _coarse_kernel(R, I, ky, kx, weight, small, xs):  # pragma: no cover - compiled
     """Low-passed cross-power of the coarse band, twice: into ``small`` (coarse-grid layout for
     an inverse real FFT, ``weight`` already halved for kx > 0) and into ``xs`` (re, im; band
@@ -152,7 +153,7 @@ def _coarse_kernel(R, I, ky, kx, weight, small, xs):  # pragma: no cover - compi
             xs[1, r, c] = xi * h
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _cross_kernel(R, I, ky, kx, ridx, C, P):  # pragma: no cover - compiled
     """Raw cross-power ``conj(R)·I`` on the band → C (re, im); ring sums of (|R|²+|I|²)/2 → P."""
     n = R.shape[0]
@@ -177,7 +178,7 @@ def _cross_kernel(R, I, ky, kx, ridx, C, P):  # pragma: no cover - compiled
         P[k0] += acc
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _ml_kernel(C, P, uy, ux, ry, rx, ridx, rcount, hp, X):  # pragma: no cover - compiled
     """Maximum-likelihood (Knapp & Carter) weighting of the cross-power C → X.
 
@@ -211,11 +212,12 @@ def _ml_kernel(C, P, uy, ux, ry, rx, ridx, rcount, hp, X):  # pragma: no cover -
     pmax = 0.0
     for k in range(nb):
         pmax = max(pmax, P[k] / rcount[k])
-    W = np.empty(nb)
-    for k in range(nb):
-        sk = max(S[k] / rcount[k], 0.0)
-        N = max(P[k] / rcount[k] - sk, 1e-12 * pmax)
-        W[k] = sk / (N * (N + 2.0 * sk))
+    W = np.zeros(nb)
+    if pmax > 0:  # else: blank images, nothing to weight
+        for k in range(nb):
+            sk = max(S[k] / rcount[k], 0.0)
+            N = max(P[k] / rcount[k] - sk, 1e-12 * pmax)
+            W[k] = sk / (N * (N + 2.0 * sk))
     for r in range(ny):
         for c in range(nx):
             w = W[ridx[r, c]] * hp[r, c]
@@ -223,7 +225,7 @@ def _ml_kernel(C, P, uy, ux, ry, rx, ridx, rcount, hp, X):  # pragma: no cover -
             X[1, r, c] = C[1, r, c] * w
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _newton_kernel(X, uy, ux, lnEy, lnEx, ry, rx, max_step, n_iter):  # pragma: no cover
     """Maximise ln c(r) − ln E(r), c(r) = Re Σ X exp(i u·r); returns (ry, rx, c).
 
@@ -304,7 +306,7 @@ def _newton_kernel(X, uy, ux, lnEy, lnEx, ry, rx, max_step, n_iter):  # pragma: 
     return ry, rx, c
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _peak_kernel(cmap, masked, gy, gx, py, px, r2, ny, nx):  # pragma: no cover - compiled
     """Maximum of ``cmap`` (optionally only cells within sqrt(r2) px of (py, px), distances
     wrapped modulo (ny, nx)); returns (j, i, quality, parabolic vertex offsets oy, ox)."""
@@ -522,7 +524,15 @@ def _log_autocorr(w: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(e / e[n - 1], 1e-6))
 
 
-_CACHE: dict[tuple, ShiftMeasurer] = {}
+_LOCAL = threading.local()
+
+
+def _cache() -> dict[tuple, ShiftMeasurer]:
+    """Per-thread cache of measurers (their buffers must not be shared between threads)."""
+    c = getattr(_LOCAL, "measurers", None)
+    if c is None:
+        c = _LOCAL.measurers = {}
+    return c
 
 
 def measure_shift(reference: np.ndarray, image: np.ndarray, *,
@@ -542,7 +552,7 @@ def measure_shift(reference: np.ndarray, image: np.ndarray, *,
         Only correlation peaks within this distance (px) of ``predicted`` (or of (0, 0) if no
         prediction) are considered. Use it on periodic specimens, whose lattice makes the
         correlation peak repeat every lattice vector.
-    lowpass_sigma_px, window_alpha, bin_factor, workers
+    lowpass_sigma_px, window_alpha, bin_factor, weighting, workers
         See :class:`ShiftMeasurer`. A measurer (buffers, filter, window) is cached per shape and
         parameters, so repeated calls on one shape allocate no large buffers.
 
@@ -554,11 +564,19 @@ def measure_shift(reference: np.ndarray, image: np.ndarray, *,
 
     Notes
     -----
-    Plain (unnormalised) cross-correlation with a Gaussian band-pass is used rather than phase
-    correlation: at low dose phase correlation whitens the shot noise and is several times less
-    accurate. The sub-pixel maximum is found by Newton iteration on the Fourier series of the
-    filtered correlation, i.e. the exact maximum of the band-limited correlation that an
-    upsampled DFT (Guizar-Sicairos 2008) approximates on a grid.
+    Unnormalised cross-correlation, not phase correlation: at low dose phase correlation
+    whitens the shot noise and is several times less accurate. The peak is found on a
+    Gaussian-low-passed map and refined with data-derived maximum-likelihood weights (plain
+    correlation with a Wiener-like band-pass where noise dominates); the sub-pixel maximum is
+    found by Newton iteration on the Fourier series of the correlation, i.e. the exact maximum
+    that an upsampled DFT (Guizar-Sicairos 2008) approximates on a grid. Details in
+    :class:`ShiftMeasurer`.
+
+    Measured on 256×256 STEM-like Poisson images, shifts up to ±10 px
+    (``benchmarks/bench_registration.py``): RMS error ≈ 0.2 / 0.04 / 0.016 px at 0.5 / 5 / 50
+    counts/px, ≈ 0.2 ms per call. Shifts must stay well below half the field of view (the
+    correlation is circular; the usable overlap shrinks with the shift). NaNs are not
+    checked for and propagate. The measurer cache is per thread.
 
     Examples
     --------
@@ -575,13 +593,14 @@ def measure_shift(reference: np.ndarray, image: np.ndarray, *,
         raise ValueError(f"reference {reference.shape} and image {image.shape} must be 2-D "
                          "arrays of the same shape")
     key = (reference.shape, lowpass_sigma_px, window_alpha, bin_factor, weighting, workers)
-    m = _CACHE.get(key)
+    cache = _cache()
+    m = cache.get(key)
     if m is None:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
-        m = _CACHE[key] = ShiftMeasurer(reference.shape, lowpass_sigma_px=lowpass_sigma_px,
-                                        window_alpha=window_alpha, bin_factor=bin_factor,
-                                        weighting=weighting, workers=workers)
+        if len(cache) > 16:
+            cache.clear()
+        m = cache[key] = ShiftMeasurer(reference.shape, lowpass_sigma_px=lowpass_sigma_px,
+                                       window_alpha=window_alpha, bin_factor=bin_factor,
+                                       weighting=weighting, workers=workers)
     return m.measure(reference, image, predicted=predicted, search_radius=search_radius)
 
 

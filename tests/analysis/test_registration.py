@@ -147,11 +147,17 @@ def test_quality_separates_match_from_noise():
 def test_measurer_is_cached_and_buffers_reused():
     ref = crop(specimen(np.random.default_rng(12)))
     measure_shift(ref, ref)
-    key = [k for k in reg._CACHE if k[0] == ref.shape]
-    m = reg._CACHE[key[0]]
+    key = [k for k in reg._cache() if k[0] == ref.shape]
+    m = reg._cache()[key[0]]
     buf_id = id(m._buf)
     measure_shift(ref, np.roll(ref, 1, 0))
-    assert reg._CACHE[key[0]] is m and id(m._buf) == buf_id
+    assert reg._cache()[key[0]] is m and id(m._buf) == buf_id
+
+
+def test_empty_and_flat_images_do_not_crash():
+    for a in (np.zeros((64, 64)), np.full((64, 64), 3.0)):
+        r = measure_shift(a, a)
+        assert np.isfinite([r.dy, r.dx]).all() and abs(r.dy) < 3 and abs(r.dx) < 3
 
 
 @pytest.mark.parametrize("kwargs, match", [
