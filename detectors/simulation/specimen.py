@@ -91,7 +91,7 @@ class LocalComposition:
 
     def areal_density_per_nm2(self, element: str) -> np.ndarray:
         """Atoms per nm² of ``element`` along the beam, (N,)."""
-        total = np.zeros_like(self.thickness_nm["carbon"])
+        total = np.zeros(np.shape(self.thickness_nm["carbon"]))
         for material, atoms in MATERIAL_ATOM_DENSITY_PER_NM3.items():
             if element in atoms:
                 total += atoms[element] * self.thickness_nm[material]

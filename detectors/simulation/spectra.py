@@ -48,7 +48,7 @@ EDGES: tuple[EdgeModel, ...] = (
     EdgeModel("C", "K", 284.0, 2.0e-8, 3.0, white_lines=((285.5, 1.2, 1.2),)),
     EdgeModel("Sc", "L2,3", 402.0, 1.0e-8, 3.0, white_lines=((402.0, 1.4, 5.0), (407.0, 1.6, 4.0))),
     EdgeModel("O", "K", 532.0, 1.0e-8, 3.0, white_lines=((534.0, 2.5, 1.5),)),
-    EdgeModel("Dy", "M4,5", 1295.0, 3.0e-9, 3.0, white_lines=((1295.0, 4.0, 5.0), (1332.0, 4.5, 3.5))),
+    EdgeModel("Dy", "M4,5", 1295.0, 3.0e-9, 3.0, white_lines=((1295.0, 3.0, 5.0), (1332.0, 3.5, 3.5))),
 )
 
 PLASMON_ENERGY_EV = 22.0

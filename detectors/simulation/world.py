@@ -217,9 +217,13 @@ class SimulatedWorld:
         px = np.full(n, self.beam.probe_x_nm)
         spectra_expected = self.eels_counts(py, px, times, exposure_s, noise=False)
         expected = spectra_expected[:, None, :] * self.nondispersive_profile()[None, :, None]
-        frames = poisson_counts(expected, self.next_noise_seed())
+        frames = self.camera_frame_noise(expected)
         self.clock.sleep(n * exposure_s)
         return frames
+
+    def camera_frame_noise(self, expected: np.ndarray) -> np.ndarray:
+        """Counting noise on expected camera counts (a counting detector: Poisson, no read noise)."""
+        return poisson_counts(expected, self.next_noise_seed())
 
     def acquire_spectra(self, n: int, exposure_s: float) -> np.ndarray:
         """``n`` summed spectra (n, channels) at the current probe, advancing the clock."""

@@ -1,1 +1,37 @@
-"""lumiere."""
+"""Lumière plug-in for Nion Swift: registers the VG Lumière (simulated) instrument and its devices.
+
+On import Swift calls :func:`run` after every plug-in is loaded. The instrument comes from the site
+configuration named by the ``LUMIERE_CONFIG`` environment variable (default: the simulated
+instrument). A simulated world on a virtual clock is switched to real time here, since Swift is
+interactive: drift goes on while the user looks at the screen.
+"""
+from __future__ import annotations
+
+import os
+
+from nion.utils import Registry
+
+from nionswift_plugin.lumiere.devices import LumiereDevices, register_devices, unregister_devices
+
+_devices: LumiereDevices | None = None
+
+
+def run() -> None:
+    global _devices
+    if _devices is None:
+        _devices = register_devices(os.environ.get("LUMIERE_CONFIG") or None)
+
+
+def stop() -> None:
+    global _devices
+    if _devices is not None:
+        unregister_devices(_devices)
+        _devices = None
+
+
+def devices() -> LumiereDevices | None:
+    """The registered Lumière devices (for scripts and panels)."""
+    return _devices
+
+
+__all__ = ["run", "stop", "devices", "Registry"]

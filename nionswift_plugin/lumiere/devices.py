@@ -1,0 +1,54 @@
+"""Create the Lumière devices from a site configuration and register them with Swift."""
+from __future__ import annotations
+
+import dataclasses
+
+from nion.device_kit import CameraDevice
+from nion.utils import Registry
+
+from detectors.config import SiteConfig, load_config
+from detectors.instrument import Instrument, build_instrument
+from nionswift_plugin.lumiere.eels_camera_device import EELS_CAMERA_ID, LumiereEELSCamera
+from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument, LumiereScanModule
+
+
+@dataclasses.dataclass
+class LumiereDevices:
+    instrument: Instrument
+    stem_controller: LumiereInstrument
+    scan_module: LumiereScanModule
+    eels_camera: LumiereEELSCamera
+    eels_camera_module: CameraDevice.CameraModule
+
+
+def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = True) -> LumiereDevices:
+    """Build the instrument and its Swift device adapters (not yet registered)."""
+    if not isinstance(config, SiteConfig):
+        config = load_config(config)
+    if real_time and config.clock_speed is None:
+        values = {k: dict(v) for k, v in config.values.items()}
+        values["world"]["clock_speed"] = 1.0
+        config = SiteConfig(values, config.source + " (real-time clock for Swift)")
+    instrument = build_instrument(config)
+    stem = LumiereInstrument(instrument)
+    scan_module = LumiereScanModule(stem)
+    camera = LumiereEELSCamera(stem, scan_module)
+    setattr(camera, "camera_panel_type", "eels")
+    camera_module = CameraDevice.CameraModule(INSTRUMENT_ID, camera, CameraDevice.CameraSettings(EELS_CAMERA_ID, 0.01))
+    return LumiereDevices(instrument, stem, scan_module, camera, camera_module)
+
+
+def register_devices(config: SiteConfig | str | None = None) -> LumiereDevices:
+    devices = create_devices(config)
+    Registry.register_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
+    Registry.register_component(devices.eels_camera_module, {"camera_module"})
+    Registry.register_component(devices.scan_module, {"scan_module"})
+    return devices
+
+
+def unregister_devices(devices: LumiereDevices) -> None:
+    Registry.unregister_component(devices.scan_module, {"scan_module"})
+    Registry.unregister_component(devices.eels_camera_module, {"camera_module"})
+    Registry.unregister_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
+    devices.eels_camera.close()
+    devices.instrument.close()

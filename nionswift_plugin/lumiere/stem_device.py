@@ -1,0 +1,238 @@
+"""The VG Lumière (simulated) as Swift's ``stem_controller``, and its scan device.
+
+Built on nionswift-instrumentation's ``nion.device_kit`` base classes: the instrument is an
+``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``) read and write the
+shared simulated world; the scan is a ``ScanDevice.Device`` driven by :class:`WorldScanBox`, which
+images the world's specimen (with its drift) at the scan's geometry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import typing
+
+import numpy as np
+from nion.device_kit import InstrumentDevice, ScanDevice
+from nion.instrumentation import scan_base, stem_controller
+from nion.utils import Geometry
+
+from detectors.instrument import Instrument
+from detectors.interfaces import ScanFrame
+
+INSTRUMENT_ID = "lumiere_stem_controller"
+SCAN_DEVICE_ID = "lumiere_scan"
+
+
+class Control(typing.NamedTuple):
+    get: typing.Callable[[], float]
+    set: typing.Callable[[float], None] | None
+
+
+class WorldValueManager:
+    """Named instrument controls backed by the simulated world (Nion units: V, A, m, eV)."""
+
+    def __init__(self, instrument: Instrument) -> None:
+        world = instrument.world
+        assert world is not None, "the simulated stem_controller needs a simulated world"
+        self.instrument = instrument
+        beam, spec, laser = world.beam, world.spectrometer, world.laser
+        shift = instrument.probe_shift
+
+        def setter(obj: typing.Any, attr: str, scale: float = 1.0) -> typing.Callable[[float], None]:
+            return lambda v: setattr(obj, attr, float(v) * scale)
+
+        self.controls: dict[str, Control] = {
+            "EHT": Control(lambda: beam.high_tension_V, setter(beam, "high_tension_V")),
+            "BeamCurrent": Control(lambda: beam.current_pA * 1e-12, setter(beam, "current_pA", 1e12)),
+            "ZLPFWHM": Control(lambda: beam.zlp_fwhm_eV, setter(beam, "zlp_fwhm_eV")),
+            "eels_x_scale": Control(lambda: spec.dispersion_eV_per_channel, setter(spec, "dispersion_eV_per_channel")),
+            "eels_x_offset": Control(lambda: spec.energy_offset_eV, setter(spec, "energy_offset_eV")),
+            "eels_y_scale": Control(lambda: 1.0, None),
+            "eels_y_offset": Control(lambda: 0.0, None),
+            "LaserWavelength": Control(lambda: laser.wavelength_nm, None),
+            "LaserPower": Control(lambda: laser.power_uW, None),
+            "CSH.y": Control(lambda: shift.get_shift_nm()[0] * 1e-9,
+                             lambda v: shift.set_shift_nm(float(v) * 1e9, shift.get_shift_nm()[1])),
+            "CSH.x": Control(lambda: shift.get_shift_nm()[1] * 1e-9,
+                             lambda v: shift.set_shift_nm(shift.get_shift_nm()[0], float(v) * 1e9)),
+        }
+
+    def get_value(self, name: str) -> float | None:
+        control = self.controls.get(name)
+        return control.get() if control else None
+
+    def set_value(self, name: str, value: float) -> bool:
+        control = self.controls.get(name)
+        if control is None or control.set is None:
+            return False
+        control.set(value)
+        return True
+
+    def inform_value(self, name: str, value: float) -> bool:
+        return self.set_value(name, value)
+
+    def get_value_2d(self, s: str, default_value: Geometry.FloatPoint | None = None, *,
+                     axis: stem_controller.AxisType | None = None) -> Geometry.FloatPoint:
+        y, x = self.get_value(f"{s}.y"), self.get_value(f"{s}.x")
+        if y is None or x is None:
+            if default_value is None:
+                raise KeyError(f"no 2-D control named {s!r}; known: CSH")
+            return default_value
+        return Geometry.FloatPoint(y=y, x=x)
+
+    def set_value_2d(self, s: str, value: Geometry.FloatPoint, *, axis: stem_controller.AxisType | None = None) -> bool:
+        return self.set_value(f"{s}.y", value.y) and self.set_value(f"{s}.x", value.x)
+
+    def inform_control_2d(self, s: str, value: Geometry.FloatPoint, *, axis: stem_controller.AxisType) -> bool:
+        return self.set_value_2d(s, value)
+
+    def get_reference_setting_index(self, settings_control: str) -> int:
+        return 0
+
+
+class AxisManager:
+    """One native axis: the scan axis (u, v) coincides with the microscope frame here."""
+
+    @property
+    def supported_axis_descriptions(self) -> typing.Sequence[stem_controller.AxisDescription]:
+        return [stem_controller.AxisDescription("scan", "u", "v", "Scan (u, v)", "Scan")]
+
+    def axis_transform_point(self, point: Geometry.FloatPoint, from_axis: stem_controller.AxisDescription,
+                             to_axis: stem_controller.AxisDescription) -> Geometry.FloatPoint:
+        return point
+
+
+class LumiereInstrument(InstrumentDevice.Instrument):
+    """Swift's ``stem_controller`` for the (simulated) VG Lumière."""
+
+    def __init__(self, instrument: Instrument) -> None:
+        super().__init__(INSTRUMENT_ID, WorldValueManager(instrument), AxisManager())
+        self.lumiere = instrument
+        self.world = instrument.world
+
+    def _set_scan_context_probe_position(self, scan_context: stem_controller.ScanContext,
+                                         probe_position: Geometry.FloatPoint | None) -> None:
+        """Park the simulated probe where Swift's probe graphic is (fractional → nm)."""
+        super()._set_scan_context_probe_position(scan_context, probe_position)
+        if probe_position is None or not scan_context.is_valid or scan_context.frame_parameters is None:
+            return
+        frame = scan_frame_from_nion(scan_context.frame_parameters)
+        h, w = frame.size_px
+        v = (probe_position.y - 0.5) * h * frame.pixel_size_nm
+        u = (probe_position.x - 0.5) * w * frame.pixel_size_nm
+        y, x = frame.to_microscope_nm(v, u)
+        self.world.beam.probe_y_nm, self.world.beam.probe_x_nm = float(y), float(x)
+
+    def get_autostem_properties(self) -> typing.Mapping[str, typing.Any]:
+        beam = self.world.beam
+        return {"high_tension_v": beam.high_tension_V, "beam_current_pA": beam.current_pA,
+                "zlp_fwhm_eV": beam.zlp_fwhm_eV, "laser_wavelength_nm": self.world.laser.wavelength_nm}
+
+
+def scan_frame_from_nion(fp: scan_base.ScanFrameParameters) -> ScanFrame:
+    """Our :class:`ScanFrame` for Nion scan frame parameters, subscan and rotation included.
+
+    The scanned pixel grid is ``subscan_pixel_size`` (if any) else ``pixel_size``; its pixel size
+    is ``fov_nm / max(context size)``; the subscan's fractional centre is rotated with the frame.
+    """
+    size = Geometry.IntSize.make(fp.pixel_size)
+    context_pixel_nm = fp.fov_nm / max(size.height, size.width)
+    center_y, center_x = fp.center_nm[0], fp.center_nm[1]
+    rotation = fp.rotation_rad
+    scanned = size
+    if fp.subscan_pixel_size and fp.subscan_fractional_size and fp.subscan_fractional_center:
+        sub_size = Geometry.FloatSize.make(fp.subscan_fractional_size)
+        sub_center = Geometry.FloatPoint.make(fp.subscan_fractional_center)
+        scanned = Geometry.IntSize.make(fp.subscan_pixel_size)
+        v = (sub_center.y - 0.5) * size.height * context_pixel_nm
+        u = (sub_center.x - 0.5) * size.width * context_pixel_nm
+        context = ScanFrame((size.height, size.width), fp.fov_nm, (center_y, center_x), rotation)
+        center_y, center_x = (float(c) for c in context.to_microscope_nm(v, u))
+        fov_sub = max(sub_size.height * size.height, sub_size.width * size.width) * context_pixel_nm
+        rotation -= fp.subscan_rotation or 0.0
+        return ScanFrame((scanned.height, scanned.width), fov_sub, (center_y, center_x), rotation,
+                         dwell_s=max(fp.pixel_time_us, 0.01) * 1e-6)
+    return ScanFrame((scanned.height, scanned.width), fp.fov_nm, (center_y, center_x), rotation,
+                     dwell_s=max(fp.pixel_time_us, 0.01) * 1e-6)
+
+
+class WorldScanBox:
+    """``ScanDevice.ScanSimulatorLike`` over the simulated world.
+
+    The pixel counter follows the device_kit protocol: in free-running scans the device advances
+    it from the wall clock; in synchronized scans the camera advances it (external clock).
+    """
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.scan_shape_pixels = Geometry.IntSize()
+        self.pixel_size_nm = Geometry.FloatSize()
+        self.external_clock = False
+        self._lock = threading.RLock()
+        self._pixel = 0
+        self._blanker = threading.Condition()
+
+    @property
+    def probe_position_pixels(self) -> Geometry.IntPoint:
+        w = self.scan_shape_pixels.width or 1
+        return Geometry.IntPoint(y=self._pixel // w, x=self._pixel % w)
+
+    @property
+    def blanker_signal_condition(self) -> threading.Condition:
+        return self._blanker
+
+    @property
+    def current_pixel_flat(self) -> int:
+        return self._pixel
+
+    def reset_frame(self) -> None:
+        with self._lock:
+            self._pixel = 0
+
+    def _advance_pixel(self, n: int) -> None:
+        with self._lock:
+            w = self.scan_shape_pixels.width or 1
+            line_before = self._pixel // w
+            self._pixel += n
+            if self._pixel // w > line_before:
+                with self._blanker:
+                    self._blanker.notify_all()
+
+    def advance_pixel(self) -> None:
+        if self.external_clock:
+            self._advance_pixel(1)
+
+    def generate_scan_data(self, instrument: typing.Any, scan_frame_parameters: ScanDevice.ScanFrameParameters) -> np.ndarray:
+        frame = scan_frame_from_nion(scan_frame_parameters)
+        frame = self.instrument.probe_shift.apply(frame)
+        world = self.instrument.world
+        with world.lock:
+            t0 = world.clock.now_s()
+            y, x = frame.positions_nm()
+            return world.haadf_counts(y, x, frame.pixel_times_s(t0), frame.dwell_s).astype(np.float32)
+
+
+class LumiereScanDevice(ScanDevice.Device):
+    """Scan device: device_kit's pacing and buffering, no flyback columns in synchronized SIs."""
+
+    def calculate_flyback_pixels(self, frame_parameters: scan_base.ScanFrameParameters) -> int:
+        return 0
+
+    def calculate_max_field_of_view(self, frame_parameters: scan_base.ScanFrameParameters) -> float:
+        return 4000.0
+
+
+class LumiereScanModule(scan_base.ScanModule):
+    def __init__(self, instrument: LumiereInstrument) -> None:
+        self.stem_controller_id = INSTRUMENT_ID
+        self.scan_box = WorldScanBox(instrument.lumiere)
+        self.device = LumiereScanDevice(SCAN_DEVICE_ID, "Lumière Scan (simulated)", instrument, self.scan_box)
+        setattr(self.device, "priority", 20)
+        fp = ScanDevice.ScanFrameParameters
+        modes = (
+            scan_base.ScanSettingsMode("Fast", "fast", fp(pixel_size=(256, 256), pixel_time_us=2, fov_nm=512.0)),
+            scan_base.ScanSettingsMode("Slow", "slow", fp(pixel_size=(512, 512), pixel_time_us=4, fov_nm=512.0)),
+            scan_base.ScanSettingsMode("Record", "record", fp(pixel_size=(1024, 1024), pixel_time_us=4, fov_nm=512.0)),
+        )
+        self.settings = scan_base.ScanSettings(SCAN_DEVICE_ID, modes, lambda d: ScanDevice.ScanFrameParameters(d), 0, 2)
