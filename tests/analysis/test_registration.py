@@ -89,15 +89,6 @@ def test_both_signs_both_axes_and_bin_factors(bin_factor):
         assert abs(r.dy - s[0]) < 0.1 and abs(r.dx - s[1]) < 0.1, (s, r)
 
 
-def test_gaussian_weighting_also_works():
-    rng = np.random.default_rng(6)
-    spec = specimen(rng)
-    ref = rng.poisson(20 * crop(spec))
-    img = rng.poisson(20 * np.clip(crop(shift_image(spec, -2.4, 3.6)), 0, None))
-    r = measure_shift(ref, img, weighting="gaussian", lowpass_sigma_px=2.0)
-    assert abs(r.dy + 2.4) < 0.2 and abs(r.dx - 3.6) < 0.2
-
-
 def test_small_nonsquare_images():
     rng = np.random.default_rng(7)
     spec = specimen(rng, (120, 150))
@@ -162,7 +153,6 @@ def test_empty_and_flat_images_do_not_crash():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(search_radius=-1.0), "search_radius"),
-    (dict(weighting="phase"), "weighting"),
     (dict(lowpass_sigma_px=0.0), "lowpass_sigma_px"),
     (dict(window_alpha=1.5), "window_alpha"),
 ])
