@@ -15,7 +15,6 @@ field (LiberTEM-live's ``GET,<NAME>,0``) are accepted.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import select
 import socket
 import threading

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.kernels import ENCODING_R12, ENCODING_U16, CorrectionMaps, correct_and_bin, correct_and_bin_encoded
 from detectors.merlin.control import MerlinControl
-from detectors.merlin.errors import MerlinBusy, MerlinUnknownCommand, MerlinValueOutOfRange
+from detectors.merlin.errors import MerlinBusy, MerlinTimeout, MerlinUnknownCommand, MerlinValueOutOfRange
 from detectors.merlin.frame_sources import PatternSource, SyntheticEelsSource
 from detectors.merlin.mibfile import open_mib
 from detectors.merlin.receiver import MerlinDataClient
@@ -192,3 +192,31 @@ def test_streaming_fused_kernel_matches_stored_frames(rig, raw, encoding):
     result = acquire(control, data, MerlinSettings(counter_depth=12, raw=raw, num_frames=40, **FAST),
                      on_batch=on_batch)
     np.testing.assert_allclose(spectra, correct_and_bin(result.frames, maps=maps), rtol=1e-5)
+
+
+def test_status_stop_while_armed_and_reset(rig):
+    sim, control, data = rig
+    wait_idle(control)
+    control.apply(MerlinSettings(num_frames=3, trigger_start=TriggerSource.SOFT, **FAST))
+    data.connect()
+    control.start_acquisition()
+    assert control.detector_status() == 1                      # armed, waiting for the soft trigger
+    control.stop_acquisition()
+    wait_idle(control)
+    control.set("COUNTERDEPTH", 24)
+    control.cmd("RESET")
+    assert control.get_int("COUNTERDEPTH") == 12 and control.get_int("TRIGGERSTART") == 0
+    data.close()                                                # the HDR of the stopped run is stale
+    control.apply(MerlinSettings(**FAST))
+
+
+def test_frame_source_with_wrong_shape_is_reported_not_hidden():
+    with MerlinSimulator(frame_source=lambda n, exposure_s: np.zeros((n, 10, 10))) as sim, \
+            MerlinControl("127.0.0.1", sim.control_port) as control, \
+            MerlinDataClient("127.0.0.1", sim.data_port, idle_timeout_s=0.5) as data:
+        control.apply(MerlinSettings(num_frames=2, **FAST))
+        control.start_acquisition()
+        with pytest.raises(MerlinTimeout):
+            data.receive()                  # HDR arrives, frames never do
+        wait_idle(control)
+    assert "frame_source returned (2, 10, 10)" in str(sim.errors[0])
