@@ -7,7 +7,8 @@ a 1 eV/channel axis keeps its area). The energy axis is energy **loss** in eV (p
 
 Model (order-of-magnitude physics, documented so a referee can check it)
 -----------------------------------------------------------------------
-* ZLP: Gaussian of FWHM ``zlp_fwhm_eV`` with a 3 % Lorentzian tail of 3× the width (FEG tails).
+* ZLP: Gaussian of FWHM ``zlp_fwhm_eV`` with a 3 % Lorentzian tail of 3× the width (FEG tails),
+  cut off by a Gaussian of σ = 8 eV.
 * Plural plasmon scattering: order n has probability Poisson(n; t/λ) and a Lorentzian of FWHM
   n·Γp at n·Ep (Ep = 22 eV, Γp = 9 eV), only at positive loss.
 * Valence/multiple-scattering background: (t/λ)·1e-3·(E/100 eV)^-3.5 per eV above ~60 eV.
@@ -76,7 +77,9 @@ def _lorentz_cdf(x: np.ndarray, centre: float, fwhm: float) -> np.ndarray:
 def zlp(edges_eV: np.ndarray, fwhm_eV: float) -> np.ndarray:
     """Unit-area zero-loss peak integrated over each channel."""
     g = np.diff(_gauss_cdf(edges_eV, 0.0, fwhm_eV))
-    tail = np.diff(_lorentz_cdf(edges_eV, 0.0, 3 * fwhm_eV))
+    centre = 0.5 * (edges_eV[1:] + edges_eV[:-1])
+    # a Lorentzian tail, cut off beyond ~10 eV: real ZLP tails do not reach the core-loss range
+    tail = np.diff(_lorentz_cdf(edges_eV, 0.0, 3 * fwhm_eV)) * np.exp(-0.5 * (centre / 8.0) ** 2)
     return 0.97 * g + 0.03 * tail
 
 

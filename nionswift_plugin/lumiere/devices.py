@@ -50,5 +50,5 @@ def unregister_devices(devices: LumiereDevices) -> None:
     Registry.unregister_component(devices.scan_module, {"scan_module"})
     Registry.unregister_component(devices.eels_camera_module, {"camera_module"})
     Registry.unregister_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
-    devices.eels_camera.close()
+    # unregistering the camera module makes the instrumentation kit close the camera device
     devices.instrument.close()
