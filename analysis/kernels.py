@@ -248,8 +248,27 @@ def _decode_pixel(buf, base, p, encoding, half):
     return value
 
 
+@numba.njit(inline="always")
+def _repair_encoded_frame(buf, base, encoding, half, dark, gain, bad_flat, neighbours, acc):
+    # Adds each bad pixel's replacement (mean of corrected valid 4-neighbours) to its column. Runs right
+    # after the frame's bulk pass, while the frame is still in cache; flat indices avoid divisions.
+    cols = acc.shape[0]
+    dark, gain = dark.reshape(-1), gain.reshape(-1)
+    for k in range(bad_flat.shape[0]):
+        total = np.float32(0)
+        count = 0
+        for j in range(4):
+            q = neighbours[k, j]
+            if q >= 0:
+                value = np.float32(_decode_pixel(buf, base, q, encoding, half))
+                total += (value - dark[q]) * gain[q]
+                count += 1
+        if count > 0:
+            acc[bad_flat[k] % cols] += total / np.float32(count)
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _bin_bytes_kernel(messages, base, encoding, gain_good, column_offset, out):
+def _bin_bytes_kernel(messages, base, encoding, gain_good, column_offset, dark, gain, bad_flat, neighbours, out):
     # U08 / R6 / R1 read straight from the message bytes; each row is sliced so the inner loop is contiguous.
     rows, cols = gain_good.shape
     row_bytes = cols if encoding != 3 else cols // 8
@@ -272,6 +291,7 @@ def _bin_bytes_kernel(messages, base, encoding, gain_good, column_offset, out):
                     for k in range(64):
                         bit = (src[8 * w + 7 - k // 8] >> (k % 8)) & 1
                         acc[64 * w + k] += np.float32(bit) * g[64 * w + k]
+        _repair_encoded_frame(messages[i], base, encoding, 0, dark, gain, bad_flat, neighbours, acc)
 
 
 @numba.njit(inline="always")
@@ -281,7 +301,8 @@ def _swap16(word):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _bin_words16_kernel(words, base, encoding, half, gain_good, column_offset, out):
+def _bin_words16_kernel(words, messages, base, encoding, half, gain_good, column_offset, dark, gain, bad_flat,
+                        neighbours, out):
     # U16 / R12 / R24 through an aligned native uint16 view of the bytes: byte swap in registers.
     rows, cols = gain_good.shape
     for i in numba.prange(words.shape[0]):
@@ -304,10 +325,11 @@ def _bin_words16_kernel(words, base, encoding, half, gain_good, column_offset, o
                     for j in range(4):
                         value = (_swap16(src[4 * w + 3 - j]) << np.uint32(12)) | _swap16(low[4 * w + 3 - j])
                         acc[4 * w + j] += np.float32(value) * g[4 * w + j]
+        _repair_encoded_frame(messages[i], 2 * base, encoding, 2 * half, dark, gain, bad_flat, neighbours, acc)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _bin_any_kernel(messages, base, encoding, half, gain_good, column_offset, out):
+def _bin_any_kernel(messages, base, encoding, half, gain_good, column_offset, dark, gain, bad_flat, neighbours, out):
     # Fallback for multi-byte pixels that are not aligned in memory: assemble each pixel from bytes.
     rows, cols = gain_good.shape
     for i in numba.prange(messages.shape[0]):
@@ -317,25 +339,7 @@ def _bin_any_kernel(messages, base, encoding, half, gain_good, column_offset, ou
         for r in range(rows):
             for c in range(cols):
                 acc[c] += np.float32(_decode_pixel(buf, base, r * cols + c, encoding, half)) * gain_good[r, c]
-
-
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _repair_encoded_kernel(messages, base, encoding, half, dark, gain, bad_flat, neighbours, out):
-    # Adds each bad pixel's replacement (mean of corrected valid 4-neighbours) to its column.
-    cols = dark.shape[1]
-    for i in numba.prange(messages.shape[0]):
-        buf = messages[i]
-        for k in range(bad_flat.shape[0]):
-            total = np.float32(0)
-            count = 0
-            for j in range(4):
-                q = neighbours[k, j]
-                if q >= 0:
-                    value = np.float32(_decode_pixel(buf, base, q, encoding, half))
-                    total += (value - dark[q // cols, q % cols]) * gain[q // cols, q % cols]
-                    count += 1
-            if count > 0:
-                out[i, bad_flat[k] % cols] += total / np.float32(count)
+        _repair_encoded_frame(buf, base, encoding, half, dark, gain, bad_flat, neighbours, acc)
 
 
 def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: int, shape: tuple[int, int],
@@ -369,7 +373,8 @@ def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: i
     The bulk pass is one read of the pixel bytes. 16-bit words (U16, R12, R24) are read through a
     native ``uint16`` view and byte-swapped in registers when the pixels are 2-byte aligned (the Merlin
     receiver lays out its batch buffer so they are); otherwise a slower byte-assembling loop is used.
-    Bad pixels are repaired in a second, tiny pass over their neighbours only.
+    Bad pixels are repaired right after each frame's bulk pass, reading only their neighbours while the
+    frame is still in cache.
     """
     rows, cols = shape
     if encoding not in _BYTES_PER_PIXEL_X8:
@@ -386,17 +391,16 @@ def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: i
         return out
     # raw words must not straddle rows for the row-sliced kernels (true for 256-pixel chips)
     whole_words = cols % {ENCODING_R1: 64, ENCODING_R6: 8, ENCODING_R12: 4, ENCODING_R24: 4}.get(encoding, 1) == 0
+    repair = (m.dark, m.gain, m.bad_flat, m.neighbours, out)
     if not whole_words:
-        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, out)
+        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, *repair)
     elif encoding in (ENCODING_U08, ENCODING_R6, ENCODING_R1):
-        _bin_bytes_kernel(messages, pixel_offset, encoding, m.gain_good, m.column_offset, out)
+        _bin_bytes_kernel(messages, pixel_offset, encoding, m.gain_good, m.column_offset, *repair)
     elif encoding in (ENCODING_U16, ENCODING_R12, ENCODING_R24) and _aligned(messages, pixel_offset, 2):
-        words = messages.view(np.uint16)
-        _bin_words16_kernel(words, pixel_offset // 2, encoding, half // 2, m.gain_good, m.column_offset, out)
+        _bin_words16_kernel(messages.view(np.uint16), messages, pixel_offset // 2, encoding, half // 2, m.gain_good,
+                            m.column_offset, *repair)
     else:
-        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, out)
-    if m.bad_flat.size:
-        _repair_encoded_kernel(messages, pixel_offset, encoding, half, m.dark, m.gain, m.bad_flat, m.neighbours, out)
+        _bin_any_kernel(messages, pixel_offset, encoding, half, m.gain_good, m.column_offset, *repair)
     return out
 
 
