@@ -49,9 +49,10 @@ def log(msg: str) -> None:
 
 
 def hard_exit(code: int, msg: str) -> typing.NoReturn:
-    log(msg)
-    _ERR.flush()
-    sys.exit(code)
+    try:
+        log(msg)
+    finally:
+        os._exit(code)  # from the watchdog thread: ends the process whatever the event loop is doing
 
 
 def main(argv: list[str]) -> int:
@@ -69,20 +70,9 @@ def main(argv: list[str]) -> int:
     watchdog.daemon = True
     watchdog.start()
 
-    # --- start Swift as `python -m nionswift --ui qt` does -------------------------------------
-    from nionui_app.nionswift import main as swift_main
-
-    app = swift_main.main(list(), {"qt": None})  # Facade.initialize, Application(...), initialize (loads plug-ins)
-    log("application initialised, plug-ins loaded")
-
-    from nion.instrumentation import HardwareSource
-    from nion.swift import DocumentController
-    from nion.utils import Registry
-    from PySide6 import QtCore, QtGui, QtWidgets
-
     report: dict[str, typing.Any] = {"ok": False, "errors": [], "swift_errors": []}
 
-    # Swift reports some failures (e.g. a panel that cannot be built) only as printed tracebacks,
+    # Swift reports some failures (a plug-in or panel that fails) only as printed tracebacks,
     # which PyQtProxy turns into logging.info records: collect them for the report.
     class SwiftErrorCollector(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
@@ -94,6 +84,18 @@ def main(argv: list[str]) -> int:
                 report["swift_errors"].append(text.strip()[:2000])
 
     logging.getLogger().addHandler(SwiftErrorCollector(logging.INFO))
+
+    # --- start Swift as `python -m nionswift --ui qt` does -------------------------------------
+    from nionui_app.nionswift import main as swift_main
+
+    app = swift_main.main(list(), {"qt": None})  # Facade.initialize, Application(...), initialize (loads plug-ins)
+    log("application initialised, plug-ins loaded")
+
+    from nion.instrumentation import HardwareSource
+    from nion.swift import DocumentController
+    from nion.utils import Registry
+    from PySide6 import QtCore, QtGui, QtWidgets
+
     state: dict[str, typing.Any] = {"phase": "wait_window", "t_phase": time.monotonic()}
 
     # A fresh profile has no project: instead of the "Choose Project" dialog, create one.
@@ -265,5 +267,4 @@ if __name__ == "__main__":
     code = main(sys.argv)
     log(f"exit code {code}")
     _ERR.flush()
-    # Non-daemon device threads must not keep a finished run alive: exit now that Swift has shut down.
-    sys.exit(code)
+    sys.exit(code)  # the daemon watchdog still ends the process if a non-daemon thread blocks shutdown
