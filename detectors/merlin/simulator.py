@@ -420,8 +420,12 @@ class MerlinSimulator:
         directory.mkdir(parents=True, exist_ok=True)
         return MibWriter(directory / f"{params['FILENAME']}.mib", fmt, exposure_s)
 
-    def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float):
-        """Yield (counts, encoded pixel bytes) per frame, from the source in chunks or from the cache."""
+    def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float, released: list[int]):
+        """Yield (counts, encoded pixel bytes) per frame, from the source in chunks or from the cache.
+
+        A chunk never reaches past ``released[0]`` (frames triggered so far), so a triggered acquisition
+        asks the frame source for a frame only after its trigger: the simulated world is sampled then.
+        """
         cache: list[tuple[np.ndarray, bytes]] = []
         produced = 0
         while n_total == 0 or produced < n_total:
@@ -429,7 +433,9 @@ class MerlinSimulator:
                 yield cache[produced % self.cache_frames]
                 produced += 1
                 continue
-            count = self.chunk_frames if n_total == 0 else min(self.chunk_frames, n_total - produced)
+            count = min(self.chunk_frames, released[0] - produced)
+            if n_total:
+                count = min(count, n_total - produced)
             if self.cache_frames:
                 count = min(count, self.cache_frames - len(cache))
             frames = np.asarray(self.frame_source(count, exposure_s))
@@ -448,19 +454,23 @@ class MerlinSimulator:
         faults = self.faults
         held: bytes | None = None
         start = time.monotonic()
-        released = 0
-        for index, (image, pixels) in enumerate(self._frame_blocks(fmt, n_total, exposure_s)):
+        released = [0 if wait_trigger else 1 << 62]
+        blocks = self._frame_blocks(fmt, n_total, exposure_s, released)
+        index = 0
+        while n_total == 0 or index < n_total:
             sequence = index + 1
             if self._stop_acquisition.is_set() or self._stop.is_set():
                 return
-            if wait_trigger and released < sequence:
+            if released[0] < sequence:
                 while not self._trigger.acquire(timeout=_ACCEPT_POLL_S):
                     if self._stop_acquisition.is_set() or self._stop.is_set():
                         return
                 if self._stop_acquisition.is_set():
                     return
-                released += per_trigger
+                released[0] += per_trigger
                 start = time.monotonic() - index * period_s
+            image, pixels = next(blocks)
+            index += 1
             if self.realtime:
                 delay = start + sequence * period_s - time.monotonic()
                 if delay > 0.001:
@@ -470,7 +480,7 @@ class MerlinSimulator:
                 self.recorded_frames.append(image)
             if writer is not None:
                 writer.append_encoded(header + pixels)
-            if faults.stall_after_frames is not None and index >= faults.stall_after_frames:
+            if faults.stall_after_frames is not None and sequence > faults.stall_after_frames:
                 self._stop_acquisition.wait()
                 return
             if sequence in faults.drop_frames:

@@ -220,3 +220,23 @@ def test_frame_source_with_wrong_shape_is_reported_not_hidden():
             data.receive()                  # HDR arrives, frames never do
         wait_idle(control)
     assert "frame_source returned (2, 10, 10)" in str(sim.errors[0])
+
+
+def test_triggered_acquisition_samples_the_frame_source_only_after_each_trigger():
+    calls: list[int] = []
+
+    def source(n_frames: int, exposure_s: float) -> np.ndarray:
+        calls.append(n_frames)
+        return np.full((n_frames, 256, 1024), len(calls), np.uint32)
+
+    with MerlinSimulator(frame_source=source) as sim, MerlinControl("127.0.0.1", sim.control_port) as control, \
+            MerlinDataClient("127.0.0.1", sim.data_port) as data:
+        control.apply(MerlinSettings(num_frames=4, num_frames_per_trigger=2, trigger_start=TriggerSource.SOFT,
+                                     **FAST))
+        data.connect()
+        control.start_acquisition()
+        assert calls == []                      # armed: no frame exists before the trigger
+        control.soft_trigger()
+        control.soft_trigger()
+        result = data.receive()
+    assert calls == [2, 2] and result.frames[:, 0, 0].tolist() == [1, 1, 2, 2]
