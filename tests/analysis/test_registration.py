@@ -145,6 +145,24 @@ def test_measurer_is_cached_and_buffers_reused():
     assert reg._cache()[key[0]] is m and id(m._buf) == buf_id
 
 
+def test_repeated_calls_allocate_no_large_buffers():
+    """Only the FFT output (2 × 128 × 65 complex64 ≈ 0.13 MB for 256², binned) and the small
+    coarse map are allocated per call; windows, filters and work arrays are cached."""
+    import tracemalloc
+    rng = np.random.default_rng(13)
+    a = rng.poisson(5, (256, 256)).astype(np.float32)
+    b = rng.poisson(5, (256, 256)).astype(np.float32)
+    measure_shift(a, b)
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            measure_shift(a, b)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.25e6  # one 256² float32 input alone is 0.26 MB
+
+
 def test_empty_and_flat_images_do_not_crash():
     for a in (np.zeros((64, 64)), np.full((64, 64), 3.0)):
         r = measure_shift(a, a)
