@@ -64,7 +64,8 @@ def integrate(si: np.ndarray, energy_axis_eV: np.ndarray, window_eV: tuple[float
     check_energy_axis(energy_axis_eV, si.shape[-1])
     w = window_weights(energy_axis_eV, *window_eV)
     k = np.flatnonzero(w)
-    return si[..., k[0]:k[-1] + 1] @ w[k[0]:k[-1] + 1]
+    # only the window's channels are converted to float
+    return si[..., k[0]:k[-1] + 1].astype(np.float64) @ w[k[0]:k[-1] + 1]
 
 
 def calibrate_two_peaks(channel_1: float, energy_1_eV: float, channel_2: float,

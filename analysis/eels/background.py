@@ -10,7 +10,7 @@ import typing
 
 import numpy as np
 
-from .axis import check_energy_axis, window_weights
+from .axis import check_energy_axis, integrate, window_weights
 
 __all__ = ["PowerLaw", "powerlaw_integral", "fit_powerlaw_two_area", "fit_powerlaw_lsq",
            "background_variance"]
@@ -92,17 +92,16 @@ def fit_powerlaw_two_area(si: np.ndarray, energy_axis_eV: np.ndarray,
     >>> round(float(p.r), 3), round(float(p.A) / 1e9, 2)
     (3.0, 1.0)
     """
-    si = np.asarray(si, np.float64)
+    si = np.asarray(si)  # no float copy of the whole SI: only the window is read
     e, d = check_energy_axis(energy_axis_eV, si.shape[-1])
     x1, x2 = _check_window(e, d, fit_window_eV, "background fit")
     x3 = float(np.sqrt(x1 * x2))
-    I1 = si @ window_weights(e, x1, x3)
-    I2 = si @ window_weights(e, x3, x2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ok = (I1 > 0) & (I2 > 0)
-        r = np.where(ok, 1.0 + 2.0 * np.log(np.where(ok, I1 / np.where(ok, I2, 1), 1.0))
-                     / np.log(x2 / x1), np.nan)
-        A = np.where(ok, I2 / powerlaw_integral(1.0, np.where(ok, r, 2.0), x3, x2), np.nan)
+    I1 = integrate(si, e, (x1, x3))
+    I2 = integrate(si, e, (x3, x2))
+    ok = (I1 > 0) & (I2 > 0)
+    ratio = np.where(ok, I1, 1.0) / np.where(ok, I2, 1.0)
+    r = np.where(ok, 1.0 + 2.0 * np.log(ratio) / np.log(x2 / x1), np.nan)
+    A = np.where(ok, I2 / powerlaw_integral(1.0, np.where(ok, r, 2.0), x3, x2), np.nan)
     return PowerLaw(A, r, (x1, x2), "two-area", I1, I2)
 
 
@@ -115,12 +114,12 @@ def fit_powerlaw_lsq(si: np.ndarray, energy_axis_eV: np.ndarray,
     extra weight. Vectorised closed-form normal equations over all pixels; the parameter
     covariance (ln A, r) is returned for the uncertainty propagation.
     """
-    si = np.asarray(si, np.float64)
+    si = np.asarray(si)
     e, d = check_energy_axis(energy_axis_eV, si.shape[-1])
     x1, x2 = _check_window(e, d, fit_window_eV, "background fit")
     w = window_weights(e, x1, x2)
     k = np.flatnonzero(w)
-    c = si[..., k]
+    c = si[..., k].astype(np.float64)
     x = np.log(e[k])
     with np.errstate(divide="ignore", invalid="ignore"):
         y = np.where(c > 0, np.log(np.where(c > 0, c, 1.0) / d), 0.0)

@@ -215,6 +215,10 @@ def test_elemental_map_custom_windows_and_other_edges():
     m = eels.elemental_map(si, e, "Sc L2,3", pre_edge=(360.0, 395.0), signal_width_eV=30.0)
     assert m.signal_window_eV == (402.0, 432.0) and m.fit_window_eV == (360.0, 395.0)
     assert np.corrcoef(m.signal.ravel(), amp.ravel())[0, 1] > 0.8
+    # raw detector counts (uint16) give the same map
+    m16 = eels.elemental_map(si.astype(np.uint16), e, "Sc L2,3", pre_edge=(360.0, 395.0),
+                             signal_width_eV=30.0)
+    np.testing.assert_allclose(m16.signal, m.signal, rtol=1e-9, atol=1e-6)
 
 
 def test_elemental_map_validation_messages():
