@@ -23,11 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.kernels import (ENCODING_R6, ENCODING_U08, ENCODING_U16, ENCODING_R12, CorrectionMaps,  # noqa: E402
-                              bin_frames, correct_and_bin, correct_and_bin_encoded)
+from analysis.kernels import (ENCODING_U16, CorrectionMaps, bin_frames, correct_and_bin,  # noqa: E402
+                              correct_and_bin_encoded)
 from detectors.merlin.control import MerlinControl  # noqa: E402
 from detectors.merlin.receiver import MerlinDataClient  # noqa: E402
 from detectors.merlin.settings import MerlinSettings  # noqa: E402
+from detectors.merlin.streaming import receive_spectra  # noqa: E402
 
 ROWS, COLS = 256, 1024
 
@@ -137,32 +138,24 @@ def stream_benchmark(depth: int, rate_hz: float | None, n_frames: int, raw: bool
         _, dark, gain, bad = make_inputs(1)
         maps = CorrectionMaps.build((ROWS, COLS), dark, gain, bad)
         spectrum_image = np.zeros((n_frames, COLS), np.float32)
-        encoding = {(6, False): ENCODING_U08, (12, False): ENCODING_U16, (6, True): ENCODING_R6,
-                    (12, True): ENCODING_R12}[(depth, raw)]
-
         arrival_s: list[float] = []
+        client_class = MerlinDataClient
 
-        def on_batch(batch) -> None:
-            arrival_s.append(time.perf_counter())
-            first = int(batch.sequence_numbers[0]) - 1
-            k = len(batch.sequence_numbers)
-            if int(batch.sequence_numbers[-1]) - 1 == first + k - 1:     # contiguous: write in place
-                correct_and_bin_encoded(batch.messages, batch.pixel_offset, encoding, (ROWS, COLS), maps=maps,
-                                        out=spectrum_image[first:first + k])
-            else:
-                spectrum_image[batch.sequence_numbers - 1] = correct_and_bin_encoded(
-                    batch.messages, batch.pixel_offset, encoding, (ROWS, COLS), maps=maps)
+        class TimedClient(client_class):   # records batch arrival times around the library's receive loop
+            def _process(self, messages, *args, **kwargs):
+                arrival_s.append(time.perf_counter())
+                return super()._process(messages, *args, **kwargs)
 
         exposure_ms = 1000.0 / rate_hz if rate_hz else 0.1
         with MerlinControl("127.0.0.1", control_port, timeout_s=10) as control, \
-                MerlinDataClient("127.0.0.1", data_port, idle_timeout_s=10, batch_frames=64) as data:
+                TimedClient("127.0.0.1", data_port, idle_timeout_s=10, batch_frames=64) as data:
             control.apply(MerlinSettings(counter_depth=depth, raw=raw, continuous_rw=True, num_frames=n_frames,
                                          acquisition_time_ms=exposure_ms, acquisition_period_ms=exposure_ms))
             data.connect()
             cpu_client, cpu_sim = os.times(), _cpu_seconds(process.pid)
             control.start_acquisition()
             start = time.perf_counter()
-            result = data.receive(store_frames=False, on_batch=on_batch)
+            result = receive_spectra(data, spectrum_image, maps)
             elapsed = time.perf_counter() - start
             after = os.times()
             client_cpu = (after.user - cpu_client.user) + (after.system - cpu_client.system)

@@ -420,17 +420,17 @@ class MerlinSimulator:
         directory.mkdir(parents=True, exist_ok=True)
         return MibWriter(directory / f"{params['FILENAME']}.mib", fmt, exposure_s)
 
-    def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float, released: list[int]):
+    def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float, released: list[int],
+                      cache: list[tuple[np.ndarray, bytes]]):
         """Yield (counts, encoded pixel bytes) per frame, from the source in chunks or from the cache.
 
         A chunk never reaches past ``released[0]`` (frames triggered so far), so a triggered acquisition
         asks the frame source for a frame only after its trigger: the simulated world is sampled then.
         """
-        cache: list[tuple[np.ndarray, bytes]] = []
         produced = 0
         while n_total == 0 or produced < n_total:
-            if self.cache_frames and len(cache) >= self.cache_frames:
-                yield cache[produced % self.cache_frames]
+            if self.cache_frames and len(cache) >= min(self.cache_frames, n_total or self.cache_frames):
+                yield cache[produced % len(cache)]
                 produced += 1
                 continue
             count = min(self.chunk_frames, released[0] - produced)
@@ -438,24 +438,29 @@ class MerlinSimulator:
                 count = min(count, n_total - produced)
             if self.cache_frames:
                 count = min(count, self.cache_frames - len(cache))
-            frames = np.asarray(self.frame_source(count, exposure_s))
-            if frames.shape != (count, *fmt.image_shape):
-                raise ValueError(f"frame_source returned {frames.shape}, expected {(count, *fmt.image_shape)}")
-            counts = _clip_counts(frames, fmt)
-            for image in counts:
-                item = (image, encode_pixels(image, fmt))
+            for item in self._generate(fmt, count, exposure_s):
                 if self.cache_frames:
                     cache.append(item)
                 yield item
                 produced += 1
 
+    def _generate(self, fmt: FrameFormat, count: int, exposure_s: float) -> list[tuple[np.ndarray, bytes]]:
+        frames = np.asarray(self.frame_source(count, exposure_s))
+        if frames.shape != (count, *fmt.image_shape):
+            raise ValueError(f"frame_source returned {frames.shape}, expected {(count, *fmt.image_shape)}")
+        return [(image, encode_pixels(image, fmt)) for image in _clip_counts(frames, fmt)]
+
     def _stream_frames(self, conn: socket.socket, fmt: FrameFormat, n_total: int, per_trigger: int, exposure_s: float,
                        period_s: float, wait_trigger: bool, writer: MibWriter | None) -> None:
         faults = self.faults
         held: bytes | None = None
+        cache: list[tuple[np.ndarray, bytes]] = []
+        if self.cache_frames and not wait_trigger:
+            # Throughput mode: build the cycled frames before the clock starts, so pacing starts clean.
+            cache.extend(self._generate(fmt, min(self.cache_frames, n_total or self.cache_frames), exposure_s))
         start = time.monotonic()
         released = [0 if wait_trigger else 1 << 62]
-        blocks = self._frame_blocks(fmt, n_total, exposure_s, released)
+        blocks = self._frame_blocks(fmt, n_total, exposure_s, released, cache)
         index = 0
         while n_total == 0 or index < n_total:
             sequence = index + 1
