@@ -91,12 +91,29 @@ class WorldValueManager:
         return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class AxisDescription:
+    """An ``stem_controller.AxisDescription`` (a Protocol upstream, so it needs a concrete class)."""
+
+    axis_id: str
+    axis_name_0: str
+    axis_name_1: str
+    display_name: str
+    axis_name: str
+
+    @property
+    def axis_type(self) -> tuple[str, str]:
+        return self.axis_name_0, self.axis_name_1
+
+
 class AxisManager:
     """One native axis: the scan axis (u, v) coincides with the microscope frame here."""
 
+    _AXES = (AxisDescription("scan", "u", "v", "Scan (u, v)", "Scan"),)
+
     @property
     def supported_axis_descriptions(self) -> typing.Sequence[stem_controller.AxisDescription]:
-        return [stem_controller.AxisDescription("scan", "u", "v", "Scan (u, v)", "Scan")]
+        return list(self._AXES)
 
     def axis_transform_point(self, point: Geometry.FloatPoint, from_axis: stem_controller.AxisDescription,
                              to_axis: stem_controller.AxisDescription) -> Geometry.FloatPoint:

@@ -116,13 +116,6 @@ def test_screenshot_is_not_blank(gui_run: GuiRun) -> None:
     assert len(np.unique(centre.mean(axis=2).astype(np.uint8))) > 30, "display panel shows no image"
 
 
-def test_run_is_quick(gui_run: GuiRun) -> None:
-    assert gui_run.seconds < 60.0, f"GUI smoke run took {gui_run.seconds:.0f} s"
-
-
-@pytest.mark.xfail(reason="stem_device.AxisManager.supported_axis_descriptions instantiates the Protocol "
-                          "stem_controller.AxisDescription (TypeError), so Swift cannot build the "
-                          "Acquisition panel", strict=False)
 def test_swift_builds_all_panels_without_errors(gui_run: GuiRun) -> None:
     errors = gui_run.report.get("swift_errors")
     assert errors == [], "Swift reported errors while running:\n" + "\n".join(errors or [])
