@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import typing
 
 import numpy as np
 from scipy import special
@@ -66,6 +67,17 @@ class SimulatedWorld:
         self.lock = threading.RLock()
         self._draws = 0
         self._basis_cache: dict[tuple, np.ndarray] = {}
+        self._state_updaters: list[typing.Callable[[], object]] = []
+
+    def add_state_updater(self, update: typing.Callable[[], object]) -> None:
+        """Register a callable that brings a device's share of the state up to the clock's time
+        (e.g. the laser bench: a wavelength move in progress, power drift). Called before every
+        signal is computed."""
+        self._state_updaters.append(update)
+
+    def _update_states(self) -> None:
+        for update in self._state_updaters:
+            update()
 
     # -- bookkeeping -----------------------------------------------------------------------
     def next_noise_seed(self) -> int:
@@ -116,6 +128,7 @@ class SimulatedWorld:
         the Lorentzian) and b_p the impact parameter.
         """
         n = comp.impact_nm.shape[0]
+        self._update_states()
         laser = self.laser
         if not laser.illuminating:
             return np.zeros(n)
