@@ -186,7 +186,7 @@ class MerlinDataClient:
             self._receive(result, n_frames, store_frames, out, on_batch, deadline)
         except MerlinError as error:
             error.partial = result
-            if isinstance(error, (MerlinProtocolError, MerlinConnectionLost)):
+            if isinstance(error, (MerlinProtocolError, MerlinConnectionLost)) or getattr(error, "bytes_received", 0):
                 self.close()   # the stream is out of step; a fresh connection resynchronises
             raise
         return result

@@ -188,3 +188,23 @@ def test_fuzz_acquisition_header(text):
 def test_frame_header_dataclass_defaults_offset_from_chip_count():
     header = FrameHeader(sequence=1, n_chips=4, width=1024, height=256, pixel_type="U16", layout="Nx1")
     assert header.data_offset == 768
+
+
+@_fuzz(1000)
+@given(st.text(max_size=60))
+def test_fuzz_simulator_command_handler_always_answers_with_a_code(body):
+    reply = _SIMULATOR.handle_command(body)
+    assert reply.rsplit(",", 1)[-1] in {"0", "1", "2", "3"}
+
+
+_SIMULATOR = None
+
+
+def setup_module() -> None:
+    global _SIMULATOR
+    from detectors.merlin.simulator import MerlinSimulator
+    _SIMULATOR = MerlinSimulator()        # not started: only its command handler is exercised
+
+
+def teardown_module() -> None:
+    _SIMULATOR.stop()
