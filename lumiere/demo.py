@@ -11,15 +11,18 @@ import pathlib
 
 import numpy as np
 
+from analysis.eels.maps import elemental_map
 from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
-from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
+from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, image_axes
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
 #: core-loss window that holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
 CORE_LOSS_OFFSET_EV = 350.0
 CORE_LOSS_DISPERSION_EV = 1.0
+#: edges mapped by the demo, with signal-window widths that fit on the 350–1373 eV axis
+DEMO_EDGES = {"Sc L2,3": 30.0, "Dy M4,5": 70.0}
 
 
 @dataclasses.dataclass
@@ -65,13 +68,24 @@ def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s:
                                           task=task.subtask(0.1, 0.85),
                                           metadata={"beam_current_pA": world.beam.current_pA if world else None})
     energy = instrument.spectrum_imager.energy_axis_eV()
-    pngs = _plots(out, haadf, survey_frame, si_frame, si, si_haadf, energy)
+    maps = {}
+    for edge, width in DEMO_EDGES.items():
+        result = elemental_map(si, energy, edge, signal_width_eV=width)
+        name = "map_" + edge.replace(" ", "_").replace(",", "")
+        axes = [dataclasses.replace(a, navigate=False) for a in image_axes(si_frame)]
+        sink.create(name, si_frame.size_px, axes, title=f"{edge} map (counts)", metadata={
+            "edge": edge, "fit_window_eV": list(result.fit_window_eV),
+            "signal_window_eV": list(result.signal_window_eV), "background": "power law, two-area"})
+        sink.write(name, slice(None), result.signal)
+        sink.finish(name)
+        maps[edge] = result
+    pngs = _plots(out, haadf, survey_frame, si_frame, si, si_haadf, energy, maps)
     task.progress(1.0, "done")
     return DemoResult(out / "demo.h5", pngs, haadf, si, energy)
 
 
 def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
-           si_haadf: np.ndarray, energy: np.ndarray) -> list[pathlib.Path]:
+           si_haadf: np.ndarray, energy: np.ndarray, maps: dict) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -99,10 +113,16 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(si_haadf, cmap="gray")
-    ax.set(title="HAADF during the SI")
-    paths.append(out / "si_haadf.png")
+    r = si_frame.fov_nm / 2
+    extent = (-r, r, r, -r)
+    fig, axes = plt.subplots(1, 1 + len(maps), figsize=(4 * (1 + len(maps)), 4))
+    axes[0].imshow(si_haadf, cmap="gray", extent=extent)
+    axes[0].set(title="HAADF during the SI", xlabel="x (nm)", ylabel="y (nm)")
+    for ax, (edge, result) in zip(axes[1:], maps.items()):
+        shown = ax.imshow(result.signal, cmap="inferno", extent=extent)
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="counts")
+        ax.set(title=f"{edge} (median SNR {np.nanmedian(result.snr):.1f})", xlabel="x (nm)")
+    paths.append(out / "si_maps.png")
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
     return paths

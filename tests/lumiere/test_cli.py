@@ -27,7 +27,9 @@ def test_demo_writes_calibrated_hdf5_and_plots(tmp_path):
     assert [a.units for a in axes] == ["nm", "nm", "eV"] and meta["finished"]
     haadf, _, _ = read_hdf5_result(tmp_path / "demo.h5", "haadf_survey")
     assert haadf.shape == (256, 256) and haadf.std() > 0
-    for name in ("haadf_survey.png", "si_sum_spectrum.png", "si_haadf.png"):
+    sc_map, _, meta = read_hdf5_result(tmp_path / "demo.h5", "map_Sc_L23")
+    assert sc_map.shape == (8, 8) and meta["edge"] == "Sc L2,3"
+    for name in ("haadf_survey.png", "si_sum_spectrum.png", "si_maps.png"):
         pixels = np.asarray(Image.open(tmp_path / name).convert("L"), dtype=float)
         assert pixels.std() > 5, f"{name} looks blank"
 
