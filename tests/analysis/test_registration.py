@@ -98,26 +98,48 @@ def test_small_nonsquare_images():
     assert abs(r.dy - 1.25) < 0.1 and abs(r.dx + 2.5) < 0.1
 
 
-def lattice(shape, period, shift=(0.0, 0.0), rng=None):
+def lattice(shape, period, shift=(0.0, 0.0), blob=True):
     yy, xx = np.indices(shape, dtype=float)
     yy, xx = yy - shift[0], xx - shift[1]
     img = 1.0 + 0.5 * (np.cos(2 * np.pi * yy / period) + np.cos(2 * np.pi * xx / period))
-    img += 0.3 * np.exp(-((yy - 100.3) ** 2 + (xx - 90.7) ** 2) / 400)  # weak non-periodic blob
+    if blob:  # a weak non-periodic feature
+        img += 0.3 * np.exp(-((yy - 100.3) ** 2 + (xx - 90.7) ** 2) / 400)
     return img
 
 
+def is_alias(got, want, period, tol):
+    return all(abs(g - w - round((g - w) / period) * period) < tol for g, w in zip(got, want))
+
+
 def test_search_window_avoids_lattice_alias():
+    """On a perfect lattice the correlation peaks repeat every period; which one the free
+    search returns is arbitrary, the search window picks the one near the prediction."""
     rng = np.random.default_rng(8)
     period = 12.0
-    true = (14.3, -3.6)  # one lattice period (12 px) beyond the alias at (2.3, -3.6)
-    ref = rng.poisson(20 * lattice((192, 192), period))
-    img = rng.poisson(20 * lattice((192, 192), period, true))
-    free = measure_shift(ref, img, lowpass_sigma_px=2.0)
-    # without a prediction the windowed correlation prefers the nearer alias
-    assert abs(free.dy - (true[0] - period)) < 0.3 and abs(free.dx - true[1]) < 0.3
-    guided = measure_shift(ref, img, predicted=(13.0, -3.0), search_radius=4.0,
-                           lowpass_sigma_px=2.0)
+    true = (14.3, -3.6)
+    ref = rng.poisson(20 * lattice((192, 192), period, blob=False))
+    img = rng.poisson(20 * lattice((192, 192), period, true, blob=False))
+    free = measure_shift(ref, img)
+    assert is_alias((free.dy, free.dx), true, period, 0.3)
+    guided = measure_shift(ref, img, predicted=(13.0, -3.0), search_radius=4.0)
     assert abs(guided.dy - true[0]) < 0.15 and abs(guided.dx - true[1]) < 0.15
+    other = measure_shift(ref, img, predicted=(2.0, -3.0), search_radius=4.0)
+    assert abs(other.dy - (true[0] - period)) < 0.15 and abs(other.dx - true[1]) < 0.15
+
+
+@pytest.mark.parametrize("period, dose", [(5.0, 0.5), (7.3, 5.0)])
+def test_fine_lattice_beyond_the_fast_band(period, dose):
+    """A lattice finer than the fast search's low-pass is detected (or the search window asks
+    for it) and searched with the fine band: the guided shift is exact, the free one an alias."""
+    rng = np.random.default_rng(int(period))
+    true = (0.37 * period, -0.21 * period)
+    ref = rng.poisson(dose * lattice((256, 256), period))
+    img = rng.poisson(dose * lattice((256, 256), period, true))
+    guided = measure_shift(ref, img, predicted=(true[0] + 0.8, true[1] - 0.6),
+                           search_radius=period / 3)
+    assert abs(guided.dy - true[0]) < 0.15 and abs(guided.dx - true[1]) < 0.15
+    free = measure_shift(ref, img)
+    assert is_alias((free.dy, free.dx), true, period, 0.2)
 
 
 def test_search_window_wraps_and_radius_floor():
@@ -218,15 +240,16 @@ def band_rows(n, k):
 
 def test_coarse_kernel_matches_numpy(spectra):
     m, R, I = spectra
-    small = np.zeros_like(m._small)
-    xs = np.empty_like(m._Xs)
-    reg._coarse_kernel(R, I, m._cky, m._ckx, m._cweight, small, xs)
-    rows = band_rows(R.shape[0], m._cky)
-    X = (np.conj(R[rows, :m._ckx + 1]) * I[rows, :m._ckx + 1]).astype(complex) * m._cweight
+    band = m._fast
+    small = np.zeros_like(band.small)
+    xs = np.empty_like(band.X)
+    reg._coarse_kernel(R, I, band.ky, band.kx, band.weight, small, xs)
+    rows = band_rows(R.shape[0], band.ky)
+    X = (np.conj(R[rows, :band.kx + 1]) * I[rows, :band.kx + 1]).astype(complex) * band.weight
     ref_small = np.zeros_like(small)
-    ref_small[band_rows(small.shape[0], m._cky), :m._ckx + 1] = X
+    ref_small[band_rows(small.shape[0], band.ky), :band.kx + 1] = X
     np.testing.assert_allclose(small, ref_small, rtol=1e-4, atol=1e-3 * abs(X).max())
-    h = np.where(np.arange(m._ckx + 1) > 0, 2.0, 1.0)
+    h = np.where(np.arange(band.kx + 1) > 0, 2.0, 1.0)
     np.testing.assert_allclose(xs[0] + 1j * xs[1], X * h, rtol=1e-5, atol=1e-6 * abs(X).max())
 
 
@@ -273,6 +296,24 @@ def test_newton_kernel_matches_direct_maximisation(spectra):
     assert abs(ry - opt.x[0]) < 2e-3 and abs(rx - opt.x[1]) < 2e-3
     assert np.isclose(c, (Xc * np.exp(1j * (m._uy[:, None] * ry + m._ux[None, :] * rx))).real.sum(),
                       rtol=1e-3)
+
+
+def test_periodic_kernel_matches_numpy():
+    rng = np.random.default_rng(5)
+    nb = 40
+    rcount = rng.integers(1, 200, nb).astype(float)
+    G = rng.uniform(0.5, 1.0, nb)
+    P = rcount * G * 3.0 * (1 + rng.uniform(0, 0.5, nb))
+    for spike in (None, 30):
+        if spike is not None:
+            P[spike] *= 20
+        q = P / (rcount * G)
+        outer = np.arange(nb) >= nb // 2
+        n0 = q[outer & (rcount >= 8)].min()
+        s = q / n0 - 1
+        want = s[21:].max() > 4.0 * s[3:21].max()
+        assert reg._periodic_kernel(P, rcount, G, 3, 20, 4.0) == want
+    assert want  # the spike beyond ring 20 is detected
 
 
 def test_peak_kernel_matches_numpy():
