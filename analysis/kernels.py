@@ -468,3 +468,45 @@ def insert_chip_gaps(data: np.ndarray, n_chips: int = 4, chip_width: int = 256, 
                 out[..., left + j] = left_part
                 out[..., right - j] = right_part
     return out
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _decode_kernel(messages, base, encoding, half, out):
+    n, rows, cols = out.shape
+    for i in numba.prange(n):
+        buf = messages[i]
+        for r in range(rows):
+            dest = out[i, r]
+            for c in range(cols):
+                dest[c] = _decode_pixel(buf, base, r * cols + c, encoding, half)
+
+
+def decode_encoded(messages: np.ndarray, pixel_offset: int, encoding: int, out: np.ndarray) -> np.ndarray:
+    """Decode big-endian or raw-word pixels from message bytes into preallocated counts, no temporaries.
+
+    Parameters
+    ----------
+    messages : numpy.ndarray
+        (n, message_bytes) uint8, one frame per row.
+    pixel_offset : int
+        Byte offset of the first pixel inside each row.
+    encoding : int
+        One of the ``ENCODING_*`` codes (see :func:`correct_and_bin_encoded`); pixels in row-major order.
+    out : numpy.ndarray
+        (n, rows, cols) unsigned integer array wide enough for the counts, filled in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out``.
+    """
+    n, rows, cols = out.shape
+    if encoding not in _BYTES_PER_PIXEL_X8:
+        raise ValueError(f"unknown encoding {encoding!r}")
+    pixel_bytes = rows * cols * _BYTES_PER_PIXEL_X8[encoding] // 8
+    if messages.ndim != 2 or messages.dtype != np.uint8 or messages.shape[0] != n or pixel_offset < 0 \
+            or pixel_offset + pixel_bytes > messages.shape[1] or out.dtype.kind != "u":
+        raise ValueError(f"cannot decode {pixel_bytes} pixel bytes at offset {pixel_offset} of messages "
+                         f"{messages.dtype} {messages.shape} into {out.dtype} {out.shape}")
+    _decode_kernel(messages, pixel_offset, encoding, pixel_bytes // 2, out)
+    return out

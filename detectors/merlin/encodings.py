@@ -28,6 +28,8 @@ import dataclasses
 
 import numpy as np
 
+from analysis.kernels import ENCODING_R1, ENCODING_R6, ENCODING_R12, ENCODING_R24, decode_encoded
+
 from .errors import MerlinUnsupportedFormat
 from .headers import COUNTER_DEPTHS, FrameHeader
 
@@ -38,6 +40,7 @@ GAP_PIXELS = 2
 RAW_NX1_CHIP_ORDER: tuple[int, ...] | None = None  # None = identity for any N
 _BINARY_TYPE_FOR_DEPTH = {1: "U08", 6: "U08", 12: "U16", 24: "U32"}
 _BINARY_DTYPES = {"U08": np.dtype(">u1"), "U16": np.dtype(">u2"), "U32": np.dtype(">u4")}
+_RAW_KERNEL_ENCODING = {1: ENCODING_R1, 6: ENCODING_R6, 12: ENCODING_R12, 24: ENCODING_R24}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +226,11 @@ def decode_pixels_into(data: bytes | bytearray | memoryview | np.ndarray, fmt: F
         raise MerlinUnsupportedFormat(f"output shape {out.shape} does not match {fmt.image_shape}")
     if not fmt.raw:
         out[...] = buf.view(_BINARY_DTYPES[fmt.pixel_type]).reshape(fmt.image_shape)
+        return
+    direct = fmt.layout in ("1x1", "Nx1") and RAW_NX1_CHIP_ORDER is None
+    if direct and out.dtype.kind == "u" and out.flags.c_contiguous:
+        # raw order is the image: decode word by word straight into ``out`` (numba, no temporaries)
+        decode_encoded(buf.reshape(1, -1), 0, _RAW_KERNEL_ENCODING[fmt.counter_depth], out.reshape(1, *out.shape))
         return
     shape = (CHIP_PIXELS, CHIP_PIXELS * fmt.n_chips)
     if fmt.counter_depth == 1:

@@ -6,7 +6,7 @@ import pytest
 
 from analysis.kernels import (ENCODING_R1, ENCODING_R6, ENCODING_R12, ENCODING_R24, ENCODING_U08, ENCODING_U16,
                               ENCODING_U32, CorrectionMaps, bin_frames, chip_gap_columns, correct_and_bin,
-                              correct_and_bin_encoded, correct_frames, insert_chip_gaps)
+                              correct_and_bin_encoded, correct_frames, decode_encoded, insert_chip_gaps)
 
 ROWS, COLS = 32, 48       # 48 columns: raw 1-bit words straddle rows (generic path)
 
@@ -149,3 +149,18 @@ def test_encoded_kernel_fast_paths_on_chip_wide_rows(encoding, max_count, aligne
     result = correct_and_bin_encoded(messages, offset, encoding, (rows, cols), dark, gain, bad)
     expected = reference_correct(frames, dark, gain, bad).sum(axis=1)
     np.testing.assert_allclose(result, expected, rtol=2e-5, atol=1e-3 * max(1.0, np.abs(expected).max() * 1e-4))
+
+
+@pytest.mark.parametrize("encoding, max_count, dtype", [(ENCODING_U08, 255, np.uint8), (ENCODING_U16, 65535, np.uint16),
+                                                        (ENCODING_U32, (1 << 32) - 1, np.uint32),
+                                                        (ENCODING_R1, 1, np.uint8), (ENCODING_R6, 63, np.uint8),
+                                                        (ENCODING_R12, 4095, np.uint16),
+                                                        (ENCODING_R24, (1 << 24) - 1, np.uint32)])
+def test_decode_encoded_is_exact(encoding, max_count, dtype):
+    frames = np.random.default_rng(8).integers(0, max_count, (3, 4, 256), endpoint=True).astype(np.uint64)
+    payload = _encode(frames.astype(np.uint32) if encoding != ENCODING_U32 else frames, encoding)
+    messages = np.zeros((3, 7 + payload.shape[1]), np.uint8)
+    messages[:, 7:] = payload
+    out = np.zeros((3, 4, 256), dtype)
+    assert decode_encoded(messages, 7, encoding, out) is out
+    np.testing.assert_array_equal(out, frames)
