@@ -66,7 +66,8 @@ def _ascii(raw: bytes | bytearray | memoryview, what: str) -> str:
 
 def _int(field: str, name: str, base: int = 10) -> int:
     text = field.strip()
-    ok = text.isascii() and text != "" and (text.isdigit() if base == 10 else all(c in "0123456789abcdefABCDEF" for c in text))
+    digits = "0123456789" if base == 10 else "0123456789abcdefABCDEF"
+    ok = text != "" and all(c in digits for c in text)
     if not ok:
         raise MerlinHeaderError(f"MQ1 field {name!r} is not a base-{base} number: {field!r}")
     return int(text, base)
@@ -114,7 +115,8 @@ def parse_frame_header(body: bytes | bytearray | memoryview) -> FrameHeader:
     text = _ascii(bytes(body[:offset]), "MQ1 header").rstrip("\x00 ")
     fields = text.split(",")
     if len(fields) < _MQ1_POSITIONAL:
-        raise MerlinHeaderError(f"MQ1 header has {len(fields)} fields, needs at least {_MQ1_POSITIONAL}: {text[:120]!r}")
+        raise MerlinHeaderError(
+            f"MQ1 header has {len(fields)} fields, needs at least {_MQ1_POSITIONAL}: {text[:120]!r}")
     pixel_type = fields[6].strip()
     layout = fields[7].strip()
     if pixel_type not in PIXEL_TYPES:

@@ -3,9 +3,9 @@
 The receiver learns the message size from the first frame and then reads batches of frames into one
 reusable ``(batch, row_bytes)`` buffer with ``recv_into`` (no per-frame allocation). Each message is
 placed so that its pixels start on a 64-byte boundary: fused kernels then read 16-bit pixels as
-aligned words straight from the socket buffer. Every message is checked (same MPX prefix, ``MQ1`` magic, numeric sequence number) and
-its frame is stored at index ``sequence - 1``, so a dropped frame leaves a hole that ``received``
-shows. Errors carry everything received so far in ``error.partial``.
+aligned words straight from the socket buffer. Every message is checked (same MPX prefix, ``MQ1`` magic,
+numeric sequence number) and its frame is stored at index ``sequence - 1``, so a dropped frame leaves
+a hole that ``received`` shows. Errors carry everything received so far in ``error.partial``.
 """
 from __future__ import annotations
 
