@@ -12,6 +12,8 @@ import os
 from nion.utils import Registry
 
 from nionswift_plugin.lumiere.devices import LumiereDevices, register_devices, unregister_devices
+from nionswift_plugin.lumiere.panels import PANELS
+from nionswift_plugin.lumiere.workflow_panel import register_workflow_panel, unregister_workflow_panel
 
 _devices: LumiereDevices | None = None
 
@@ -20,11 +22,15 @@ def run() -> None:
     global _devices
     if _devices is None:
         _devices = register_devices(os.environ.get("LUMIERE_CONFIG") or None)
+        for panel_id, handler in PANELS.items():
+            register_workflow_panel(handler, panel_id)
 
 
 def stop() -> None:
     global _devices
     if _devices is not None:
+        for panel_id in PANELS:
+            unregister_workflow_panel(panel_id)
         unregister_devices(_devices)
         _devices = None
 

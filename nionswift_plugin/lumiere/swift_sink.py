@@ -1,0 +1,134 @@
+"""A :class:`lumiere.sinks.Sink` that writes workflow results into Swift data items.
+
+Workflows run in a worker thread; Swift's document may only change on the UI thread. Every call
+updates a numpy buffer under a lock and queues (at most one pending) UI-thread task that creates
+the data item or copies the buffer into it, so a fast workflow never floods the UI and the data
+item always shows the latest state. Results carry their calibrations (nm, eV, λ in nm, µW) and
+metadata; navigation axes become collection (or sequence) dimensions.
+"""
+from __future__ import annotations
+
+import threading
+import typing
+
+import numpy as np
+from nion.data import Calibration, DataAndMetadata
+
+from lumiere.sinks import Axis
+
+
+def xdata_from_result(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | None = None,
+                      *, intensity_units: str = "") -> DataAndMetadata.DataAndMetadata:
+    """Calibrated ``DataAndMetadata`` for a sink result.
+
+    Leading axes with ``navigate=True`` are collection dimensions (a λ scan: 1 collection
+    dimension; an SI: 2), the rest are datum dimensions. A result whose axes are all navigation
+    axes (a log, a map) is shown as plain data.
+    """
+    navigate = [a.navigate for a in axes]
+    n_collection = 0
+    while n_collection < len(axes) and navigate[n_collection]:
+        n_collection += 1
+    if n_collection == len(axes):
+        n_collection = 0
+    descriptor = DataAndMetadata.DataDescriptor(False, n_collection, len(axes) - n_collection)
+    return DataAndMetadata.new_data_and_metadata(
+        data,
+        intensity_calibration=Calibration.Calibration(units=intensity_units),
+        dimensional_calibrations=[Calibration.Calibration(a.offset, a.scale, a.units) for a in axes],
+        metadata={"lumiere": dict(metadata or {})},
+        data_descriptor=descriptor)
+
+
+class _Result:
+    def __init__(self, data: np.ndarray, axes: list[Axis], metadata: dict, title: str) -> None:
+        self.data = data
+        self.axes = axes
+        self.metadata = metadata
+        self.title = title
+        self.data_item: typing.Any = None
+        self.dirty = True
+
+
+class SwiftDataItemSink:
+    """Results as live Swift data items.
+
+    Parameters
+    ----------
+    document_controller : nion.swift.DocumentController.DocumentController
+        Where the data items go; its ``queue_task`` runs code on the UI thread.
+    title_prefix : str
+        Prepended to every data item title (e.g. the experiment name).
+    """
+
+    def __init__(self, document_controller: typing.Any, *, title_prefix: str = "") -> None:
+        self.document_controller = document_controller
+        self.document_model = document_controller.document_model
+        self.title_prefix = title_prefix
+        self._results: dict[str, _Result] = {}
+        self._lock = threading.Lock()
+        self._flush_pending = False
+
+    # -- Sink protocol (any thread) ----------------------------------------------------------
+    def create(self, name: str, shape: tuple[int, ...], axes: typing.Sequence[Axis], *,
+               dtype: str = "float32", metadata: dict | None = None, title: str | None = None,
+               signal_type: str = "") -> None:
+        if len(axes) != len(shape):
+            raise ValueError(f"result {name!r}: {len(axes)} axes given for a {len(shape)}-D shape {shape}")
+        data = np.zeros(shape, dtype=dtype)  # zeros, not NaN: Swift's displays scale on finite data
+        with self._lock:
+            old = self._results.get(name)
+            self._results[name] = _Result(data, list(axes), dict(metadata or {}),
+                                          f"{self.title_prefix}{title or name}")
+            if old is not None:
+                self._results[name].data_item = old.data_item
+        self._request_flush()
+
+    def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
+        with self._lock:
+            result = self._results[name]
+            result.data[index] = data
+            result.dirty = True
+        self._request_flush()
+
+    def update_metadata(self, name: str, metadata: dict) -> None:
+        with self._lock:
+            result = self._results[name]
+            result.metadata.update(metadata)
+            result.dirty = True
+        self._request_flush()
+
+    def finish(self, name: str | None = None) -> None:
+        self._request_flush()
+
+    # -- UI thread ---------------------------------------------------------------------------
+    def data_item(self, name: str) -> typing.Any:
+        """The data item of a result (None until the UI thread has created it)."""
+        result = self._results.get(name)
+        return result.data_item if result else None
+
+    def _request_flush(self) -> None:
+        with self._lock:
+            if self._flush_pending:
+                return
+            self._flush_pending = True
+        self.document_controller.queue_task(self.flush)
+
+    def flush(self) -> None:
+        """Create or update the data items (UI thread)."""
+        from nion.swift.model import DataItem
+
+        with self._lock:
+            self._flush_pending = False
+            work = [(r, r.data.copy(), dict(r.metadata)) for r in self._results.values() if r.dirty]
+            for r, _, _ in work:
+                r.dirty = False
+        for result, data, metadata in work:
+            xdata = xdata_from_result(data, result.axes, metadata)
+            if result.data_item is None:
+                data_item = DataItem.new_data_item(xdata)
+                data_item.title = result.title
+                self.document_model.append_data_item(data_item)
+                result.data_item = data_item
+            else:
+                result.data_item.set_xdata(xdata)

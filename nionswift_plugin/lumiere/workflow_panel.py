@@ -1,0 +1,188 @@
+"""A Swift panel that runs one Lumière workflow: parameters, Start, Abort, progress, status.
+
+Each experiment panel (EEGS, drift-corrected SI, …) declares its parameters as :class:`Field`\\ s
+and implements :meth:`WorkflowHandler.run_workflow`; this base class does the rest the same way
+everywhere: validate the fields (a bad value is named in the status line, nothing starts), run
+the workflow in a worker thread with a :class:`~lumiere.tasks.TaskControl`, show progress, abort
+safely (the workflow leaves the devices safe and keeps what it acquired), write results into
+live data items (and an HDF5 file when a folder is given), and show errors as one clear line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import threading
+import time
+import typing
+
+from nion.swift import Panel, Workspace
+from nion.ui import Declarative
+from nion.utils import Model
+
+from lumiere.sinks import CompositeSink, HDF5Sink, Sink
+from lumiere.tasks import Aborted, TaskControl
+from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """A numeric or text parameter of a workflow panel."""
+
+    name: str
+    label: str
+    default: typing.Any
+    kind: type = float
+    units: str = ""
+
+    def parse(self, text: str) -> typing.Any:
+        try:
+            return self.kind(text.strip())
+        except ValueError:
+            kind = {float: "a number", int: "a whole number"}.get(self.kind, self.kind.__name__)
+            raise ValueError(f"{self.label} = {text!r} is not {kind}") from None
+
+
+class WorkflowHandler(Declarative.Handler):
+    """Declarative handler of a workflow panel. Subclasses set ``title``, ``fields`` and
+    implement :meth:`run_workflow`."""
+
+    title = "Workflow"
+    fields: typing.Sequence[Field] = ()
+
+    def __init__(self, document_controller: typing.Any) -> None:
+        super().__init__()
+        self.document_controller = document_controller
+        self.models = {f.name: Model.PropertyModel(str(f.default)) for f in self.fields}
+        for f in self.fields:
+            setattr(self, f"field_{f.name}", self.models[f.name])
+        self.output_folder = Model.PropertyModel("")
+        self.progress = Model.PropertyModel(0)
+        self.status = Model.PropertyModel("Ready.")
+        self.running = Model.PropertyModel(False)
+        self.task: TaskControl | None = None
+        self.thread: threading.Thread | None = None
+        self.sink: SwiftDataItemSink | None = None
+        self.last_error: str = ""
+        u = Declarative.DeclarativeUI()
+        rows = [u.create_row(u.create_label(text=f"{f.label}" + (f" ({f.units})" if f.units else "")),
+                             u.create_stretch(),
+                             u.create_line_edit(text=f"@binding(field_{f.name}.value)", width=90),
+                             spacing=8) for f in self.fields]
+        rows.append(u.create_row(u.create_label(text="Save HDF5 to folder"), u.create_stretch(),
+                                 u.create_line_edit(text="@binding(output_folder.value)", width=160,
+                                                    placeholder_text="(optional)"), spacing=8))
+        buttons = u.create_row(u.create_push_button(text="Start", on_clicked="start_clicked",
+                                                    enabled="@binding(idle)"),
+                               u.create_push_button(text="Abort", on_clicked="abort_clicked",
+                                                    enabled="@binding(running.value)"),
+                               u.create_stretch(), spacing=8)
+        self.ui_view = u.create_column(*rows, buttons,
+                                       u.create_progress_bar(value="@binding(progress.value)", minimum=0, maximum=100),
+                                       u.create_label(text="@binding(status.value)", word_wrap=True),
+                                       u.create_stretch(), spacing=6, margin=8)
+
+    @property
+    def idle(self) -> bool:
+        return not self.running.value
+
+    # -- to implement ------------------------------------------------------------------------
+    def run_workflow(self, parameters: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
+        """Run the workflow (worker thread) and return a one-line summary for the status."""
+        raise NotImplementedError
+
+    def check_parameters(self, parameters: dict[str, typing.Any]) -> None:
+        """Raise ValueError naming a bad parameter before anything moves (UI thread)."""
+
+    # -- machinery -----------------------------------------------------------------------------
+    def parameters(self) -> dict[str, typing.Any]:
+        return {f.name: f.parse(self.models[f.name].value or "") for f in self.fields}
+
+    def start_clicked(self, widget: typing.Any = None) -> None:
+        if self.running.value:
+            return
+        try:
+            parameters = self.parameters()
+            self.check_parameters(parameters)
+        except ValueError as e:
+            self._set_status(f"Not started: {e}")
+            return
+        self.sink = SwiftDataItemSink(self.document_controller, title_prefix=f"{self.title}: ")
+        sink: Sink = self.sink
+        folder = (self.output_folder.value or "").strip()
+        if folder:
+            path = pathlib.Path(folder).expanduser() / f"{self.title.replace(' ', '_')}_{time.strftime('%Y%m%d-%H%M%S')}.h5"
+            sink = CompositeSink(self.sink, HDF5Sink(path))
+        self.task = TaskControl(self._on_progress)
+        self.running.value = False
+        self.running.value = True
+        self.notify_property_changed("idle")
+        self.progress.value = 0
+        self._set_status("Running…")
+        self.last_error = ""
+        self.thread = threading.Thread(target=self._worker, args=(parameters, sink, self.task), daemon=True,
+                                       name=f"lumiere-{self.title}")
+        self.thread.start()
+
+    def abort_clicked(self, widget: typing.Any = None) -> None:
+        if self.task is not None:
+            self.task.abort("aborted from the panel")
+            self._set_status("Aborting… (devices are being left safe)")
+
+    def _worker(self, parameters: dict[str, typing.Any], sink: Sink, task: TaskControl) -> None:
+        try:
+            summary = self.run_workflow(parameters, sink, task)
+            message = f"Done. {summary}".strip()
+        except Aborted as e:
+            message = f"Aborted ({e}); acquired data kept."
+        except Exception as e:  # shown to the user as one line; never a traceback in the panel
+            self.last_error = f"{type(e).__name__}: {e}"
+            message = f"Error: {e}"
+        self.document_controller.queue_task(lambda: self._finished(message))
+
+    def _finished(self, message: str) -> None:
+        self.running.value = False
+        self.notify_property_changed("idle")
+        self._set_status(message)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        def update() -> None:
+            self.progress.value = int(round(fraction * 100))
+            if message and self.running.value:
+                self.status.value = message
+        self.document_controller.queue_task(update)
+
+    def _set_status(self, text: str) -> None:
+        self.status.value = text
+
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        """Block until the worker ends (tests, scripts); returns False on timeout."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout_s)
+        return not self.thread.is_alive()
+
+    def close(self) -> None:
+        if self.task is not None and self.running.value:
+            self.task.abort("Swift panel closed")
+        super().close()
+
+
+def register_workflow_panel(handler_class: type[WorkflowHandler], panel_id: str) -> None:
+    """Register a panel showing ``handler_class`` (Window > <title>)."""
+
+    class WorkflowPanel(Panel.Panel):
+        def __init__(self, document_controller: typing.Any, panel_id: str, properties: typing.Mapping[str, typing.Any]) -> None:
+            super().__init__(document_controller, panel_id, handler_class.title)
+            self.handler = handler_class(document_controller)
+            self.widget = Declarative.DeclarativeWidget(document_controller.ui, document_controller.event_loop, self.handler)
+
+        def close(self) -> None:
+            self.handler.close()
+            super().close()
+
+    Workspace.WorkspaceManager().register_panel(WorkflowPanel, panel_id, handler_class.title,
+                                                ["left", "right"], "right", {})
+
+
+def unregister_workflow_panel(panel_id: str) -> None:
+    Workspace.WorkspaceManager().unregister_panel(panel_id)

@@ -1,0 +1,68 @@
+"""Workflow panels headless: fields, start, live data items with calibrations, abort, bad values."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from nion.swift.test import TestContext
+
+from nionswift_plugin.lumiere.panels import SpectrumImageHandler
+
+
+def _run_until_idle(handler, document_controller, timeout_s=60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        document_controller.periodic()  # runs the tasks queued for the UI thread
+        if not handler.running.value:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"panel still running after {timeout_s} s: {handler.status.value}")
+
+
+def test_si_panel_makes_calibrated_live_data_items(swift):
+    test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
+    world = swift.devices.instrument.world
+    world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel = -20.0, 0.1
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        handler = SpectrumImageHandler(document_controller)
+        handler.models["size_px"].value = "8"
+        handler.models["exposure_ms"].value = "1"
+        handler.start_clicked()
+        assert handler.running.value
+        _run_until_idle(handler, document_controller)
+        assert handler.status.value.startswith("Done. 8×8 SI"), handler.status.value
+        assert handler.progress.value == 100
+        si_item = handler.sink.data_item("si")
+        assert si_item is not None and si_item in document_controller.document_model.data_items
+        assert si_item.title == "Lumière SI: EELS spectrum image"
+        assert [c.units for c in si_item.dimensional_calibrations] == ["nm", "nm", "eV"]
+        assert si_item.xdata.is_collection and si_item.xdata.datum_dimension_count == 1
+        assert si_item.data.shape == (8, 8, 1024) and (si_item.data.sum(axis=-1) > 0).all()
+        haadf = handler.sink.data_item("si_haadf")
+        assert haadf.data.shape == (8, 8)
+
+
+def test_si_panel_abort_and_bad_values(swift):
+    test_setup = TestContext.TestSetup()
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        handler = SpectrumImageHandler(document_controller)
+        handler.models["size_px"].value = "abc"
+        handler.start_clicked()
+        assert not handler.running.value and "SI size = 'abc' is not a whole number" in handler.status.value
+        handler.models["size_px"].value = "16"
+        handler.models["fov_nm"].value = "-5"
+        handler.start_clicked()
+        assert "field of view = -5.0 nm outside" in handler.status.value
+        handler.models["fov_nm"].value = "64"
+        handler.models["exposure_ms"].value = "20"  # 16 rows of ~0.3 s on the real-time clock
+        handler.start_clicked()
+        time.sleep(0.3)
+        handler.abort_clicked()
+        _run_until_idle(handler, document_controller)
+        assert handler.status.value.startswith("Aborted"), handler.status.value
+        document_controller.periodic()
+        data = handler.sink.data_item("si").data
+        rows_done = int((data.sum(axis=(1, 2)) > 0).sum())
+        assert 0 < rows_done < 16, "some rows kept, the rest never acquired"
