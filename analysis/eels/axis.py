@@ -39,6 +39,11 @@ def window_weights(energy_axis_eV: np.ndarray, lo_eV: float, hi_eV: float) -> np
     window (boundary channels count pro rata), whatever the window's alignment to the channels.
 
     Raises ValueError if the window is empty or not inside the axis.
+
+    Examples
+    --------
+    >>> window_weights(np.arange(5.0), 0.75, 2.0).tolist()
+    [0.0, 0.75, 0.5, 0.0, 0.0]
     """
     e, d = check_energy_axis(energy_axis_eV)
     lo_ax, hi_ax = e[0] - d / 2, e[-1] + d / 2

@@ -55,7 +55,13 @@ _GROUPS = _grouped()
 
 
 def known_edges() -> list[str]:
-    """Names accepted by :func:`lookup_edge`, e.g. ``["C K", "Ca L2", "Ca L2,3", ...]``."""
+    """Names accepted by :func:`lookup_edge`.
+
+    Examples
+    --------
+    >>> known_edges()[:3]
+    ['C K', 'Ca L2', 'Ca L2,3']
+    """
     return sorted(f"{el} {sh}" for el, sh in _GROUPS)
 
 

@@ -31,7 +31,13 @@ class ElementalMap(typing.NamedTuple):
 
 
 def default_windows(onset_eV: float) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(fit, signal) windows: [0.93, 0.98]·E_edge and [E_edge, 1.10·E_edge]."""
+    """(fit, signal) windows: [0.93, 0.98]·E_edge and [E_edge, 1.10·E_edge].
+
+    Examples
+    --------
+    >>> [tuple(round(v, 2) for v in w) for w in default_windows(532.0)]
+    [(494.76, 521.36), (532.0, 585.2)]
+    """
     return ((FIT_FRACTIONS[0] * onset_eV, FIT_FRACTIONS[1] * onset_eV),
             (SIGNAL_FRACTIONS[0] * onset_eV, SIGNAL_FRACTIONS[1] * onset_eV))
 

@@ -34,6 +34,12 @@ def zlp_positions(si: np.ndarray, energy_axis_eV: np.ndarray, *,
     Returns
     -------
     ndarray (...): ZLP position in eV, on the given (uncalibrated) axis.
+
+    Examples
+    --------
+    >>> e = np.arange(-3.0, 10.0, 0.1)
+    >>> round(float(zlp_positions(np.exp(-(e - 0.37) ** 2 / 0.02), e)), 2)
+    0.37
     """
     si = np.asarray(si)
     e, d = check_energy_axis(energy_axis_eV, si.shape[-1])
@@ -107,6 +113,11 @@ def shift_spectra(si: np.ndarray, shifts_ch: np.ndarray) -> np.ndarray:
 
     A positive shift moves the features to *lower* channel indices (a peak at channel c + s
     ends up at c). Linear interpolation conserves the counts away from the ends of the axis.
+
+    Examples
+    --------
+    >>> shift_spectra(np.array([0.0, 0.0, 4.0, 0.0]), 1.5).tolist()
+    [2.0, 2.0, 0.0, 0.0]
     """
     si = np.asarray(si)
     shifts = np.broadcast_to(np.asarray(shifts_ch, np.float64), si.shape[:-1])
@@ -172,6 +183,13 @@ def thickness_map(si: np.ndarray, energy_axis_eV: np.ndarray, *,
     -----
     I_total is the sum over the whole axis, so the axis should reach far enough for the
     plural-scattering tail to be small (several plasmon energies).
+
+    Examples
+    --------
+    >>> e = np.arange(-5.0, 100.0, 0.1)
+    >>> s = np.exp(-e ** 2 / 0.1) + 0.5 * np.exp(-(e - 20) ** 2 / 20)   # ZLP + one plasmon
+    >>> round(float(thickness_map(s, e)), 3) == round(float(np.log(s.sum() / s[e < 6].sum())), 3)
+    True
     """
     si = np.asarray(si, dtype=np.float64)
     e, d = check_energy_axis(energy_axis_eV, si.shape[-1])

@@ -139,3 +139,11 @@ def test_bad_inputs_raise():
         a.add(np.zeros((4, 4, 3)), 0.0, float("nan"))
     with pytest.raises(ValueError, match="cannot merge"):
         a.merge(AlignedAccumulator((4, 4), (2,)))
+
+
+@pytest.mark.parametrize("module", ['analysis.accumulate'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

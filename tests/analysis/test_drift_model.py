@@ -104,3 +104,11 @@ def test_predictor_bad_inputs_raise():
         p.add(6.0, float("nan"), 0.0)
     with pytest.raises(ValueError, match="time_s"):
         p.predict(float("inf"))
+
+
+@pytest.mark.parametrize("module", ['analysis.drift'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -239,3 +239,11 @@ def test_elemental_map_validation_messages():
         eels.elemental_map(si, e, "O K", method="spline")
     with pytest.raises(ValueError, match="300 channels but the spectra have 10"):
         eels.elemental_map(np.ones((2, 10)), e, "O K")
+
+
+@pytest.mark.parametrize("module", ['analysis.eels.edges', 'analysis.eels.axis', 'analysis.eels.zlp', 'analysis.eels.background', 'analysis.eels.maps'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -333,3 +333,11 @@ def test_peak_kernel_matches_numpy():
     dx = (gx[None, :] + 10 + 24) % 48 - 24
     masked = np.where(dy ** 2 + dx ** 2 <= 36, cmap, -np.inf)
     assert (j, i) == np.unravel_index(np.argmax(masked), cmap.shape)
+
+
+@pytest.mark.parametrize("module", ['analysis.registration'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
