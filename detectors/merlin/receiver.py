@@ -146,6 +146,33 @@ class MerlinDataClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def drain(self, quiet_s: float = 0.2, max_bytes: int = 1 << 32) -> int:
+        """Discard whatever the detector still sends (e.g. after STOPACQUISITION) until ``quiet_s`` of silence.
+
+        Returns
+        -------
+        int
+            Bytes discarded. Reading stops early after ``max_bytes``.
+        """
+        if self._sock is None:
+            return 0
+        scratch = bytearray(1 << 20)
+        discarded = 0
+        self._sock.settimeout(quiet_s)
+        while discarded < max_bytes:
+            try:
+                n = self._sock.recv_into(scratch)
+            except (socket.timeout, BlockingIOError):
+                break
+            except OSError:
+                self.close()
+                break
+            if n == 0:
+                self.close()
+                break
+            discarded += n
+        return discarded
+
     def _read_message(self, deadline: Deadline, what: str) -> tuple[bytes, bytearray]:
         assert self._sock is not None
         prefix = bytes(recv_exact(self._sock, PREFIX_BYTES, deadline, what))

@@ -161,7 +161,9 @@ def test_continuous_run_until_stop(rig):
     wait_idle(control)
     assert result.complete and result.acquisition_header.frames_in_acquisition == 0
     np.testing.assert_array_equal(result.frames, np.stack(sim.recorded_frames[:8]))
-    data.close()     # frames sent after our 8 are stale; a new connection starts clean
+    data.drain()                     # frames sent after our 8 are stale: discard them, keep the connection
+    result = acquire(control, data, MerlinSettings(counter_depth=6, num_frames=2, **FAST))
+    assert result.complete
 
 
 def test_file_saving_writes_a_mib_identical_to_the_stream(rig, tmp_path):
