@@ -162,6 +162,10 @@ class AlignedAccumulator:
         Notes
         -----
         Source pixel (y, x) lands at target (origin_y + y − dy, origin_x + x − dx).
+        With scan re-centring (scan origin moved by Δ px to follow a specimen drift D), either
+        pass the registration of the sequence's image against the reference (it measures
+        D − Δ) with ``origin_px = 0``, or ``dy, dx = D`` with ``origin_px = Δ``: both place the
+        pixel at (y, x) + Δ − D.
         """
         data = np.asarray(data)
         nsig = len(self.signal_shape)
