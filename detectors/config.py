@@ -25,6 +25,8 @@ import pathlib
 import tomllib
 import typing
 
+from detectors.laser.config import LaserConfig
+
 
 class ConfigError(ValueError):
     """A site configuration value is missing, of the wrong type or out of range."""
@@ -88,7 +90,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
         "wavelength_min_nm": Key(532.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
         "wavelength_max_nm": Key(800.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
-        "max_diode_current_A": Key(30.0, (int, float), _positive, "a number > 0"),
+        "max_diode_current_A": Key(8.0, (int, float), _positive, "a number > 0"),
         "max_power_uW": Key(5000.0, (int, float), _positive, "a number > 0"),
     },
 }
@@ -121,9 +123,25 @@ def _flatten(table: dict[str, typing.Any], prefix: str = "") -> dict[str, dict[s
     return sections
 
 
+#: device tables allowed below [laser] (``[laser.credo]``, ``[laser.simulation]`` …): ports,
+#: calibrations and limits of :class:`detectors.laser.config.LaserConfig`, checked by it
+LASER_TABLES = ("credo", "pump", "meter", "attenuator", "blanker", "lock", "simulation")
+
+
+def _laser_tables(given: dict[str, dict[str, typing.Any]]) -> dict[str, dict[str, typing.Any]]:
+    """Remove the ``laser.<device>`` tables from ``given`` and return them by device name."""
+    tables = {}
+    for section in [s for s in given if s.startswith("laser.")]:
+        name = section.split(".", 1)[1]
+        if name in LASER_TABLES:
+            tables[name] = given.pop(section)
+    return tables
+
+
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
     given = _flatten(raw)
+    laser_tables = _laser_tables(given)
     for section, keys in given.items():
         if section not in SCHEMA:
             raise ConfigError(f"{source}: unknown section [{section or '(top level)'}] with keys "
@@ -145,6 +163,11 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     if laser["wavelength_min_nm"] >= laser["wavelength_max_nm"]:
         raise ConfigError(f"{source}: laser.wavelength_min_nm = {laser['wavelength_min_nm']} must be below "
                           f"laser.wavelength_max_nm = {laser['wavelength_max_nm']}")
+    laser.update(laser_tables)
+    try:
+        LaserConfig.from_site_section(laser)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{source}: [laser]: {e}") from None
     return SiteConfig(values, source)
 
 

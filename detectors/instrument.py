@@ -2,13 +2,24 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
+import time
+
+import numpy as np
 
 from detectors.config import SiteConfig, load_config
+from detectors.laser.bench import LaserBench, connect_bench
+from detectors.laser.config import LaserConfig
+from detectors.laser.errors import DeviceError
+from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.simulation.clock import SimClock
 from detectors.simulation.devices import (SimulatedEELSCamera, SimulatedProbeShift, SimulatedScan,
                                           SimulatedSpectrumImager)
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -17,6 +28,12 @@ class Instrument:
 
     ``world`` is the simulated instrument behind the simulated backends (``None`` when every
     device is real hardware).
+
+    The EEGS laser bench (:attr:`laser_bench`: connected drivers of the dye laser, pump
+    supply/shutter, two power meters, attenuator and sync box) is opened on first use, so an
+    instrument that never touches the laser starts no server threads and opens no ports. On the
+    simulated backend the bench's physics (:attr:`laser_system`) is part of the world from the
+    start: ``world.laser`` follows it before every signal.
     """
 
     config: SiteConfig
@@ -25,9 +42,69 @@ class Instrument:
     eels_camera: SimulatedEELSCamera
     spectrum_imager: SimulatedSpectrumImager
     probe_shift: SimulatedProbeShift
+    laser_config: LaserConfig = dataclasses.field(default_factory=LaserConfig)
+    #: the simulated bench's instruments (``fault`` switches, physics); None on real hardware
+    laser_system: SimulatedLaserSystem | None = None
+    _laser_server: SimulatedLaserBench | None = dataclasses.field(default=None, repr=False)
+    _laser_bench: LaserBench | None = dataclasses.field(default=None, repr=False)
+    _laser_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _closed: bool = dataclasses.field(default=False, repr=False)
+
+    @property
+    def laser_bench(self) -> LaserBench:
+        """Connected drivers of the laser bench (opened on first access).
+
+        Simulated backend: the real drivers over pty pairs (serial instruments) and a 127.0.0.1
+        socket (sync box), waiting on the world's clock. ``serial`` backend: the ports of the
+        ``[laser.*]`` tables of the site file, on the wall clock.
+        """
+        with self._laser_lock:
+            if self._closed:
+                raise RuntimeError("the instrument was closed")
+            if self._laser_bench is None:
+                if self.laser_system is not None:
+                    server = SimulatedLaserBench(self.laser_system)
+                    self._laser_bench = server.start()
+                    self._laser_server = server
+                else:
+                    self._laser_bench = connect_bench(self.laser_config, sleep=time.sleep,
+                                                      monotonic=time.monotonic)
+            return self._laser_bench
+
+    @property
+    def laser_connected(self) -> bool:
+        return self._laser_bench is not None
 
     def close(self) -> None:
-        """Leave every device safe (beam parked, nothing left running)."""
+        """Leave every device safe: the laser shutter closed, the laser bench's connections and
+        simulator servers stopped. Safe to call twice."""
+        with self._laser_lock:
+            if self._closed:
+                return
+            self._closed = True
+            bench, self._laser_bench = self._laser_bench, None
+            server, self._laser_server = self._laser_server, None
+        try:
+            if bench is not None:
+                try:
+                    bench.pump.set_shutter(False)
+                except DeviceError as e:
+                    log.error("could not close the laser shutter while closing the instrument "
+                              "(pump supply connection: %s)", e)
+            if self.laser_system is not None:
+                # the simulated bench: whatever the connection state, the modelled shutter closes
+                self.laser_system.physics.set_shutter(False)
+        finally:
+            if server is not None:
+                server.stop()
+            elif bench is not None:
+                bench.close()
+
+    def __enter__(self) -> "Instrument":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def build_world(config: SiteConfig) -> SimulatedWorld:
@@ -47,6 +124,15 @@ def build_world(config: SiteConfig) -> SimulatedWorld:
     return world
 
 
+def build_laser_system(world: SimulatedWorld, laser_config: LaserConfig) -> SimulatedLaserSystem:
+    """The simulated laser bench on ``world.laser``, registered as a state updater of the world
+    (its noise generator is seeded from the world's seed)."""
+    rng = np.random.default_rng([world.seed, 0x1A5E])
+    system = SimulatedLaserSystem(world.laser, world.clock, rng, laser_config)
+    world.add_state_updater(system.update)
+    return system
+
+
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     """Create the devices the configuration asks for (default: the simulated instrument)."""
     if not isinstance(config, SiteConfig):
@@ -57,7 +143,11 @@ def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
         raise NotImplementedError(
             f"eels_camera.backend = {config['eels_camera']['backend']!r} is not wired into the "
             "instrument builder yet; use the Merlin client directly (detectors.merlin)")
+    laser_config = LaserConfig.from_site_section(config["laser"])
+    laser_system = (build_laser_system(world, laser_config)
+                    if config["laser"]["backend"] == "simulated" else None)
     return Instrument(config=config, world=world, scan=SimulatedScan(world, probe_shift),
                       eels_camera=SimulatedEELSCamera(world),
                       spectrum_imager=SimulatedSpectrumImager(world, probe_shift),
-                      probe_shift=probe_shift)
+                      probe_shift=probe_shift, laser_config=laser_config,
+                      laser_system=laser_system)
