@@ -36,7 +36,8 @@ class MerlinControl:
 
     Examples
     --------
-    >>> with MerlinControl("127.0.0.1", sim.control_port) as control:   # doctest: +SKIP
+    >>> from detectors.merlin.simulator import MerlinSimulator
+    >>> with MerlinSimulator() as sim, MerlinControl("127.0.0.1", sim.control_port) as control:
     ...     control.set("COUNTERDEPTH", 6)
     ...     control.get_int("COUNTERDEPTH")
     6

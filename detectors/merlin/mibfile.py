@@ -86,7 +86,10 @@ def write_mib(path: str | os.PathLike, frames: np.ndarray, fmt: FrameFormat, exp
 
     Examples
     --------
-    >>> write_mib(tmp / "a.mib", np.zeros((3, 256, 1024), np.uint16), FrameFormat(12))  # doctest: +SKIP
+    >>> import tempfile
+    >>> path = write_mib(Path(tempfile.mkdtemp()) / "a.mib", np.zeros((3, 256, 1024), np.uint16), FrameFormat(12))
+    >>> open_mib(path).n_frames, path.with_suffix(".hdr").stat().st_size
+    (3, 2048)
     """
     with MibWriter(path, fmt, exposure_s, acquisition_header) as writer:
         for image in frames:
