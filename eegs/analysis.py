@@ -1,0 +1,231 @@
+"""Analysis of an EEGS scan: ZLP alignment, gain orders, power normalisation, resonance, |β|.
+
+Built on :mod:`analysis.eegs`. Conventions: energy-loss axis in eV (gain order ℓ at −ℓ·ħω),
+ħω = 1239.84 / λ[nm], powers in µW; the gain of order 1 is normalised by
+``power_uW − laser_off_power_uW`` (unit µW⁻¹), so a weakly coupled resonance (gain ∝ |β|² ∝
+P·L(ħω)) gives its Lorentzian line shape whatever the laser's power curve.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+
+import numpy as np
+from scipy import interpolate
+
+from analysis import eegs as model
+from lumiere.sinks import Axis, Sink
+
+#: columns of the ``<name>_analysis`` table written to the sink
+ANALYSIS_COLUMNS = ("photon_energy_eV", "gain_per_uW", "gain_err_per_uW", "beta_abs", "beta_err",
+                    "zlp_position_eV", "gain_order_1", "gain_order_2", "loss_order_1")
+
+
+@dataclasses.dataclass
+class EEGSAnalysis:
+    """Result of :func:`analyse_scan`. Arrays have one value per scan point (NaN if not
+    acquired). ``resonance`` is None when not fitted (power scan, too few points, fit failure;
+    ``resonance_error`` says why)."""
+
+    axis_values: np.ndarray
+    wavelength_nm: np.ndarray
+    photon_energy_eV: np.ndarray
+    power_uW: np.ndarray
+    zlp_fwhm_eV: float
+    zlp_positions_eV: np.ndarray
+    orders: np.ndarray
+    gain_counts: np.ndarray
+    loss_counts: np.ndarray
+    zlp_counts: np.ndarray
+    gain_per_uW: np.ndarray
+    gain_err_per_uW: np.ndarray
+    beta_abs: np.ndarray
+    beta_err: np.ndarray
+    resonance: model.LorentzianFit | None
+    resonance_error: str = ""
+
+    @property
+    def resonance_centre_nm(self) -> float:
+        return model.HC_EV_NM / self.resonance.centre_eV if self.resonance else math.nan
+
+    def summary(self) -> dict:
+        """Plain numbers for metadata and printing."""
+        out: dict = {"zlp_fwhm_eV": self.zlp_fwhm_eV}
+        r = self.resonance
+        if r is not None:
+            out.update(resonance_centre_eV=r.centre_eV, resonance_centre_err_eV=r.centre_err_eV,
+                       resonance_centre_nm=self.resonance_centre_nm, resonance_fwhm_eV=r.fwhm_eV,
+                       resonance_fwhm_err_eV=r.fwhm_err_eV, resonance_q=r.q_factor,
+                       resonance_q_err=r.q_factor_err)
+        elif self.resonance_error:
+            out["resonance_error"] = self.resonance_error
+        finite = np.isfinite(self.beta_abs)
+        if finite.any():
+            out["beta_abs_max"] = float(np.nanmax(self.beta_abs))
+        return out
+
+
+def zlp_fwhm_eV(energy_eV: np.ndarray, spectrum: np.ndarray) -> float:
+    """FWHM (eV) of the largest peak of ``spectrum`` (linear interpolation of the half-maximum
+    crossings)."""
+    e = np.asarray(energy_eV, float)
+    y = np.asarray(spectrum, float)
+    i = int(np.nanargmax(y))
+    half = y[i] / 2
+    lo = i
+    while lo > 0 and y[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and y[hi] > half:
+        hi += 1
+    left = e[lo] + (half - y[lo]) * (e[lo + 1] - e[lo]) / (y[lo + 1] - y[lo])
+    right = e[hi - 1] + (y[hi - 1] - half) * (e[hi] - e[hi - 1]) / (y[hi - 1] - y[hi])
+    return float(right - left)
+
+
+def reference_function(energy_eV: np.ndarray, spectrum: np.ndarray) -> typing.Callable:
+    """The laser-off spectrum as a function of energy loss (cubic spline, 0 outside the axis)."""
+    spline = interpolate.CubicSpline(np.asarray(energy_eV, float), np.asarray(spectrum, float),
+                                     extrapolate=False)
+    return lambda e: np.nan_to_num(spline(e), nan=0.0)
+
+
+def fit_beta_spectra(energy_eV: np.ndarray, spectra: np.ndarray, laser_off_spectrum: np.ndarray,
+                     photon_energy_eV, *, duty_cycle: float = 1.0, fwhm_eV: float | None = None,
+                     max_order: int = 6, aligned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """|β| of every spectrum, fitted with the J_ℓ² comb of the laser-off spectrum.
+
+    Parameters
+    ----------
+    energy_eV : ndarray (n,)
+        Energy-loss axis, eV.
+    spectra : ndarray (m, n)
+        Spectra with laser (counts).
+    laser_off_spectrum : ndarray (n,)
+        Laser-off reference (same axis, any number of counts: the scale is fitted).
+    photon_energy_eV : float or ndarray (m,)
+        ħω of each spectrum, eV.
+    duty_cycle : float
+        Fraction of the electrons that see the light (blanker gating).
+    fwhm_eV : float, optional
+        ZLP FWHM (eV), for the ZLP alignment window; measured on the reference if omitted.
+    max_order : int
+        The fit uses the channels within ``±(max_order·ħω + 3·FWHM)`` of the ZLP, so that every
+        sideband copy it models stays on the axis.
+    aligned : bool
+        Spectra and reference already have their ZLP at 0 eV.
+
+    Returns
+    -------
+    beta_abs, beta_err : ndarray (m,)
+        NaN for rows that are all NaN (not acquired).
+    """
+    e = np.asarray(energy_eV, float)
+    spectra = np.atleast_2d(np.asarray(spectra, float))
+    hw = np.broadcast_to(np.asarray(photon_energy_eV, float), spectra.shape[:1])
+    off = np.asarray(laser_off_spectrum, float)
+    fwhm = fwhm_eV or zlp_fwhm_eV(e, off)
+    window = min(0.45 * float(np.nanmin(hw)), 3 * fwhm)
+    if not aligned:
+        off = model.align_spectra(e, off[None], window)[0][0]
+    ref = reference_function(e, off)
+    beta = np.full(spectra.shape[0], np.nan)
+    err = np.full(spectra.shape[0], np.nan)
+    for k, (s, w) in enumerate(zip(spectra, hw)):
+        if not np.all(np.isfinite(s)):
+            continue
+        if not aligned:
+            s = model.align_spectra(e, s[None], window, w)[0][0]
+        half = max_order * w + 3 * fwhm
+        sel = (e >= max(e[0], -half)) & (e <= min(e[-1], half))
+        fit = model.fit_beta(e[sel], s[sel], ref, w, duty_cycle=duty_cycle)
+        beta[k], err[k] = fit.beta_abs, fit.beta_err
+    return beta, err
+
+
+def analyse_scan(result: typing.Any, *, orders: typing.Sequence[int] = (1, 2),
+                 fit_resonance: bool | None = None, fit_betas: bool = True) -> EEGSAnalysis:
+    """Analyse an :class:`~eegs.scans.EEGSScanResult` (wavelength or power scan).
+
+    Steps: ZLP alignment of every spectrum within ±min(0.45·ħω, 3·FWHM); order intensities
+    (gain and loss, ±FWHM/2 windows at ∓ℓħω); gain of order 1 per ZLP count, minus the
+    laser-off background, divided by ``power − laser-off power`` (µW⁻¹); a Lorentzian fit of that
+    EEGS spectrum versus photon energy (wavelength scans: centre, FWHM, Q); the |β| of every
+    spectrum (:func:`fit_beta_spectra`).
+
+    Parameters
+    ----------
+    result : EEGSScanResult
+        Needs the laser-off reference.
+    orders : sequence of int
+        Gain/loss orders integrated.
+    fit_resonance : bool, optional
+        Default: True for a wavelength scan.
+    fit_betas : bool
+        Fit |β| per spectrum (the slowest step).
+    """
+    if result.laser_off_spectrum is None:
+        raise ValueError("the scan has no laser-off reference; it is needed for the analysis")
+    e = np.asarray(result.energy_eV, float)
+    off = np.asarray(result.laser_off_spectrum, float)
+    done = np.all(np.isfinite(result.spectra), axis=1) & np.isfinite(result.wavelength_nm)
+    n = result.spectra.shape[0]
+    wl = np.asarray(result.wavelength_nm, float)
+    hw = np.full(n, np.nan)
+    hw[done] = model.photon_energy_eV(wl[done])
+    fwhm = zlp_fwhm_eV(e, off)
+    orders = np.asarray(orders, int)
+    nan = lambda *shape: np.full(shape, np.nan)  # noqa: E731
+    out = EEGSAnalysis(np.asarray(result.axis_values, float), wl, hw, np.asarray(result.power_uW, float),
+                       fwhm, nan(n), orders, nan(n, orders.size), nan(n, orders.size), nan(n),
+                       nan(n), nan(n), nan(n), nan(n), None)
+    if not done.any():
+        out.resonance_error = "no spectrum was acquired"
+        return out
+    spec = model.eegs_spectrum(e, result.spectra[done], wl[done], fwhm, power_uW=result.power_uW[done],
+                               laser_off_power_uW=result.laser_off_power_uW, laser_off_spectrum=off)
+    out.gain_per_uW[done] = spec.gain
+    out.gain_err_per_uW[done] = spec.gain_err
+    out.zlp_positions_eV[done] = spec.zlp_positions_eV
+    window = min(0.45 * float(hw[done].min()), 3 * fwhm)
+    aligned, _ = model.align_spectra(e, result.spectra[done], window, hw[done])
+    oi = model.order_intensities(e, aligned, hw[done], fwhm, orders)
+    out.gain_counts[done], out.loss_counts[done], out.zlp_counts[done] = oi.gain, oi.loss, oi.zlp
+    if fit_betas:
+        off_aligned = model.align_spectra(e, off[None], window)[0][0]
+        out.beta_abs[done], out.beta_err[done] = fit_beta_spectra(
+            e, aligned, off_aligned, hw[done], duty_cycle=result.duty_cycle, fwhm_eV=fwhm, aligned=True)
+    if fit_resonance is None:
+        fit_resonance = result.axis.units == "nm"
+    if fit_resonance:
+        try:
+            out.resonance = model.fit_lorentzian(hw[done], spec.gain, sigma=spec.gain_err)
+        except (ValueError, RuntimeError) as exc:
+            out.resonance_error = str(exc)
+    return out
+
+
+def write_analysis(sink: Sink, analysis: EEGSAnalysis, name: str = "eegs") -> None:
+    """Write ``name + "_analysis"``: (points, :data:`ANALYSIS_COLUMNS`) on the scan's first axis
+    (as an index axis), with the resonance fit and ZLP FWHM in its metadata."""
+    n = analysis.axis_values.size
+    table = np.full((n, len(ANALYSIS_COLUMNS)), np.nan)
+    cols = [analysis.photon_energy_eV, analysis.gain_per_uW, analysis.gain_err_per_uW,
+            analysis.beta_abs, analysis.beta_err, analysis.zlp_positions_eV]
+    for k, c in enumerate(cols):
+        table[:, k] = c
+    for k, (kind, order) in enumerate((("gain", 1), ("gain", 2), ("loss", 1))):
+        idx = np.flatnonzero(analysis.orders == order)
+        if idx.size:
+            counts = analysis.gain_counts if kind == "gain" else analysis.loss_counts
+            with np.errstate(invalid="ignore", divide="ignore"):
+                table[:, 6 + k] = counts[:, idx[0]] / analysis.zlp_counts
+    key = name + "_analysis"
+    sink.create(key, table.shape, [Axis("point", "", navigate=True), Axis("column", "")],
+                dtype="float64", metadata={"columns": list(ANALYSIS_COLUMNS),
+                                           "axis_values": [float(v) for v in analysis.axis_values],
+                                           **analysis.summary()},
+                title="EEGS analysis")
+    sink.write(key, slice(None), table)
+    sink.finish(key)

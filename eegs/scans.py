@@ -1,0 +1,424 @@
+"""EEGS acquisitions: wavelength scan and power scan.
+
+Both have the same shape. Every limit is checked before any command is sent; then, at each
+point of the first axis (a wavelength, or an attenuator angle / power set point at fixed λ), the
+laser is set and allowed to hold, ``spectra_per_point`` spectra (each summed over the camera's
+non-dispersive axis) are recorded and summed, and the laser power is read before and after
+them. A laser-off reference (shutter closed) ends the scan. Whatever happens (abort, exception,
+lost connection) the shutter is closed and every result is finished in the sink with what was
+acquired.
+
+Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
+-----------------------------------------------------------------
+``name``              (n_points, channels) counts: first axis λ in nm (or power µW / angle °),
+                      second the energy loss in eV; one write per point (grows live).
+``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ read back nm, power µW of
+                      the normalisation meter (mean before/after), power µW of the second meter,
+                      laser settle time s).
+``name + "_laser_off"`` (channels,) laser-off reference; metadata ``laser_off_power_uW``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import typing
+
+import numpy as np
+
+from detectors.laser.attenuator import Attenuator
+from detectors.laser.power_lock import AttenuatorActuator, PowerLock
+from lumiere.sinks import Axis, Sink
+from lumiere.tasks import Aborted, TaskControl
+
+from .devices import EEGSDevices, Limits, shutter_guard
+
+POWER_COLUMNS = ("wavelength_nm", "power_uW", "power_out_uW", "settle_s")
+MAX_POINTS = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class WavelengthScanParameters:
+    """A wavelength scan. Units in the names.
+
+    ``start_nm`` … ``stop_nm`` (inclusive when it falls on the grid) in steps of ``step_nm``
+    (> 0; the scan runs downwards when ``stop_nm < start_nm``). ``diode_current_A`` is ramped
+    to before opening the shutter (None = leave the pump as it is); ``attenuator_angle_deg``
+    likewise. ``gating`` switches the sync box's gating on/off (None = leave).
+    """
+
+    start_nm: float
+    stop_nm: float
+    step_nm: float
+    spectra_per_point: int = 10
+    exposure_s: float = 0.1
+    diode_current_A: float | None = 6.0
+    attenuator_angle_deg: int | None = None
+    gating: bool | None = None
+    hold_timeout_s: float | None = None
+    laser_off_reference: bool = True
+
+    def wavelengths_nm(self) -> np.ndarray:
+        if not (math.isfinite(self.step_nm) and self.step_nm > 0):
+            raise ValueError(f"wavelength step {self.step_nm} nm must be > 0 nm")
+        span = abs(self.stop_nm - self.start_nm)
+        n = int(math.floor(span / self.step_nm + 1e-9)) + 1
+        if n > MAX_POINTS:
+            raise ValueError(f"{n} wavelengths exceed the limit of {MAX_POINTS} points")
+        sign = 1.0 if self.stop_nm >= self.start_nm else -1.0
+        return self.start_nm + sign * self.step_nm * np.arange(n)
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerScanParameters:
+    """A power scan at fixed ``wavelength_nm``.
+
+    Give either ``angles_deg`` (attenuator angles, integer degrees; the first axis is the angle
+    and the measured power is in the power log) or ``setpoints_uW`` (each point is reached by
+    the power lock on the attenuator; the first axis is the power in µW).
+    """
+
+    wavelength_nm: float
+    angles_deg: tuple[int, ...] | None = None
+    setpoints_uW: tuple[float, ...] | None = None
+    spectra_per_point: int = 10
+    exposure_s: float = 0.1
+    diode_current_A: float | None = 6.0
+    gating: bool | None = None
+    lock_tolerance_rel: float = 0.02
+    lock_max_steps: int = 60
+    hold_timeout_s: float | None = None
+    laser_off_reference: bool = True
+
+
+@dataclasses.dataclass
+class EEGSScanResult:
+    """What a scan acquired (rows not acquired are NaN). Units in the names."""
+
+    name: str
+    axis: Axis
+    axis_values: np.ndarray
+    wavelength_nm: np.ndarray
+    energy_eV: np.ndarray
+    spectra: np.ndarray
+    power_uW: np.ndarray
+    power_out_uW: np.ndarray
+    settle_s: np.ndarray
+    laser_off_spectrum: np.ndarray | None
+    laser_off_power_uW: float
+    metadata: dict
+    points_done: int = 0
+    aborted: bool = False
+
+    @property
+    def duty_cycle(self) -> float:
+        return float(self.metadata.get("blanker", {}).get("duty_cycle", 1.0))
+
+
+class _Scan:
+    """Common machinery of the scans: validation, sink results, the point loop, laser-off."""
+
+    kind = "scan"
+
+    def __init__(self, devices: EEGSDevices, *, name: str = "eegs") -> None:
+        self.devices = devices
+        self.name = name
+        self.result: EEGSScanResult | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- to specialise --------------------------------------------------------------------------
+    def _points(self) -> int:
+        raise NotImplementedError
+
+    def _first_axis(self) -> tuple[Axis, np.ndarray]:
+        raise NotImplementedError
+
+    def _validate(self, limits: Limits) -> None:
+        raise NotImplementedError
+
+    def _prepare(self, task: TaskControl) -> None:
+        """Move the devices to the scan's fixed settings (after validation)."""
+
+    def _set_point(self, i: int, task: TaskControl) -> tuple[float, float]:
+        """Bring the laser to point ``i``; returns (wavelength nm, settle s)."""
+        raise NotImplementedError
+
+    @property
+    def params(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- public ---------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every requested value against the devices' limits (no command is sent).
+
+        Raises :class:`~detectors.laser.errors.LimitError` (a ``ValueError``) naming the value,
+        its unit and the allowed range."""
+        limits = self.devices.limits()
+        p = self.params
+        limits.check_exposure(p.exposure_s, p.spectra_per_point)
+        if p.diode_current_A is not None:
+            limits.check_current(p.diode_current_A)
+        self._validate(limits)
+
+    def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
+        """Acquire inline; returns the result (also written to ``sink``).
+
+        Raises :class:`~lumiere.tasks.Aborted` on abort, device errors as raised by the drivers,
+        :class:`~eegs.devices.ShutterError` if the shutter cannot be confirmed closed; in every
+        case the shutter was closed (if at all possible) and the sink finished."""
+        task = task or TaskControl()
+        self.validate()
+        d = self.devices
+        p = self.params
+        n = self._points()
+        energy = np.asarray(d.camera.energy_axis_eV(), dtype=float)
+        axis, values = self._first_axis()
+        names = [self.name, self.name + "_power", self.name + "_laser_off"]
+        result = EEGSScanResult(
+            self.name, axis, values, np.full(n, np.nan), energy, np.full((n, energy.size), np.nan),
+            np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), None, math.nan,
+            {"workflow": self.kind, "parameters": _plain(dataclasses.asdict(p))})
+        self.result = result
+        created: list[str] = []
+        try:
+            with shutter_guard(d.pump):
+                task.check_abort()
+                self._prepare(task)
+                result.metadata.update(d.metadata())
+                result.metadata["camera"].update(exposure_s=p.exposure_s,
+                                                 spectra_per_point=p.spectra_per_point)
+                e_axis = Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))
+                sink.create(self.name, (n, energy.size), [dataclasses.replace(axis, navigate=True), e_axis],
+                            metadata=result.metadata, title=f"EEGS {self.kind}", signal_type="EELS")
+                created.append(self.name)
+                sink.create(names[1], (n, len(POWER_COLUMNS)),
+                            [dataclasses.replace(axis, navigate=True), Axis("column", "")],
+                            metadata={"columns": list(POWER_COLUMNS)}, title=f"EEGS {self.kind} power log")
+                created.append(names[1])
+                for i in range(n):
+                    task.check_abort()
+                    wl, settle = self._set_point(i, task)
+                    task.check_abort()
+                    self._acquire_point(i, wl, settle, result, sink)
+                    task.progress((i + 1) / (n + 1), f"{self.kind} {i + 1}/{n} λ {wl:.1f} nm")
+                if p.laser_off_reference:
+                    task.check_abort()
+                    self._laser_off(result, sink, created)
+                task.progress(1.0, f"{self.kind} done")
+        except BaseException as exc:
+            result.aborted = isinstance(exc, Aborted)
+            for key in created:
+                try:
+                    sink.update_metadata(key, {"aborted": result.aborted,
+                                               "error": f"{type(exc).__name__}: {exc}",
+                                               "points_done": result.points_done})
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    pass
+            raise
+        finally:
+            for key in created:
+                sink.finish(key)
+        return result
+
+    def start(self, sink: Sink, task: TaskControl | None = None) -> threading.Thread:
+        """Run in a worker thread; :attr:`result` / :attr:`error` hold the outcome."""
+        task = task or TaskControl()
+
+        def work() -> None:
+            try:
+                self.run(sink, task)
+            except BaseException as e:  # noqa: BLE001 - reported through self.error
+                self.error = e
+
+        self._thread = threading.Thread(target=work, name=f"eegs-{self.kind}", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout_s: float | None = None) -> EEGSScanResult | None:
+        """Wait for a :meth:`start`-ed scan; re-raises its error."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
+                       sink: Sink) -> None:
+        d, p = self.devices, self.params
+        before, out_before = d.read_powers_uW()
+        spectra = np.asarray(d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
+        after, out_after = d.read_powers_uW()
+        row = spectra.sum(axis=0, dtype=np.float64)
+        power = 0.5 * (before + after)
+        power_out = 0.5 * (out_before + out_after)
+        result.spectra[i] = row
+        result.wavelength_nm[i] = wl
+        result.power_uW[i] = power
+        result.power_out_uW[i] = power_out
+        result.settle_s[i] = settle
+        result.points_done = i + 1
+        sink.write(self.name, i, row.astype(np.float32))
+        sink.write(self.name + "_power", i, np.array([wl, power, power_out, settle], np.float32))
+
+    def _laser_off(self, result: EEGSScanResult, sink: Sink, created: list[str]) -> None:
+        d, p = self.devices, self.params
+        from .devices import close_shutter
+        close_shutter(d.pump)
+        off_power, _ = d.read_powers_uW()
+        spectra = np.asarray(d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
+        row = spectra.sum(axis=0, dtype=np.float64)
+        result.laser_off_spectrum = row
+        result.laser_off_power_uW = off_power
+        energy = result.energy_eV
+        name = self.name + "_laser_off"
+        sink.create(name, (energy.size,),
+                    [Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))],
+                    metadata={"laser_off_power_uW": off_power, "exposure_s": p.exposure_s,
+                              "spectra": p.spectra_per_point},
+                    title="EEGS laser-off reference", signal_type="EELS")
+        created.append(name)
+        sink.write(name, slice(None), row.astype(np.float32))
+        for key in (self.name, self.name + "_power"):
+            sink.update_metadata(key, {"laser_off_power_uW": off_power})
+        result.metadata["laser_off_power_uW"] = off_power
+
+
+class WavelengthScan(_Scan):
+    """EEGS wavelength scan (see the module docstring).
+
+    Examples
+    --------
+    >>> from detectors.instrument import build_instrument       # doctest: +SKIP
+    >>> with build_instrument() as instrument:                   # doctest: +SKIP
+    ...     scan = WavelengthScan(EEGSDevices.from_instrument(instrument),
+    ...                           WavelengthScanParameters(600, 700, 5))
+    ...     result = scan.run(MemorySink())
+    """
+
+    kind = "wavelength scan"
+
+    def __init__(self, devices: EEGSDevices, params: WavelengthScanParameters, *,
+                 name: str = "eegs") -> None:
+        super().__init__(devices, name=name)
+        self._params = params
+        self.validate()
+
+    @property
+    def params(self) -> WavelengthScanParameters:
+        return self._params
+
+    def _points(self) -> int:
+        return self._params.wavelengths_nm().size
+
+    def _first_axis(self) -> tuple[Axis, np.ndarray]:
+        wl = self._params.wavelengths_nm()
+        scale = float(wl[1] - wl[0]) if wl.size > 1 else self._params.step_nm
+        return Axis("Wavelength", "nm", scale, float(wl[0]), navigate=True), wl
+
+    def _validate(self, limits: Limits) -> None:
+        for wl in self._params.wavelengths_nm():
+            limits.check_wavelength(float(wl))
+        if self._params.attenuator_angle_deg is not None:
+            limits.check_angle(self._params.attenuator_angle_deg)
+
+    def _prepare(self, task: TaskControl) -> None:
+        d, p = self.devices, self._params
+        if p.gating is not None and d.blanker is not None:
+            d.blanker.set_gating(p.gating)
+        if p.attenuator_angle_deg is not None:
+            d.attenuator.set_angle_deg(p.attenuator_angle_deg)
+        d.set_wavelength_nm(float(self._params.wavelengths_nm()[0]), timeout_s=p.hold_timeout_s,
+                            abort=lambda: task.aborted)
+        task.check_abort()
+        d.laser_on(p.diode_current_A)
+
+    def _set_point(self, i: int, task: TaskControl) -> tuple[float, float]:
+        wl = float(self._params.wavelengths_nm()[i])
+        settle = self.devices.set_wavelength_nm(wl, timeout_s=self._params.hold_timeout_s,
+                                                abort=lambda: task.aborted)
+        return wl, settle
+
+
+class PowerScan(_Scan):
+    """EEGS power scan at a fixed wavelength (see :class:`PowerScanParameters`)."""
+
+    kind = "power scan"
+
+    def __init__(self, devices: EEGSDevices, params: PowerScanParameters, *,
+                 name: str = "eegs_power") -> None:
+        super().__init__(devices, name=name)
+        if (params.angles_deg is None) == (params.setpoints_uW is None):
+            raise ValueError("give exactly one of angles_deg and setpoints_uW")
+        self._params = params
+        self.lock_results: list = []
+        self.validate()
+
+    @property
+    def params(self) -> PowerScanParameters:
+        return self._params
+
+    def _values(self) -> np.ndarray:
+        p = self._params
+        return np.asarray(p.angles_deg if p.angles_deg is not None else p.setpoints_uW, float)
+
+    def _points(self) -> int:
+        n = self._values().size
+        if not 1 <= n <= MAX_POINTS:
+            raise ValueError(f"a power scan needs 1–{MAX_POINTS} points, got {n}")
+        return n
+
+    def _first_axis(self) -> tuple[Axis, np.ndarray]:
+        v = self._values()
+        uniform = v.size > 1 and np.allclose(np.diff(v), v[1] - v[0])
+        if self._params.angles_deg is not None:
+            name, units = "Attenuator angle", "°"
+        else:
+            name, units = "Laser power", "µW"
+        if uniform:
+            return Axis(name, units, float(v[1] - v[0]), float(v[0]), navigate=True), v
+        return Axis(f"{name} (index; values in metadata)", "", 1.0, 0.0, navigate=True), v
+
+    def _validate(self, limits: Limits) -> None:
+        p = self._params
+        limits.check_wavelength(p.wavelength_nm)
+        if p.angles_deg is not None:
+            for a in p.angles_deg:
+                limits.check_angle(a)
+        else:
+            for s in p.setpoints_uW:
+                limits.check_power(s)
+        self._points()
+
+    def _prepare(self, task: TaskControl) -> None:
+        d, p = self.devices, self._params
+        if p.gating is not None and d.blanker is not None:
+            d.blanker.set_gating(p.gating)
+        if p.angles_deg is not None:
+            d.attenuator.set_angle_deg(int(p.angles_deg[0]))
+        d.set_wavelength_nm(p.wavelength_nm, timeout_s=p.hold_timeout_s, abort=lambda: task.aborted)
+        task.check_abort()
+        d.laser_on(p.diode_current_A)
+
+    def _set_point(self, i: int, task: TaskControl) -> tuple[float, float]:
+        d, p = self.devices, self._params
+        t0 = d.now_s()
+        if p.angles_deg is not None:
+            d.attenuator.set_angle_deg(int(p.angles_deg[i]))
+        else:
+            lock = PowerLock(d.meter, AttenuatorActuator(typing.cast(Attenuator, d.attenuator)),
+                             float(p.setpoints_uW[i]), tolerance_uW=p.lock_tolerance_rel * p.setpoints_uW[i],
+                             max_power_uW=d.max_power_uW if math.isfinite(d.max_power_uW) else 1e12)
+            outcome = lock.run(max_steps=p.lock_max_steps, abort=lambda: task.aborted)
+            self.lock_results.append(outcome)
+        return p.wavelength_nm, d.now_s() - t0
+
+
+def _plain(value: typing.Any) -> typing.Any:
+    """Parameters as sink-friendly metadata (None → "None", tuples → lists)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return "None" if value is None else value
