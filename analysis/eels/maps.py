@@ -45,7 +45,8 @@ def default_windows(onset_eV: float) -> tuple[tuple[float, float], tuple[float, 
 def elemental_map(si: np.ndarray, energy_axis_eV: np.ndarray, edge: str = "Dy M4,5",
                   pre_edge: tuple[float, float] | None = None,
                   signal_width_eV: float | None = None, *,
-                  method: str = "two-area") -> ElementalMap:
+                  method: str = "two-area",
+                  signal_window_eV: tuple[float, float] | None = None) -> ElementalMap:
     """Background-subtracted edge intensity and its uncertainty for every pixel of an SI.
 
     Parameters
@@ -59,6 +60,9 @@ def elemental_map(si: np.ndarray, energy_axis_eV: np.ndarray, edge: str = "Dy M4
         Background fit window; default [0.93, 0.98]·E_edge.
     signal_width_eV : float, optional
         Signal window [E_edge, E_edge + width]; default width 0.10·E_edge.
+    signal_window_eV : (lo_eV, hi_eV), optional
+        Explicit signal window (e.g. dragged by the user in Swift); overrides
+        ``signal_width_eV``. Must start at or above the end of the background fit window.
     method : {"two-area", "lsq"}
         Background fit: exact two-area closed form (geometric midpoint, see
         :func:`~analysis.eels.background.fit_powerlaw_two_area`) or weighted log-log least
@@ -112,6 +116,14 @@ def elemental_map(si: np.ndarray, energy_axis_eV: np.ndarray, edge: str = "Dy M4
         if not signal_width_eV > 0:
             raise ValueError(f"signal_width_eV must be > 0, got {signal_width_eV}")
         sig_w = (info.onset_eV, info.onset_eV + float(signal_width_eV))
+    if signal_window_eV is not None:
+        if len(signal_window_eV) != 2 or not 0 < signal_window_eV[0] < signal_window_eV[1]:
+            raise ValueError(f"signal_window_eV must be (lo_eV, hi_eV) with 0 < lo < hi, "
+                             f"got {signal_window_eV}")
+        sig_w = (float(signal_window_eV[0]), float(signal_window_eV[1]))
+        if sig_w[0] < fit_w[1]:
+            raise ValueError(f"signal window {sig_w} eV starts inside the background fit "
+                             f"window {fit_w} eV")
     for name, (a, b) in (("background fit", fit_w), ("signal", sig_w)):
         if a < lo_ax - 1e-9 or b > hi_ax + 1e-9:
             raise ValueError(f"{name} window [{a:g}, {b:g}] eV for edge {info.name} (onset "

@@ -247,3 +247,15 @@ def test_docstring_examples(module):
     import importlib
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_elemental_map_explicit_signal_window():
+    """An explicit signal window (a Swift interval the user dragged) replaces onset + width."""
+    si, e, amp, *_ = synthetic_si("Sc L2,3", shape=(6, 6), seed=4, amp_max=200.0)
+    m = eels.elemental_map(si, e, "Sc L2,3", pre_edge=(360.0, 395.0), signal_window_eV=(404.0, 430.0))
+    assert m.signal_window_eV == (404.0, 430.0)
+    ref = eels.elemental_map(si, e, "Sc L2,3", pre_edge=(360.0, 395.0), signal_width_eV=28.0)
+    w = eels.window_weights(e, 404.0, 430.0)
+    np.testing.assert_allclose(m.signal, si @ w - eels.powerlaw_integral(ref.powerlaw.A, ref.powerlaw.r, 404.0, 430.0))
+    with pytest.raises(ValueError, match="starts inside the background fit window"):
+        eels.elemental_map(si, e, "Sc L2,3", pre_edge=(360.0, 395.0), signal_window_eV=(390.0, 430.0))
