@@ -68,6 +68,7 @@ class SimulatedWorld:
         self._draws = 0
         self._basis_cache: dict[tuple, np.ndarray] = {}
         self._state_updaters: list[typing.Callable[[], object]] = []
+        self._probe_queue: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
 
     def add_state_updater(self, update: typing.Callable[[], object]) -> None:
         """Register a callable that brings a device's share of the state up to the clock's time
@@ -221,17 +222,34 @@ class SimulatedWorld:
         prof = np.exp(-0.5 * (y / self.nondispersive_sigma_rows) ** 2) + 2e-3  # weak stray halo
         return prof / prof.sum()
 
+    def queue_probe_positions(self, y_nm: np.ndarray, x_nm: np.ndarray) -> None:
+        """Positions (microscope frame, nm) for the next camera frames, one per frame: how a scan
+        generator steps the probe for a pixel-synchronised camera (used by the simulated Merlin in
+        a spectrum image). Frames beyond the queue see the parked probe."""
+        with self.lock:
+            self._probe_queue = (np.concatenate([self._probe_queue[0], np.ravel(y_nm)]),
+                                 np.concatenate([self._probe_queue[1], np.ravel(x_nm)]))
+
+    def _next_probe_positions(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        qy, qx = self._probe_queue
+        k = min(n, qy.size)
+        py = np.concatenate([qy[:k], np.full(n - k, self.beam.probe_y_nm)])
+        px = np.concatenate([qx[:k], np.full(n - k, self.beam.probe_x_nm)])
+        self._probe_queue = (qy[k:], qx[k:])
+        return py, px
+
     def eels_frames(self, n: int, exposure_s: float) -> np.ndarray:
-        """``n`` camera frames (n, rows, channels) of counts at the current probe position,
-        advancing the clock by ``n · exposure_s``."""
-        t0 = self.clock.now_s()
-        times = t0 + exposure_s * (np.arange(n) + 0.5)
-        py = np.full(n, self.beam.probe_y_nm)
-        px = np.full(n, self.beam.probe_x_nm)
-        spectra_expected = self.eels_counts(py, px, times, exposure_s, noise=False)
-        expected = spectra_expected[:, None, :] * self.nondispersive_profile()[None, :, None]
-        frames = self.camera_frame_noise(expected)
-        self.clock.sleep(n * exposure_s)
+        """``n`` camera frames (n, rows, channels) of counts at the probe position(s) (the queued
+        ones first, see :meth:`queue_probe_positions`), letting ``n · exposure_s`` pass."""
+        start = time.monotonic()
+        with self.lock:
+            t0 = self.clock.now_s()
+            times = t0 + exposure_s * (np.arange(n) + 0.5)
+            py, px = self._next_probe_positions(n)
+            spectra_expected = self.eels_counts(py, px, times, exposure_s, noise=False)
+            expected = spectra_expected[:, None, :] * self.nondispersive_profile()[None, :, None]
+            frames = self.camera_frame_noise(expected)
+            self.pace(start, n * exposure_s)
         return frames
 
     def camera_frame_noise(self, expected: np.ndarray) -> np.ndarray:
