@@ -1,0 +1,171 @@
+"""``lumiere eegs wavelength-scan|power-scan ...``: EEGS scans on the site's instrument.
+
+On the simulated instrument (the default) the probe is parked 7.5 nm outside the edge of the
+specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where.
+Writes ``OUT/eegs.h5`` (HyperSpy layout: map, power log, laser-off reference, analysis) and PNG
+plots of the map and the EEGS spectrum with its fitted resonance.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from detectors.instrument import build_instrument
+from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
+                  WavelengthScanParameters, analyse_scan, write_analysis)
+from lumiere.sinks import HDF5Sink
+from lumiere.tasks import TaskControl, TextProgressBar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="eegs_command", metavar="SCAN", required=True)
+    wl = sub.add_parser("wavelength-scan", help="scan the laser wavelength, record EELS spectra",
+                        description="Wavelength scan: at each λ wait until the laser holds, record "
+                        "spectra, log the power; laser-off reference at the end; analysis.")
+    wl.add_argument("--start", type=float, default=600.0, help="first wavelength, nm (default 600)")
+    wl.add_argument("--stop", type=float, default=700.0, help="last wavelength, nm (default 700)")
+    wl.add_argument("--step", type=float, default=4.0, help="wavelength step, nm (default 4)")
+    ps = sub.add_parser("power-scan", help="scan the attenuator at a fixed wavelength",
+                        description="Power scan at a fixed wavelength over attenuator angles.")
+    ps.add_argument("--wavelength", type=float, default=590.0, help="wavelength, nm (default 590)")
+    ps.add_argument("--angles", type=str, default="0:120:10",
+                    help="attenuator angles START:STOP:STEP in integer degrees (default 0:120:10)")
+    for p in (wl, ps):
+        p.add_argument("--out", required=True, help="output directory (created if missing)")
+        p.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
+        p.add_argument("--spectra", type=int, default=10, help="spectra per point (default 10)")
+        p.add_argument("--exposure-ms", type=float, default=100.0, help="exposure per spectrum, ms (default 100)")
+        p.add_argument("--current-A", type=float, default=6.0, help="pump diode current, A (default 6)")
+        p.add_argument("--probe-on-particle", action="store_true",
+                       help="simulator: park the probe 7.5 nm outside a particle's edge (the default)")
+        p.add_argument("--particle", type=int, default=0, help="simulator: which particle (default 0)")
+        p.add_argument("--distance-nm", type=float, default=7.5,
+                       help="simulator: probe distance outside the particle's radius, nm (default 7.5)")
+        p.add_argument("--probe-nm", type=float, nargs=2, metavar=("Y", "X"), default=None,
+                       help="park the probe at this microscope position, nm, instead")
+        p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def _place_probe(instrument, args: argparse.Namespace) -> str:
+    if args.probe_nm is not None:
+        instrument.scan.set_probe_position_nm(*args.probe_nm)
+        return f"probe at ({args.probe_nm[0]:.1f}, {args.probe_nm[1]:.1f}) nm"
+    if instrument.world is None:
+        y, x = instrument.scan.probe_position_nm()
+        return f"probe left where it is, ({y:.1f}, {x:.1f}) nm"
+    particles = instrument.world.specimen.particles
+    if not 0 <= args.particle < len(particles):
+        raise ValueError(f"particle {args.particle} outside 0–{len(particles) - 1}")
+    p = particles[args.particle]
+    y, x = p.y_nm, p.x_nm + p.radius_nm + args.distance_nm
+    instrument.scan.set_probe_position_nm(y, x)
+    return (f"simulator: probe parked {args.distance_nm:g} nm outside the edge of particle "
+            f"{args.particle} (centre ({p.y_nm:.1f}, {p.x_nm:.1f}) nm, radius {p.radius_nm:.1f} nm, "
+            f"resonance {p.resonance_eV:.3f} eV = {p.resonance_nm:.1f} nm, FWHM "
+            f"{p.resonance_fwhm_eV * 1e3:.0f} meV) at ({y:.1f}, {x:.1f}) nm; the specimen drifts "
+            "during the scan")
+
+
+def _angles(text: str) -> tuple[int, ...]:
+    try:
+        start, stop, step = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--angles {text!r}: expected START:STOP:STEP in integer degrees") from None
+    if step <= 0:
+        raise ValueError(f"--angles step {step}° must be > 0°")
+    return tuple(range(start, stop + 1, step))
+
+
+def run(args: argparse.Namespace) -> int:
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    instrument = build_instrument(args.config)
+    try:
+        where = _place_probe(instrument, args)
+        print(where, file=sys.stdout)
+        devices = EEGSDevices.from_instrument(instrument)
+        exposure_s = args.exposure_ms / 1000.0
+        if args.eegs_command == "wavelength-scan":
+            scan = WavelengthScan(devices, WavelengthScanParameters(
+                args.start, args.stop, args.step, spectra_per_point=args.spectra,
+                exposure_s=exposure_s, diode_current_A=args.current_A))
+        else:
+            scan = PowerScan(devices, PowerScanParameters(
+                args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
+                exposure_s=exposure_s, diode_current_A=args.current_A))
+        sink = HDF5Sink(out / "eegs.h5")
+        task = TaskControl(TextProgressBar(args.eegs_command))
+        result = scan.run(sink, task)
+        analysis = analyse_scan(result)
+        write_analysis(sink, analysis, scan.name)
+    finally:
+        instrument.close()
+    print(f"wrote {out / 'eegs.h5'} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
+          f"{scan.name}_analysis)")
+    s = analysis.summary()
+    if analysis.resonance is not None:
+        print(f"resonance: {s['resonance_centre_eV']:.4f} ± {s['resonance_centre_err_eV']:.4f} eV "
+              f"({s['resonance_centre_nm']:.1f} nm), FWHM {s['resonance_fwhm_eV'] * 1e3:.1f} ± "
+              f"{s['resonance_fwhm_err_eV'] * 1e3:.1f} meV, Q = {s['resonance_q']:.1f}")
+    elif analysis.resonance_error:
+        print(f"no resonance fit: {analysis.resonance_error}")
+    if np.isfinite(analysis.beta_abs).any():
+        print(f"|β| from {np.nanmin(analysis.beta_abs):.4f} to {np.nanmax(analysis.beta_abs):.4f}")
+    if not args.no_plots:
+        for path in _plots(out, result, analysis):
+            print(f"wrote {path}")
+    return 0
+
+
+def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    paths = []
+    e = result.energy_eV
+    hw_max = float(np.nanmax(analysis.photon_energy_eV))
+    sel = (e > -2.5 * hw_max) & (e < 2.5 * hw_max)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    v = result.axis_values
+    extent = (e[sel][0], e[sel][-1], v[0], v[-1]) if v.size > 1 else None
+    axes[0].imshow(np.log10(np.clip(result.spectra[:, sel], 1, None)), aspect="auto", origin="lower",
+                   cmap="magma", extent=extent)
+    axes[0].set_title("EEGS map, log10 counts")
+    if result.laser_off_spectrum is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            on = result.spectra[:, sel] / np.nansum(result.spectra, axis=1, keepdims=True)
+            off = result.laser_off_spectrum[sel] / np.nansum(result.laser_off_spectrum)
+        diff = on - off[None, :]
+        lim = np.nanpercentile(np.abs(diff[:, e[sel] < -0.5 * hw_max]), 99.5) or 1.0
+        axes[1].imshow(diff, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                       extent=extent)
+        axes[1].set_title("laser on − laser off (fraction of counts); gain at −ħω")
+    for ax in axes:
+        ax.set_xlabel("energy loss (eV)")
+        ax.set_ylabel(f"{result.axis.name} ({result.axis.units})")
+    paths.append(out / "eegs_map.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = analysis.photon_energy_eV if analysis.resonance is not None else analysis.axis_values
+    ax.errorbar(x, analysis.gain_per_uW, analysis.gain_err_per_uW, fmt="o", ms=3, label="gain / power")
+    if analysis.resonance is not None:
+        from analysis.eegs import lorentzian
+        r = analysis.resonance
+        xx = np.linspace(np.nanmin(x), np.nanmax(x), 400)
+        ax.plot(xx, lorentzian(xx, r.centre_eV, r.fwhm_eV, r.amplitude, r.offset),
+                label=f"Lorentzian {r.centre_eV:.3f} eV, FWHM {r.fwhm_eV * 1e3:.0f} meV, Q {r.q_factor:.0f}")
+        ax.set_xlabel("photon energy (eV)")
+    else:
+        ax.set_xlabel(f"{result.axis.name} ({result.axis.units})")
+    ax.set_ylabel("gain (order 1) per ZLP count per µW")
+    ax.legend(fontsize=8)
+    paths.append(out / "eegs_spectrum.png")
+    fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return paths
