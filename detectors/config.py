@@ -80,7 +80,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_probe_shift_nm": Key(2000.0, (int, float), _positive, "a number > 0"),
     },
     "eels_camera": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "merlin"), '"simulated" or "merlin"'),
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "merlin-simulated", "merlin"),
+                       '"simulated", "merlin-simulated" or "merlin"'),
         "host": Key("127.0.0.1", str, lambda v: len(v) > 0, "a host name or address"),
         "control_port": Key(6341, int, _port, "0–65535"),
         "data_port": Key(6342, int, _port, "0–65535"),

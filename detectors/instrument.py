@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
 from detectors.config import SiteConfig, load_config
 from detectors.laser.bench import LaserBench, connect_bench
 from detectors.laser.config import LaserConfig
@@ -99,6 +100,9 @@ class Instrument:
                 server.stop()
             elif bench is not None:
                 bench.close()
+            close_camera = getattr(self.eels_camera, "close", None)
+            if close_camera is not None:  # the Merlin's connections (and its in-process simulator)
+                close_camera()
 
     def __enter__(self) -> "Instrument":
         return self
@@ -133,21 +137,31 @@ def build_laser_system(world: SimulatedWorld, laser_config: LaserConfig) -> Simu
     return system
 
 
+def build_eels_camera(config: SiteConfig, world: SimulatedWorld) -> SimulatedEELSCamera | MerlinEELSCamera:
+    """The EELS camera of ``eels_camera.backend``: the world directly ("simulated"), the world
+    served by an in-process Merlin simulator on 127.0.0.1 through the real Merlin protocol
+    ("merlin-simulated"), or a real Merlin at ``host``/ports ("merlin")."""
+    section = config["eels_camera"]
+    if section["backend"] == "simulated":
+        return SimulatedEELSCamera(world)
+    if section["backend"] == "merlin-simulated":
+        return simulated_merlin_camera(world.eels_frames, world.energy_axis_eV)
+    return connect_merlin_camera(section["host"], section["control_port"], section["data_port"],
+                                 world.energy_axis_eV, timeout_s=section["timeout_s"])
+
+
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     """Create the devices the configuration asks for (default: the simulated instrument)."""
     if not isinstance(config, SiteConfig):
         config = load_config(config)
     world = build_world(config)
     probe_shift = SimulatedProbeShift(world, limit_nm=config["scan"]["max_probe_shift_nm"])
-    if config["eels_camera"]["backend"] != "simulated":
-        raise NotImplementedError(
-            f"eels_camera.backend = {config['eels_camera']['backend']!r} is not wired into the "
-            "instrument builder yet; use the Merlin client directly (detectors.merlin)")
+    eels_camera = build_eels_camera(config, world)
     laser_config = LaserConfig.from_site_section(config["laser"])
     laser_system = (build_laser_system(world, laser_config)
                     if config["laser"]["backend"] == "simulated" else None)
     return Instrument(config=config, world=world, scan=SimulatedScan(world, probe_shift),
-                      eels_camera=SimulatedEELSCamera(world),
+                      eels_camera=eels_camera,
                       spectrum_imager=SimulatedSpectrumImager(world, probe_shift),
                       probe_shift=probe_shift, laser_config=laser_config,
                       laser_system=laser_system)

@@ -8,7 +8,10 @@ from nion.utils import Registry
 
 from detectors.config import SiteConfig, load_config
 from detectors.instrument import Instrument, build_instrument
-from nionswift_plugin.lumiere.eels_camera_device import EELS_CAMERA_ID, LumiereEELSCamera
+from detectors.merlin.camera import MerlinEELSCamera
+from nionswift_plugin.lumiere.eels_camera_device import CameraBackend, LumiereEELSCamera, MerlinBackend, WorldBackend
+
+EELS_CAMERA_ID = "lumiere_eels_camera"
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument, LumiereScanModule
 
 
@@ -32,10 +35,18 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     instrument = build_instrument(config)
     stem = LumiereInstrument(instrument)
     scan_module = LumiereScanModule(stem)
-    camera = LumiereEELSCamera(stem, scan_module)
+    camera = LumiereEELSCamera(stem, scan_module, _camera_backend(config, instrument), EELS_CAMERA_ID)
     setattr(camera, "camera_panel_type", "eels")
     camera_module = CameraDevice.CameraModule(INSTRUMENT_ID, camera, CameraDevice.CameraSettings(EELS_CAMERA_ID, 0.01))
     return LumiereDevices(instrument, stem, scan_module, camera, camera_module)
+
+
+def _camera_backend(config: SiteConfig, instrument: Instrument) -> CameraBackend:
+    """The EELS camera behind Swift's camera: the world directly, the simulated Merlin (the world
+    served over the Merlin protocol on 127.0.0.1) or a real Merlin at ``eels_camera.host``."""
+    if isinstance(instrument.eels_camera, MerlinEELSCamera):
+        return MerlinBackend(instrument.eels_camera, instrument)
+    return WorldBackend(instrument)
 
 
 def register_devices(config: SiteConfig | str | None = None) -> LumiereDevices:

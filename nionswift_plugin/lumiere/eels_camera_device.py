@@ -1,10 +1,16 @@
-"""The simulated EELS camera (Merlin geometry, 256 × 1024) as a Swift ``camera_module``.
+"""The EELS camera (Merlin geometry, 256 × 1024) as a Swift ``camera_module``.
 
-Live view, sequences and settings come from device_kit's ``CameraDevice.Camera`` driven by
-:class:`WorldEELSSimulator`. Synchronized spectrum imaging is overridden: instead of one frame and
-one scan pixel at a time (which cannot keep up at 1 ms), each ``acquire_synchronized_continue``
-computes a whole block of spectra in one vectorised call on the world, waits out the rest of the
-block's exposure time and advances the scan's pixel counter by the block (the external clock).
+Live view, sequences and settings come from device_kit's ``CameraDevice.Camera``. Synchronized
+spectrum imaging is overridden: instead of one frame and one scan pixel at a time (which cannot
+keep up at 1 ms), each ``acquire_synchronized_continue`` acquires a block of ~0.1 s of spectra in
+one call to the backend and advances the scan's pixel counter by the block (the external clock).
+
+Two backends behind one seam (:class:`CameraBackend`):
+
+* :class:`WorldBackend` computes spectra straight from the simulated world (fast; the default);
+* :class:`MerlinBackend` goes through a Merlin — real, or the simulated one serving the world —
+  with the real control/data protocol and the fused correction kernel; its HDR/MQ1 headers go into
+  the data-item metadata.
 """
 from __future__ import annotations
 
@@ -19,23 +25,96 @@ from nion.instrumentation import camera_base
 from nion.utils import Geometry
 
 from detectors.instrument import Instrument
+from detectors.merlin.camera import MerlinEELSCamera
 from nionswift_plugin.lumiere.stem_device import LumiereInstrument, LumiereScanModule, scan_frame_from_nion
 
-EELS_CAMERA_ID = "lumiere_eels_camera"
+
+class CameraBackend(typing.Protocol):
+    name: str
+
+    def frame(self, exposure_s: float) -> np.ndarray:
+        """One (256, 1024) frame of counts at the parked probe."""
+
+    def block(self, y_nm: np.ndarray, x_nm: np.ndarray, exposure_s: float, summed: bool) -> np.ndarray:
+        """One frame per probe position: (n, 1024) summed spectra or (n, 256, 1024) frames."""
+
+    def metadata(self) -> dict: ...
 
 
-class WorldEELSSimulator:
-    """``CameraSimulatorLike``: 2-D camera frames of the world at the current probe position."""
+class WorldBackend:
+    """Spectra computed directly from the simulated world (vectorised over a block)."""
+
+    name = "Lumière EELS (simulated Merlin geometry)"
 
     def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
+        self.world = instrument.world
+
+    def frame(self, exposure_s: float) -> np.ndarray:
+        world = self.world
+        with world.lock:
+            t = np.array([world.clock.now_s() + exposure_s / 2])
+            spectrum = world.eels_counts(np.array([world.beam.probe_y_nm]), np.array([world.beam.probe_x_nm]),
+                                         t, exposure_s, noise=False)[0]
+            return world.camera_frame_noise(world.nondispersive_profile()[:, None] * spectrum[None, :])
+
+    def block(self, y_nm: np.ndarray, x_nm: np.ndarray, exposure_s: float, summed: bool) -> np.ndarray:
+        """In real time the caller paces blocks against its own schedule; on a virtual clock the
+        block's exposure time passes here."""
+        world = self.world
+        with world.lock:
+            times = world.clock.now_s() + (np.arange(y_nm.size) + 0.5) * exposure_s
+            if summed:
+                out = world.eels_counts(y_nm, x_nm, times, exposure_s)
+            else:
+                expected = world.eels_counts(y_nm, x_nm, times, exposure_s, noise=False)
+                out = world.camera_frame_noise(expected[:, None, :] * world.nondispersive_profile()[None, :, None])
+            if world.clock.is_virtual:
+                world.clock.advance(y_nm.size * exposure_s)
+        return out
+
+    def metadata(self) -> dict:
+        return {"camera": "simulated (world)"}
+
+
+class MerlinBackend:
+    """A Merlin over TCP. On the simulator the probe positions of a block are queued in the world
+    (as the scan generator would step the beam on the Merlin's triggers)."""
+
+    name = "Merlin EELS (Medipix3RX)"
+
+    def __init__(self, camera: MerlinEELSCamera, instrument: Instrument) -> None:
+        self.camera = camera
+        self.world = instrument.world
+
+    def frame(self, exposure_s: float) -> np.ndarray:
+        return self.camera.acquire_frames(1, exposure_s)[0].astype(np.float32)
+
+    def block(self, y_nm: np.ndarray, x_nm: np.ndarray, exposure_s: float, summed: bool) -> np.ndarray:
+        if self.world is not None:
+            self.world.queue_probe_positions(y_nm, x_nm)
+        if summed:
+            return self.camera.acquire_spectra(y_nm.size, exposure_s)
+        return self.camera.acquire_frames(y_nm.size, exposure_s).astype(np.float32)
+
+    def metadata(self) -> dict:
+        return {"camera": "Merlin", "merlin": self.camera.header_metadata(),
+                "merlin_settings": {k: (v if isinstance(v, (int, float, bool, str)) else str(v))
+                                    for k, v in vars(self.camera.settings).items()}}
+
+
+class BackendSimulator:
+    """device_kit's ``CameraSimulatorLike`` over a backend: live view frames."""
+
+    def __init__(self, backend: CameraBackend, instrument: Instrument) -> None:
+        self.backend = backend
+        self.spectrometer = instrument.world.spectrometer
 
     def close(self) -> None:
         pass
 
     def get_dimensional_calibrations(self, readout_area: Geometry.IntRect | None,
                                      binning_shape: Geometry.IntSize | None) -> typing.Sequence[Calibration.Calibration]:
-        spec = self.instrument.world.spectrometer
+        spec = self.spectrometer
         bx = binning_shape.width if binning_shape else 1
         by = binning_shape.height if binning_shape else 1
         left = readout_area.left if readout_area else 0
@@ -45,30 +124,23 @@ class WorldEELSSimulator:
 
     def get_frame_data(self, readout_area: Geometry.IntRect, binning_shape: Geometry.IntSize, exposure_s: float,
                        scan_context: typing.Any, probe_position: Geometry.FloatPoint | None) -> DataAndMetadata.DataAndMetadata:
-        world = self.instrument.world
-        with world.lock:
-            t0 = world.clock.now_s()
-            spectrum = world.eels_counts(np.array([world.beam.probe_y_nm]), np.array([world.beam.probe_x_nm]),
-                                         np.array([t0 + exposure_s / 2]), exposure_s, noise=False)[0]
-            expected = world.nondispersive_profile()[:, None] * spectrum[None, :]
-            frame = world.camera_frame_noise(expected)
+        frame = self.backend.frame(exposure_s)
         frame = frame[readout_area.top:readout_area.bottom, readout_area.left:readout_area.right]
-        by, bx = binning_shape.height, binning_shape.width
-        if by > 1 or bx > 1:
-            h, w = frame.shape[0] // by, frame.shape[1] // bx
-            frame = frame[:h * by, :w * bx].reshape(h, by, w, bx).sum(axis=(1, 3))
+        frame = _bin_frames(frame[None], binning_shape.height, binning_shape.width)[0]
         return DataAndMetadata.new_data_and_metadata(
             frame, intensity_calibration=Calibration.Calibration(units="counts"),
-            dimensional_calibrations=self.get_dimensional_calibrations(readout_area, binning_shape))
+            dimensional_calibrations=self.get_dimensional_calibrations(readout_area, binning_shape),
+            metadata={"lumiere": self.backend.metadata()})
 
 
 class LumiereEELSCamera(CameraDevice.Camera):
-    """EELS camera with a block-vectorised synchronized acquisition (see module docstring)."""
+    """EELS camera with a block-wise synchronized acquisition (see module docstring)."""
 
-    def __init__(self, instrument: LumiereInstrument, scan_module: LumiereScanModule) -> None:
-        super().__init__(EELS_CAMERA_ID, "eels", "Lumière EELS (simulated Merlin)",
-                         WorldEELSSimulator(instrument.lumiere), instrument)
+    def __init__(self, instrument: LumiereInstrument, scan_module: LumiereScanModule, backend: CameraBackend,
+                 camera_id: str) -> None:
+        super().__init__(camera_id, "eels", backend.name, BackendSimulator(backend, instrument.lumiere), instrument)
         self.lumiere = instrument.lumiere
+        self.backend = backend
         self.scan_module = scan_module
         self._sync: _SyncState | None = None
         self._sync_cancel = threading.Event()
@@ -123,7 +195,7 @@ class _SyncState:
         rows, cols = camera.get_expected_dimensions(self.binning)
         datum = (cols,) if self.summed else (rows, cols)
         self.data = np.zeros(collection_shape + datum, np.float32)
-        simulator = typing.cast(WorldEELSSimulator, camera.simulator)
+        simulator = typing.cast(BackendSimulator, camera.simulator)
         calibrations = simulator.get_dimensional_calibrations(None, Geometry.IntSize(self.binning, self.binning))
         datum_cal = calibrations[1:] if self.summed else calibrations
         self.xdata = DataAndMetadata.new_data_and_metadata(
@@ -150,28 +222,25 @@ class _SyncState:
         if self.positions is None:
             self.positions = self._scan_positions()
             self.schedule_start_wall = time.monotonic()
-        # a real detector keeps exposing while the host handles the previous block: pace against
-        # the acquisition's own schedule, not block by block, so host overhead is absorbed
-        speed = self.world.clock.speed or 1.0
-        start_wall = self.schedule_start_wall + self.done * self.exposure_s / speed
         n = min(self.count - self.done, max(1, int(min(update_period, 0.1) / self.exposure_s)))
         block = slice(self.done, self.done + n)
-        world = self.world
-        with world.lock:
-            t0 = world.clock.now_s()
-            times = t0 + (np.arange(n) + 0.5) * self.exposure_s
-            y, x = self.positions[0][block], self.positions[1][block]
-            flat = self.data.reshape((self.count,) + self.data.shape[len(self.collection_shape):])
-            if self.summed:
-                spectra = world.eels_counts(y, x, times, self.exposure_s)
-                flat[block] = _bin_columns(spectra, self.binning)
-            else:
-                expected = world.eels_counts(y, x, times, self.exposure_s, noise=False)
-                frames = expected[:, None, :] * world.nondispersive_profile()[None, :, None]
-                frames = world.camera_frame_noise(frames)
-                flat[block] = _bin_frames(frames, self.binning)
-            world.pace(start_wall, n * self.exposure_s)
+        flat = self.data.reshape((self.count,) + self.data.shape[len(self.collection_shape):])
+        spectra = self.camera.backend.block(self.positions[0][block], self.positions[1][block],
+                                            self.exposure_s, self.summed)
+        if self.summed:
+            flat[block] = _bin_columns(spectra, self.binning)
+        else:
+            flat[block] = _bin_frames(spectra, self.binning, self.binning)
+        # a real detector keeps exposing while the host handles the previous block: pace against
+        # the acquisition's own schedule, so host overhead between blocks is absorbed
+        if not self.world.clock.is_virtual:
+            ahead = self.schedule_start_wall + (self.done + n) * self.exposure_s / self.world.clock.speed - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         self.done += n
+        metadata = dict(self.xdata.metadata)
+        metadata["lumiere"] = self.camera.backend.metadata()
+        self.xdata._set_metadata(metadata)
         self.camera.scan_module.scan_box._advance_pixel(n)
 
 
@@ -182,8 +251,8 @@ def _bin_columns(spectra: np.ndarray, b: int) -> np.ndarray:
     return spectra[..., :w * b].reshape(spectra.shape[:-1] + (w, b)).sum(-1)
 
 
-def _bin_frames(frames: np.ndarray, b: int) -> np.ndarray:
-    if b == 1:
+def _bin_frames(frames: np.ndarray, by: int, bx: int) -> np.ndarray:
+    if by == 1 and bx == 1:
         return frames
     n, h, w = frames.shape
-    return frames[:, :h // b * b, :w // b * b].reshape(n, h // b, b, w // b, b).sum(axis=(2, 4))
+    return frames[:, :h // by * by, :w // bx * bx].reshape(n, h // by, by, w // bx, bx).sum(axis=(2, 4))
