@@ -40,12 +40,13 @@ def _shutter_closed(instrument) -> bool:
 
 
 def _after_points(k, action):
-    """A progress listener that runs ``action`` once, when ``k`` points are done."""
-    done = []
+    """A progress listener that runs ``action`` once, when ``k`` points are done (the scans
+    report progress once per point)."""
+    calls = []
 
     def listener(fraction, message):
-        if not done and message.split()[2:3] == [f"{k}/{message.split()[2].split('/')[1]}"]:
-            done.append(True)
+        calls.append(message)
+        if len(calls) == k:
             action()
     return listener
 
