@@ -1,0 +1,16 @@
+"""CL spectrometer: Czerny–Turner geometry, Acton/Princeton command layer, simulator, CL camera.
+
+- :mod:`.geometry` — dispersion and the (non-linear) wavelength of every camera pixel.
+- :mod:`.acton` — :class:`ActonSpectrometer` (driver) and :class:`SimulatedActon` (bytes).
+- :mod:`.camera` — :class:`SimulatedCLCamera`: spectra and spectrum images on the world.
+- :class:`SimulatedCLSpectrometer` ``(world, config=None)`` — all of it connected.
+"""
+from .acton import ActonSpectrometer, SimulatedActon, SpectrographState
+from .camera import SimulatedCLCamera
+from .config import CLCameraConfig, CLConfig
+from .geometry import DEFAULT_GRATINGS, CzernyTurner, Grating, LinearCalibration, wavelength_at_pixel
+from .simulated import SimulatedCLSpectrometer
+
+__all__ = ["ActonSpectrometer", "CLCameraConfig", "CLConfig", "CzernyTurner", "DEFAULT_GRATINGS",
+           "Grating", "LinearCalibration", "SimulatedActon", "SimulatedCLCamera",
+           "SimulatedCLSpectrometer", "SpectrographState", "wavelength_at_pixel"]
