@@ -14,6 +14,7 @@ import typing
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lumiere.cli_demo", "short headless experiment on the simulated instrument (HAADF survey + EELS SI)"),
     "config": ("lumiere.cli_config", "print or check a site configuration file"),
+    "drift-si": ("lumiere.cli_drift_si", "drift-corrected EELS spectrum image (N short sequences, tracked, re-centred, summed)"),
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
 }
 
