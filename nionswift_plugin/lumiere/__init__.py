@@ -11,7 +11,9 @@ import os
 
 from nion.utils import Registry
 
+from nionswift_plugin.lumiere.computations import register_computations, unregister_computations
 from nionswift_plugin.lumiere.devices import LumiereDevices, register_devices, unregister_devices
+from nionswift_plugin.lumiere import merlin_panel
 from nionswift_plugin.lumiere.panels import PANELS
 from nionswift_plugin.lumiere.workflow_panel import register_workflow_panel, unregister_workflow_panel
 
@@ -24,13 +26,17 @@ def run() -> None:
         _devices = register_devices(os.environ.get("LUMIERE_CONFIG") or None)
         for panel_id, handler in PANELS.items():
             register_workflow_panel(handler, panel_id)
+        merlin_panel.register()
+        register_computations()
 
 
 def stop() -> None:
     global _devices
     if _devices is not None:
+        unregister_computations()
         for panel_id in PANELS:
             unregister_workflow_panel(panel_id)
+        merlin_panel.unregister()
         unregister_devices(_devices)
         _devices = None
 

@@ -1,0 +1,366 @@
+"""Scripting facade: one entry point for Swift scripts and plain Python.
+
+In Swift (console, or a script run from File ▸ Run Script… that defines
+``script_main(api_broker)``)::
+
+    from nionswift_plugin.lumiere import scripting
+    lumiere = scripting.connect(api)            # api = api_broker.get_api("~1.0")
+    si = lumiere.run_spectrum_image(size_px=32, fov_nm=128.0, exposure_ms=5.0)
+    maps = lumiere.elemental_map(si.data_items["si"], "Sc L2,3")
+
+From plain Python (no Swift; the simulated instrument on its virtual clock)::
+
+    with scripting.connect() as lumiere:
+        si = lumiere.run_spectrum_image(size_px=16)
+        print(si.arrays["si"].shape)
+
+Workflows (the same ones the panels run) write into data items as they acquire (with an api) and
+always into memory (``result.arrays``), optionally into an HDF5 file; progress is printed (in
+Swift's Run Script dialog: its output pane) or sent to a callable. Computations (elemental map,
+t/λ, ZLP alignment, EEGS orders, sequence alignment, PCA/NMF) attach Swift's live computations
+to data items, exactly as the "Lumière" menu does.
+
+Thread rules: Run Script executes scripts on a worker thread and hands them a *queued* api whose
+calls run on the UI thread; the console runs on the UI thread with the plain api. The facade
+works with both: every document change goes through the api given (for the queued api, Swift
+marshals it), and what the queued api does not offer (``create_computation``) is run on the UI
+thread through ``api.queue_task``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import threading
+import time
+import typing
+
+import numpy as np
+
+from detectors.interfaces import ScanFrame
+from lumiere.sinks import Axis, CompositeSink, HDF5Sink, MemorySink, Sink
+from lumiere.tasks import TaskControl
+
+__all__ = ["Lumiere", "connect", "RunResult", "ApiDataItemSink"]
+
+ProgressFn = typing.Callable[[float, str], None]
+
+
+def connect(api: typing.Any = None, **kwargs: typing.Any) -> "Lumiere":
+    """The Lumière facade for a Swift ``api`` object (None: plain Python). See :class:`Lumiere`."""
+    return Lumiere(api, **kwargs)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a workflow produced: numpy arrays (always), data items (with an api), a summary."""
+
+    arrays: dict[str, np.ndarray]
+    axes: dict[str, list[Axis]]
+    data_items: dict[str, typing.Any]
+    summary: str = ""
+    value: typing.Any = None  #: the workflow's own return value (e.g. an EEGSScanResult)
+
+
+class ApiDataItemSink:
+    """A :class:`lumiere.sinks.Sink` writing through a Swift ``api`` (plain or queued): one data
+    item per result, updated at most every ``min_interval_s`` and at ``finish``."""
+
+    def __init__(self, api: typing.Any, *, title_prefix: str = "", min_interval_s: float = 0.25) -> None:
+        self.api = api
+        self.title_prefix = title_prefix
+        self.min_interval_s = min_interval_s
+        self.data_items: dict[str, typing.Any] = {}
+        self._buffers: dict[str, tuple[np.ndarray, list[Axis], dict]] = {}
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def create(self, name: str, shape: tuple[int, ...], axes: typing.Sequence[Axis], *, dtype: str = "float32",
+               metadata: dict | None = None, title: str | None = None, signal_type: str = "") -> None:
+        from nionswift_plugin.lumiere.swift_sink import xdata_from_result
+
+        data = np.zeros(shape, dtype=dtype)
+        with self._lock:
+            self._buffers[name] = (data, list(axes), dict(metadata or {}))
+        item = self.api.library.create_data_item_from_data_and_metadata(
+            xdata_from_result(data, axes, metadata), f"{self.title_prefix}{title or name}")
+        self.data_items[name] = item
+        self._last[name] = time.monotonic()
+
+    def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
+        with self._lock:
+            self._buffers[name][0][index] = data
+        if time.monotonic() - self._last.get(name, 0.0) >= self.min_interval_s:
+            self._flush(name)
+
+    def update_metadata(self, name: str, metadata: dict) -> None:
+        with self._lock:
+            self._buffers[name][2].update(metadata)
+
+    def finish(self, name: str | None = None) -> None:
+        for key in ([name] if name else list(self._buffers)):
+            if key in self._buffers:
+                self._flush(key)
+
+    def _flush(self, name: str) -> None:
+        from nionswift_plugin.lumiere.swift_sink import xdata_from_result
+
+        with self._lock:
+            data, axes, metadata = self._buffers[name]
+            xdata = xdata_from_result(data.copy(), axes, metadata)
+        self.data_items[name].set_data_and_metadata(xdata)
+        self._last[name] = time.monotonic()
+
+
+def _printing_progress(label: str, printer: typing.Callable[[str], None] = print) -> ProgressFn:
+    """Progress as text lines (every 10 %): readable in Swift's Run Script output and a terminal."""
+    state = {"next": 0.0}
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction >= state["next"] or fraction >= 1.0:
+            printer(f"{label}: {100 * fraction:5.1f} %  {message}")
+            state["next"] = np.floor(fraction * 10 + 1e-9) / 10 + 0.1
+    return progress
+
+
+class Lumiere:
+    """The Lumière devices and workflows, for a Swift script or plain Python.
+
+    Parameters
+    ----------
+    api : Swift api object, optional
+        What Swift gives a script (``api_broker.get_api("~1.0")``) or the console's ``api``.
+        Without it results stay in memory (and in an HDF5 file if asked).
+    instrument : detectors.instrument.Instrument, optional
+        Default: in Swift the plug-in's registered instrument; otherwise a new simulated instrument
+        (virtual clock), closed by :meth:`close`.
+    config : str, optional
+        Site file for a new instrument (plain Python).
+    progress : callable(fraction, message) or None
+        Progress of every workflow; default: a text line every 10 % via ``print``.
+    """
+
+    def __init__(self, api: typing.Any = None, *, instrument: typing.Any = None, config: str | None = None,
+                 progress: ProgressFn | None | str = "print") -> None:
+        self.api = api
+        self._owns_instrument = False
+        if instrument is None:
+            import nionswift_plugin.lumiere as plugin
+
+            devices = plugin.devices()
+            if devices is not None:
+                instrument = devices.instrument
+            else:
+                from detectors.instrument import build_instrument
+
+                instrument = build_instrument(config)
+                self._owns_instrument = True
+        self.instrument = instrument
+        self._progress = progress
+        self.task: TaskControl | None = None
+
+    # -- devices ------------------------------------------------------------------------------
+    @property
+    def world(self) -> typing.Any:
+        """The simulated world (None on real hardware)."""
+        return getattr(self.instrument, "world", None)
+
+    @property
+    def stem_controller(self) -> typing.Any:
+        """Swift's registered Lumière stem controller (None outside Swift)."""
+        import nionswift_plugin.lumiere as plugin
+
+        devices = plugin.devices()
+        return devices.stem_controller if devices is not None else None
+
+    def hardware_source(self, hardware_source_id: str = "lumiere_scan") -> typing.Any:
+        """A Lumière hardware source through the api (``lumiere_scan``, ``lumiere_eels_camera``)."""
+        if self.api is None:
+            raise RuntimeError("hardware sources need Swift's api (connect(api))")
+        return self.api.get_hardware_source_by_id(hardware_source_id, version="1.0")
+
+    def close(self) -> None:
+        """Abort a running workflow; close the instrument if this facade created it."""
+        if self.task is not None:
+            self.task.abort("facade closed")
+        if self._owns_instrument:
+            self.instrument.close()
+
+    def __enter__(self) -> "Lumiere":
+        return self
+
+    def __exit__(self, *exc: typing.Any) -> None:
+        self.close()
+
+    def abort(self) -> None:
+        """Abort the running workflow (from another thread); devices are left safe."""
+        if self.task is not None:
+            self.task.abort("aborted from a script")
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _run(self, label: str, hdf5_path: str | pathlib.Path | None,
+             work: typing.Callable[[Sink, TaskControl], tuple[typing.Any, str]]) -> RunResult:
+        memory = MemorySink()
+        sinks: list[Sink] = [memory]
+        api_sink = ApiDataItemSink(self.api, title_prefix=f"{label}: ") if self.api is not None else None
+        if api_sink is not None:
+            sinks.append(api_sink)
+        if hdf5_path is not None:
+            sinks.append(HDF5Sink(pathlib.Path(hdf5_path)))
+        progress = self._progress
+        if progress == "print":
+            progress = _printing_progress(label)
+        self.task = TaskControl(typing.cast(typing.Optional[ProgressFn], progress))
+        try:
+            value, summary = work(CompositeSink(*sinks) if len(sinks) > 1 else memory, self.task)
+        finally:
+            self.task = None
+        return RunResult({k: r.data for k, r in memory.results.items()},
+                         {k: r.axes for k, r in memory.results.items()},
+                         dict(api_sink.data_items) if api_sink else {}, summary, value)
+
+    def _on_ui(self, fn: typing.Callable[[typing.Any], typing.Any]) -> typing.Any:
+        """Run ``fn(plain_api)`` on Swift's UI thread (directly with a plain api; through
+        ``queue_task`` with Run Script's queued api, re-wrapping the results)."""
+        if self.api is None:
+            raise RuntimeError("computations need Swift's api (connect(api))")
+        proxy = getattr(self.api, "_proxy", None)
+        if proxy is None:
+            return fn(self.api)
+        from nion.swift import FacadeQueued
+
+        box: dict[str, typing.Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn(proxy)
+            except BaseException as e:  # re-raised in the script's thread
+                box["error"] = e
+            finally:
+                done.set()
+
+        self.api.queue_task(run)
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return FacadeQueued.convert_to_facade(box.get("value"), self.api._queue_task)
+
+    @staticmethod
+    def _plain(item: typing.Any) -> typing.Any:
+        return getattr(item, "_proxy", item)
+
+    # -- workflows ----------------------------------------------------------------------------
+    def run_spectrum_image(self, size_px: int | tuple[int, int] = 32, fov_nm: float = 128.0,
+                           center_nm: tuple[float, float] = (0.0, 0.0), exposure_ms: float = 5.0, *,
+                           rotation_rad: float = 0.0, hdf5_path: str | pathlib.Path | None = None) -> RunResult:
+        """EELS spectrum image of a region (as the "Lumière SI" panel): results ``si`` (y, x, eV)
+        and ``si_haadf`` (y, x), calibrated in nm and eV."""
+        from drift_eels.spectrum_image import acquire_spectrum_image
+
+        shape = (size_px, size_px) if isinstance(size_px, int) else tuple(size_px)
+        frame = ScanFrame(typing.cast(tuple[int, int], shape), float(fov_nm), tuple(center_nm),
+                          rotation_rad, dwell_s=exposure_ms / 1000)
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            si, _ = acquire_spectrum_image(self.instrument.spectrum_imager, frame, exposure_ms / 1000, sink, task=task)
+            return si, f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels"
+
+        return self._run("Lumière SI", hdf5_path, work)
+
+    def _eegs_devices(self) -> typing.Any:
+        from eegs import EEGSDevices
+
+        return EEGSDevices.from_instrument(self.instrument)
+
+    def run_eegs_wavelength_scan(self, start_nm: float, stop_nm: float, step_nm: float, *,
+                                 spectra_per_point: int = 10, exposure_s: float = 0.1,
+                                 hdf5_path: str | pathlib.Path | None = None, **parameters: typing.Any) -> RunResult:
+        """EEGS wavelength scan (:class:`eegs.WavelengthScan`): results ``eegs`` (λ nm × eV),
+        ``eegs_power`` (power log) and ``eegs_laser_off``; ``value`` is the EEGSScanResult."""
+        from eegs import WavelengthScan, WavelengthScanParameters
+
+        params = WavelengthScanParameters(start_nm, stop_nm, step_nm, spectra_per_point=spectra_per_point,
+                                          exposure_s=exposure_s, **parameters)
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            result = WavelengthScan(self._eegs_devices(), params).run(sink, task)
+            return result, f"{len(result.axis_values)} wavelengths"
+
+        return self._run("EEGS λ scan", hdf5_path, work)
+
+    def run_eegs_power_scan(self, wavelength_nm: float, *, angles_deg: typing.Sequence[int] | None = None,
+                            setpoints_uW: typing.Sequence[float] | None = None, spectra_per_point: int = 10,
+                            exposure_s: float = 0.1, hdf5_path: str | pathlib.Path | None = None,
+                            **parameters: typing.Any) -> RunResult:
+        """EEGS power scan at fixed λ (:class:`eegs.PowerScan`), by attenuator angles or power set
+        points (µW)."""
+        from eegs import PowerScan, PowerScanParameters
+
+        params = PowerScanParameters(wavelength_nm, tuple(angles_deg) if angles_deg is not None else None,
+                                     tuple(setpoints_uW) if setpoints_uW is not None else None,
+                                     spectra_per_point=spectra_per_point, exposure_s=exposure_s, **parameters)
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            result = PowerScan(self._eegs_devices(), params).run(sink, task)
+            return result, f"{len(result.axis_values)} power points"
+
+        return self._run("EEGS power scan", hdf5_path, work)
+
+    def run_drift_corrected_si(self, *args: typing.Any, **kwargs: typing.Any) -> RunResult:
+        """Drift-corrected SI (sequences, drift tracking, re-centring, aligned sum)."""
+        # TODO(issue 10): call drift_eels' public workflow once it has landed (drift_eels/__init__
+        # exports only the plain SI today).
+        raise NotImplementedError("the drift-corrected SI workflow (drift_eels) is not available yet; "
+                                  "use run_spectrum_image for a plain SI")
+
+    def run_cl_spectrum_image(self, *args: typing.Any, **kwargs: typing.Any) -> RunResult:
+        """Cathodoluminescence spectrum image."""
+        # TODO(issue 10): call the CL workflow once detectors/cl and its workflow exist.
+        raise NotImplementedError("the CL spectrum-image workflow (CL spectrometer, detectors/cl) is not "
+                                  "available yet")
+
+    # -- computations (Swift) -----------------------------------------------------------------
+    def elemental_map(self, si: typing.Any, edge: str, *, method: str = "two-area") -> dict[str, typing.Any]:
+        """Attach a live elemental map of ``edge`` (by name) to an SI data item (see
+        :func:`~nionswift_plugin.lumiere.computations_eels.attach_elemental_map`)."""
+        from nionswift_plugin.lumiere.computations_eels import attach_elemental_map
+
+        return self._on_ui(lambda api: attach_elemental_map(api, self._plain(si), edge, method=method))
+
+    def thickness_map(self, si: typing.Any) -> dict[str, typing.Any]:
+        """Attach a live t/λ map to a low-loss SI data item."""
+        from nionswift_plugin.lumiere.computations_eels import attach_thickness_map
+
+        return self._on_ui(lambda api: attach_thickness_map(api, self._plain(si)))
+
+    def align_zlp(self, si: typing.Any) -> dict[str, typing.Any]:
+        """Attach a live ZLP alignment to an SI data item."""
+        from nionswift_plugin.lumiere.computations_eels import attach_zlp_alignment
+
+        return self._on_ui(lambda api: attach_zlp_alignment(api, self._plain(si)))
+
+    def eegs_orders(self, scan: typing.Any, laser_off: typing.Any, power: typing.Any = None,
+                    *, order: int = 1) -> dict[str, typing.Any]:
+        """Attach the EEGS order extraction, |β| per spectrum and resonance fit to a λ × energy
+        data item (with its laser-off reference and optional power log)."""
+        from nionswift_plugin.lumiere.computations_eegs import attach_eegs_orders
+
+        return self._on_ui(lambda api: attach_eegs_orders(api, self._plain(scan), self._plain(laser_off),
+                                                          self._plain(power) if power is not None else None,
+                                                          order=order))
+
+    def align_sequence(self, sequence: typing.Any) -> dict[str, typing.Any]:
+        """Attach drift alignment (aligned sum, drift plot in nm) to an image-sequence data item."""
+        from nionswift_plugin.lumiere.computations_drift import attach_sequence_alignment
+
+        return self._on_ui(lambda api: attach_sequence_alignment(api, self._plain(sequence)))
+
+    def decompose(self, si: typing.Any, *, method: str = "pca", components: int = 4) -> dict[str, typing.Any]:
+        """Attach a PCA or NMF decomposition (loadings, score maps) to an SI data item."""
+        try:
+            from nionswift_plugin.lumiere.computations_decomposition import attach_decomposition
+        except ImportError as e:  # analysis.decomposition not there yet
+            raise NotImplementedError(f"PCA/NMF needs analysis.decomposition, which is not available ({e})") from None
+
+        return self._on_ui(lambda api: attach_decomposition(api, self._plain(si), method=method,
+                                                            components=components))
