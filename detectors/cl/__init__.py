@@ -8,9 +8,11 @@
 from .acton import ActonSpectrometer, SimulatedActon, SpectrographState
 from .camera import SimulatedCLCamera
 from .config import CLCameraConfig, CLConfig
-from .geometry import DEFAULT_GRATINGS, CzernyTurner, Grating, LinearCalibration, wavelength_at_pixel
+from .geometry import (DEFAULT_GRATINGS, CzernyTurner, Grating, LinearCalibration, resample_to_uniform,
+                       wavelength_at_pixel)
 from .simulated import SimulatedCLSpectrometer
 
 __all__ = ["ActonSpectrometer", "CLCameraConfig", "CLConfig", "CzernyTurner", "DEFAULT_GRATINGS",
            "Grating", "LinearCalibration", "SimulatedActon", "SimulatedCLCamera",
-           "SimulatedCLSpectrometer", "SpectrographState", "wavelength_at_pixel"]
+           "SimulatedCLSpectrometer", "SpectrographState", "resample_to_uniform",
+           "wavelength_at_pixel"]

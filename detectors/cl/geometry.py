@@ -127,7 +127,11 @@ class CzernyTurner:
         return (math.sin(alpha) + np.sin(beta + np.arctan(x / self.focal_length_mm))) / (self.order * g)
 
     def linear_calibration(self, grating: Grating, center_nm: float) -> "LinearCalibration":
-        """Least-squares straight line through the pixel wavelengths (for Swift's calibration)."""
+        """Least-squares straight line through the pixel wavelengths (for Swift's calibration).
+
+        Off by a few pixels at the edges of a 600 l/mm spectrum (see ``max_error_px``); for an
+        exact linear axis resample the counts with :func:`resample_to_uniform`.
+        """
         return LinearCalibration.fit(self.pixel_wavelengths_nm(grating, center_nm))
 
 
@@ -161,3 +165,38 @@ def wavelength_at_pixel(wavelengths_nm: np.ndarray, pixel: float) -> float:
     """Wavelength at a fractional pixel position (pixel centres at integers), nm."""
     wl = np.asarray(wavelengths_nm, dtype=np.float64)
     return float(np.interp(pixel, np.arange(wl.size), wl))
+
+
+def resample_to_uniform(counts: np.ndarray, edges_nm: np.ndarray) -> tuple[np.ndarray, LinearCalibration]:
+    """Rebin spectra from the camera's non-linear pixels onto equal wavelength bins.
+
+    Counts are conserved: the cumulative counts, linear within each camera pixel, are read at the
+    new bin edges. The new axis has as many bins as the camera, spanning the same range, so its
+    calibration is exactly linear (``max_error_px = 0``) and can be given to Swift as is.
+
+    Parameters
+    ----------
+    counts : ndarray (..., pixels)
+        Spectra on the camera pixels (any leading shape: a spectrum image works).
+    edges_nm : ndarray (pixels + 1,)
+        Pixel boundaries, increasing (:meth:`CzernyTurner.pixel_edges_nm`).
+
+    Returns
+    -------
+    uniform : ndarray (..., pixels), float64
+        Counts per equal-width bin.
+    calibration : LinearCalibration
+        Centre of bin ``i`` = ``offset_nm + scale_nm · i``.
+    """
+    edges = np.asarray(edges_nm, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    n = c.shape[-1]
+    if edges.shape != (n + 1,) or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"edges_nm must be increasing with {n + 1} values, got shape {edges.shape}")
+    new_edges = np.linspace(edges[0], edges[-1], n + 1)
+    cumulative = np.concatenate([np.zeros(c.shape[:-1] + (1,)), np.cumsum(c, axis=-1)], axis=-1)
+    idx = np.clip(np.searchsorted(edges, new_edges, side="right") - 1, 0, n - 1)
+    frac = (new_edges - edges[idx]) / (edges[idx + 1] - edges[idx])
+    at_edges = cumulative[..., idx] + frac * (cumulative[..., idx + 1] - cumulative[..., idx])
+    scale = (edges[-1] - edges[0]) / n
+    return np.diff(at_edges, axis=-1), LinearCalibration(float(edges[0] + scale / 2), float(scale), 0.0)
