@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import threading
 import time
 import typing
 
@@ -22,6 +23,8 @@ from detectors.laser.credo import TunableLaser
 from detectors.laser.errors import DeviceError, LimitError, check_range
 from detectors.laser.power_meter import PowerMeter
 from detectors.laser.pump import PumpSupply
+
+T = typing.TypeVar("T")
 
 
 class ShutterError(RuntimeError):
@@ -151,6 +154,30 @@ class EEGSDevices:
         p = self.meter.read_power_uW()
         p_out = self.meter_out.read_power_uW() if self.meter_out is not None else math.nan
         return p, p_out
+
+    def read_powers_during(self, acquire: typing.Callable[[], T]) -> tuple[T, float, float]:
+        """Run ``acquire()`` (an exposure) while both meters are read once in a helper thread,
+        so the power reading costs no time beside the exposure.
+
+        Returns ``(acquire(), P_meter_uW, P_meter_out_uW)``; an error of either side is raised
+        after both finished (the acquisition's first)."""
+        box: dict = {}
+
+        def read() -> None:
+            try:
+                box["powers"] = self.read_powers_uW()
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = e
+
+        reader = threading.Thread(target=read, name="eegs-power-reading", daemon=True)
+        reader.start()
+        try:
+            value = acquire()
+        finally:
+            reader.join()
+        if "error" in box:
+            raise box["error"]
+        return (value,) + box["powers"]
 
     def laser_on(self, diode_current_A: float | None) -> None:
         """Diode on, current to ``diode_current_A`` (ramped; None = leave), shutter open."""

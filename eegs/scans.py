@@ -3,7 +3,7 @@
 Both have the same shape. Every limit is checked before any command is sent; then, at each
 point of the first axis (a wavelength, or an attenuator angle / power set point at fixed λ), the
 laser is set and allowed to hold, ``spectra_per_point`` spectra (each summed over the camera's
-non-dispersive axis) are recorded and summed, and the laser power is read before and after
+non-dispersive axis) are recorded and summed, and the laser power is read during
 them. A laser-off reference (shutter closed) ends the scan. Whatever happens (abort, exception,
 lost connection) the shutter is closed and every result is finished in the sink with what was
 acquired.
@@ -12,9 +12,9 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 -----------------------------------------------------------------
 ``name``              (n_points, channels) counts: first axis λ in nm (or power µW / angle °),
                       second the energy loss in eV; one write per point (grows live).
-``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ read back nm, power µW of
-                      the normalisation meter (mean before/after), power µW of the second meter,
-                      laser settle time s).
+``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ nm, power µW of the
+                      normalisation meter and of the second meter, both read during the
+                      exposure, laser settle time s).
 ``name + "_laser_off"`` (channels,) laser-off reference; metadata ``laser_off_power_uW``.
 """
 from __future__ import annotations
@@ -247,12 +247,9 @@ class _Scan:
     def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
                        sink: Sink) -> None:
         d, p = self.devices, self.params
-        before, out_before = d.read_powers_uW()
-        spectra = np.asarray(d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
-        after, out_after = d.read_powers_uW()
-        row = spectra.sum(axis=0, dtype=np.float64)
-        power = 0.5 * (before + after)
-        power_out = 0.5 * (out_before + out_after)
+        spectra, power, power_out = d.read_powers_during(
+            lambda: d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
+        row = np.asarray(spectra).sum(axis=0, dtype=np.float64)
         result.spectra[i] = row
         result.wavelength_nm[i] = wl
         result.power_uW[i] = power

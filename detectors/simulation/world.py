@@ -257,11 +257,13 @@ class SimulatedWorld:
         return poisson_counts(expected, self.next_noise_seed())
 
     def acquire_spectra(self, n: int, exposure_s: float) -> np.ndarray:
-        """``n`` summed spectra (n, channels) at the current probe, advancing the clock."""
+        """``n`` summed spectra (n, channels) at the current probe, advancing the clock (paced:
+        in scaled time the computing counts towards the exposure, see :meth:`pace`)."""
+        wall_start = time.monotonic()
         t0 = self.clock.now_s()
         times = t0 + exposure_s * (np.arange(n) + 0.5)
         out = self.eels_counts(np.full(n, self.beam.probe_y_nm), np.full(n, self.beam.probe_x_nm), times, exposure_s)
-        self.clock.sleep(n * exposure_s)
+        self.pace(wall_start, n * exposure_s)
         return out
 
     # -- CL --------------------------------------------------------------------------------
