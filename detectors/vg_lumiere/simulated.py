@@ -7,6 +7,7 @@ the real drivers and assembles a :class:`~.column.VGColumn` waiting on the world
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from detectors.laser.simbase import Fault, SimulatedInstrument
@@ -23,6 +24,17 @@ from .vacuum import GunGauge, PfeifferGauge, SimulatedGunGauge, SimulatedPfeiffe
 
 SERIAL = ("lenses", "apertures", "gun_gauge", "column_gauge")
 NETWORK = ("ht", "probe", "stage")
+
+
+def _with_timeout(config: VGConfig, timeout_s: float) -> VGConfig:
+    """Copy of ``config`` with every section's ``timeout_s`` replaced."""
+    sections = {}
+    for field in dataclasses.fields(config):
+        section = getattr(config, field.name)
+        if hasattr(section, "timeout_s"):
+            section = dataclasses.replace(section, timeout_s=timeout_s)
+        sections[field.name] = section
+    return VGConfig(**sections)
 
 
 class WorldEELSSpectrometer:
@@ -54,8 +66,8 @@ class SimulatedVGColumn:
         The scan's probe shift (``set_shift_nm``), kept equal to ``CSH``.
     serial : {"pty", "tcp"}
         How the serial instruments are served (pty pairs through pyserial, or sockets).
-    timeout_s : float
-        Read timeout of every driver, wall-clock s.
+    timeout_s : float, optional
+        If given, replaces the read timeout of every driver's config (wall-clock s).
 
     Attributes
     ----------
@@ -79,11 +91,13 @@ class SimulatedVGColumn:
     """
 
     def __init__(self, world: SimulatedWorld, config: VGConfig | Mapping[str, Any] | None = None, *,
-                 probe_shift: object | None = None, serial: str = "pty", timeout_s: float = 0.5) -> None:
+                 probe_shift: object | None = None, serial: str = "pty", timeout_s: float | None = None) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
         if not isinstance(config, VGConfig):
             config = VGConfig.from_dict(config)
+        if timeout_s is not None:
+            config = _with_timeout(config, timeout_s)
         self.world = world
         self.config = config
         self.physics = ColumnPhysics(world, config, probe_shift)
@@ -97,7 +111,7 @@ class SimulatedVGColumn:
         self.servers: dict[str, PtyServer | TcpServer] = {}
         self.transports: dict[str, RecordingTransport] = {}
         try:
-            t = {name: self._serve(name, serial, timeout_s) for name in self.simulators}
+            t = {name: self._serve(name, serial, timeout_s or 0.5) for name in self.simulators}
             clock = world.clock
             self.column = VGColumn(
                 ht=HighTension(t["ht"], config.ht), lenses=LensSupply(t["lenses"], config.lenses),
