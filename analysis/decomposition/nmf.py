@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from ._kernels import hals_nnls_rows
 
@@ -129,10 +130,11 @@ class OnlineNMF:
     No per-block allocation of anything larger than the block's scores.
 
     :meth:`merge` adds the other model's statistics (the statistics are sums, so this is exact
-    for models that share component identity — e.g. copies of one model after its first
-    block, fed disjoint parts of the data on Dask workers) and re-solves H. Models started
+    for models that share component identity — workers made by :meth:`spawn` from one model
+    after its first block, fed disjoint parts of the data, e.g. on Dask workers) and re-solves
+    H. Models started
     from different initialisations have unrelated component orders; merging them is refused
-    unless their components agree (ValueError).
+    (ValueError) unless their components pair up in order.
 
     References
     ----------
@@ -188,8 +190,17 @@ class OnlineNMF:
         self._initialised = True
 
     def copy(self) -> "OnlineNMF":
-        """An independent copy (e.g. to hand to workers that each feed part of the data)."""
+        """An independent copy (components and statistics)."""
         return copy.deepcopy(self)
+
+    def spawn(self) -> "OnlineNMF":
+        """A worker: a copy with the current components and empty statistics. Feed it part of
+        the data and :meth:`merge` it back; the statistics then add up exactly."""
+        w = copy.deepcopy(self)
+        w.A_[:] = 0.0
+        w.B_[:] = 0.0
+        w.n_samples_seen_ = 0
+        return w
 
     @property
     def components_(self) -> np.ndarray:
@@ -226,24 +237,26 @@ class OnlineNMF:
         self._update_h()
         return self
 
-    def merge(self, other: "OnlineNMF", *, max_angle_deg: float = 30.0) -> "OnlineNMF":
+    def merge(self, other: "OnlineNMF") -> "OnlineNMF":
         """Add another model's sufficient statistics and update H.
 
-        Raises ValueError when the two models' components do not correspond (a component pair
-        at a spectral angle above ``max_angle_deg``): their statistics would not add up.
+        Raises ValueError when the two models' components do not correspond (the pairing of
+        minimum spectral angle is not component i with component i): their statistics would
+        not add up.
         """
         if (other.n_components, other.n_channels) != (self.n_components, self.n_channels):
             raise ValueError("can only merge models of the same size")
         if other.n_samples_seen_ == 0:
             return self
-        if self.n_samples_seen_ == 0:
+        if not self._initialised:
             self.__dict__.update(other.copy().__dict__)
             return self
-        a, b = self._h, other._h
-        cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-300)
-        if np.degrees(np.arccos(np.clip(cos, -1, 1))).max() > max_angle_deg:
+        a = self._h / np.maximum(np.linalg.norm(self._h, axis=1, keepdims=True), 1e-300)
+        b = other._h / np.maximum(np.linalg.norm(other._h, axis=1, keepdims=True), 1e-300)
+        rows, cols = linear_sum_assignment(-(a @ b.T))      # best pairing by spectral angle
+        if not np.array_equal(cols[np.argsort(rows)], np.arange(self.n_components)):
             raise ValueError("the models' components do not correspond (different initialisation?); "
-                             "start the workers from copies of one initialised model")
+                             "spawn the workers from one initialised model")
         self.A_ += other.A_
         self.B_ += other.B_
         self.n_samples_seen_ += other.n_samples_seen_
