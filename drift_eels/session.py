@@ -23,7 +23,7 @@ from detectors.simulation.drift import DriftModel, DriftSettings
 from drift_eels.parameters import DriftSIParameters, Rect, region_around
 from drift_eels.spectrum_image import acquire_survey
 from drift_eels.workflow import DriftCorrectedSI, DriftSIResult
-from lumiere.sinks import CompositeSink, HDF5Sink, MemorySink, Sink
+from lumiere.sinks import CompositeSink, HDF5Sink, Sink
 from lumiere.tasks import TaskControl
 
 CORE_LOSS_OFFSET_EV = 350.0
@@ -130,7 +130,7 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
         if baseline:
             base = dataclasses.replace(params, correct_drift=False, keep_sequences=False)
             uncorrected = DriftCorrectedSI.from_instrument(
-                instrument, base, CompositeSink(hdf5, MemorySink()) if extra_sink is None else sink,
+                instrument, base, sink,
                 prefix="uncorrected_", metadata=meta,
                 task=task.subtask(0.03 + span / 2, span / 2)).run()
         from drift_eels.plots import session_plots

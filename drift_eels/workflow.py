@@ -26,6 +26,7 @@ Results (names in the sink; ``prefix`` is prepended)
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import typing
@@ -40,6 +41,8 @@ from drift_eels.spectrum_image import energy_axis, frame_metadata, image_axes
 from drift_eels.tracker import Clock, DriftMeasurement, DriftTracker, instrument_clock
 from lumiere.sinks import Axis, Sink
 from lumiere.tasks import Aborted, TaskControl
+
+log = logging.getLogger(__name__)
 
 #: columns of the ``drift_log`` result, one row per sequence (nm in the microscope frame)
 LOG_COLUMNS = (
@@ -139,13 +142,17 @@ class DriftCorrectedSI:
     >>> from detectors.instrument import build_instrument
     >>> from detectors.interfaces import ScanFrame
     >>> from lumiere.sinks import MemorySink
+    >>> from drift_eels.session import configure_simulation
     >>> inst = build_instrument()
+    >>> configure_simulation(inst.world)  # core-loss axis 350-1373 eV, 2 nm/min drift
     >>> survey = ScanFrame(size_px=(256, 256), fov_nm=512.0)
     >>> params = DriftSIParameters(survey, (112, 112, 16, 16), (96, 96, 32, 32),
-    ...                            si_shape_px=(16, 16), dwell_s=1e-3, n_sequences=2, edges=("C K",))
+    ...                            si_shape_px=(16, 16), dwell_s=1e-3, n_sequences=2)
     >>> result = DriftCorrectedSI.from_instrument(inst, params, MemorySink()).run()
-    >>> result.sequences_done, result.si.shape
-    (2, (16, 16, 1024))
+    >>> result.sequences_done, result.si.shape, sorted(result.maps)
+    (2, (16, 16, 1024), ['Dy M4,5', 'Sc L2,3'])
+    >>> inst.probe_shift.get_shift_nm()  # restored
+    (0.0, 0.0)
     """
 
     def __init__(self, scan: ScanDevice, imager: SpectrumImager, probe_shift: ProbeShift,
@@ -264,7 +271,11 @@ class DriftCorrectedSI:
             raise
         finally:
             if p.restore_probe_shift:
-                tracker.restore()
+                try:
+                    tracker.restore()
+                except Exception as e:  # noqa: BLE001 - keep the original error; record this one
+                    log.error("could not restore the probe shift to %s nm: %s", tracker.origin_shift_nm, e)
+                    self._mark({"probe_shift_restore_error": str(e)})
             timing["reference_scan_s"] = tracker.reference_scan_s
             timing["registration_s"] = tracker.registration_s
             timing["wall_s"] = time.perf_counter() - wall0

@@ -131,3 +131,11 @@ def test_cli_drift_si_writes_hdf5_and_plots(tmp_path):
                           "--sequences", "0"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "n_sequences = 0" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("module", ["drift_eels.parameters", "drift_eels.workflow"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
