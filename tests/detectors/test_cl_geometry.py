@@ -87,3 +87,12 @@ def test_unreachable_wavelength_refused():
         CT.angles_rad(g, CT.max_wavelength_nm(g) + 1)
     with pytest.raises(ValueError):
         CzernyTurner(focal_length_mm=0)
+
+
+@pytest.mark.parametrize("module", ["detectors.cl.geometry", "detectors.cl.simulated"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

@@ -192,3 +192,12 @@ def test_gauges(vg):
     vg.simulators["column_gauge"].fault = Fault.DISCONNECT
     with pytest.raises((ConnectionLost, DeviceTimeout)):
         col.pressure_Pa()
+
+
+@pytest.mark.parametrize("module", ["detectors.vg_lumiere.lenses", "detectors.vg_lumiere.simulated"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
