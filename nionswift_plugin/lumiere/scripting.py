@@ -267,6 +267,37 @@ class Lumiere:
 
         return self._run("Lumière SI", hdf5_path, work)
 
+    def run_image_sequence(self, n_frames: int = 8, size_px: int = 64, fov_nm: float = 128.0,
+                           center_nm: tuple[float, float] = (0.0, 0.0), dwell_us: float = 2.0, *,
+                           interval_s: float = 0.0, hdf5_path: str | pathlib.Path | None = None) -> RunResult:
+        """A HAADF image series (``haadf_sequence``: frame × y × x, nm; frames ``interval_s`` apart
+        on the instrument's clock), e.g. for the sequence-alignment computation."""
+        if not 2 <= n_frames <= 10_000:
+            raise ValueError(f"n_frames = {n_frames} outside 2–10000")
+        frame = ScanFrame((size_px, size_px), float(fov_nm), tuple(center_nm), dwell_s=dwell_us * 1e-6)
+        p = frame.pixel_size_nm
+        offset = -(size_px / 2 - 0.5) * p
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            axes = [Axis("time", "s", frame.frame_time_s + interval_s, 0.0, navigate=True),
+                    Axis("y", "nm", p, offset), Axis("x", "nm", p, offset)]
+            sink.create("haadf_sequence", (n_frames, size_px, size_px), axes, title="HAADF sequence",
+                        metadata={"scan": {"fov_nm": fov_nm, "center_nm": list(center_nm), "rotation_rad": 0.0,
+                                           "pixel_size_nm": p, "dwell_s": frame.dwell_s}})
+            sleep = self.world.clock.sleep if self.world is not None else time.sleep
+            try:
+                for k in range(n_frames):
+                    task.check_abort()
+                    sink.write("haadf_sequence", k, self.instrument.scan.acquire_frame(frame))
+                    task.progress((k + 1) / n_frames, f"frame {k + 1}/{n_frames}")
+                    if interval_s > 0 and k + 1 < n_frames:
+                        sleep(interval_s)
+            finally:
+                sink.finish("haadf_sequence")
+            return None, f"{n_frames} frames of {size_px}×{size_px} px"
+
+        return self._run("Lumière sequence", hdf5_path, work)
+
     def _eegs_devices(self) -> typing.Any:
         from eegs import EEGSDevices
 
