@@ -8,10 +8,13 @@ their results to a :mod:`lumiere.sinks` sink. No Swift dependency.
 from .analysis import EEGSAnalysis, analyse_scan, fit_beta_spectra, write_analysis, zlp_fwhm_eV
 from .devices import EEGSDevices, Limits, ShutterError, close_shutter, shutter_guard
 from .live import PowerLockTask, PowerMonitor
+from .maps import (EEGSMap, EEGSMapAnalysis, EEGSMapParameters, EEGSMapResult, analyse_map,
+                   write_map_analysis)
 from .scans import (EEGSScanResult, PowerScan, PowerScanParameters, WavelengthScan,
                     WavelengthScanParameters)
 
-__all__ = ["EEGSAnalysis", "EEGSDevices", "EEGSScanResult", "Limits", "PowerLockTask",
+__all__ = ["EEGSAnalysis", "EEGSDevices", "EEGSMap", "EEGSMapAnalysis", "EEGSMapParameters",
+           "EEGSMapResult", "analyse_map", "write_map_analysis", "EEGSScanResult", "Limits", "PowerLockTask",
            "PowerMonitor", "PowerScan", "PowerScanParameters", "ShutterError", "WavelengthScan",
            "WavelengthScanParameters", "analyse_scan", "close_shutter", "fit_beta_spectra",
            "shutter_guard", "write_analysis", "zlp_fwhm_eV"]
