@@ -26,6 +26,8 @@ blanked. A trip is latched, recorded in :attr:`VGColumn.events` and raised as
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 import time
 from typing import Any, Callable, Mapping, Protocol
 
@@ -36,6 +38,8 @@ from .errors import (ControlRangeError, DeviceError, DeviceTimeout, InterlockEve
                      ReadOnlyControl, SubsystemTimeout, UnknownControl)
 from .lenses import LensSupply, ObjectiveThermalModel
 from .vacuum import GunGauge, PfeifferGauge
+
+log = logging.getLogger(__name__)
 
 
 class SpectrometerLink(Protocol):
@@ -104,6 +108,13 @@ class VGColumn:
         self.check_on_access = check_on_access
         self.events: list[InterlockEvent] = []
         self.latched: dict[str, InterlockEvent] = {}
+        #: called with every new :class:`InterlockEvent` (from any thread that polled)
+        self.on_interlock: list[Callable[[InterlockEvent], None]] = []
+        #: last error of the background monitor (a silent gauge …), None when it polls fine
+        self.monitor_error: Exception | None = None
+        self._lock = threading.RLock()
+        self._monitor: threading.Thread | None = None
+        self._monitor_stop = threading.Event()
         self.thermal = ObjectiveThermalModel(self.config.lenses, self._now(),
                                              self._call("lens power supply", lenses.current_A, "OL"))
         self._controls = self._build_controls()
@@ -157,8 +168,9 @@ class VGColumn:
         :class:`DeviceError`, or :class:`InterlockTripped` if an interlock trips now.
         """
         control = self.control(name)
-        self._check_interlocks()
-        return float(control.getter())
+        with self._lock:
+            self._check_interlocks()
+            return float(control.getter())
 
     def try_get(self, name: str) -> tuple[bool, float | None]:
         """``(True, value)``, or ``(False, None)`` for an unknown name or a device error
@@ -179,9 +191,10 @@ class VGColumn:
         if control.setter is None:
             raise ReadOnlyControl(f"{name} is read-only")
         v = control.check(value)
-        self._check_interlocks()
-        self._refuse_if_latched(name, v)
-        control.setter(v)
+        with self._lock:
+            self._check_interlocks()
+            self._refuse_if_latched(name, v)
+            control.setter(v)
 
     # -- subsystems -----------------------------------------------------------------------------
     @staticmethod
@@ -225,20 +238,21 @@ class VGColumn:
     def set_high_tension_V(self, value_V: float) -> None:
         """Set the HT (a table value, or 0 = off) and push that HT's lens and spectrometer settings.
 
-        The lenses are set after the HT (so a lens set is never left at the old HT's value with
-        the new HT on if the supply is silent, a :class:`SubsystemTimeout` names which step failed).
+        Order: HT, then OL, C1, C2, then the spectrometer link. If a subsystem fails on the way
+        the error names it and the column is partly switched: set ``EHT`` again.
         """
         value = self.control("EHT").check(value_V)
-        if value == 0.0:
-            self._call("high tension", self.ht.off)
-            return
-        self._refuse_if_latched("EHT", value)
-        self._call("high tension", self.ht.set_high_tension_V, value)
-        settings = self.config.ht.table[value]
-        for lens, current in (("OL", settings.OL_A), ("C1", settings.C1_A), ("C2", settings.C2_A)):
-            self._set_lens(lens, current)
-        if self.spectrometer is not None and settings.spectrometer:
-            self.spectrometer.apply_high_tension_settings(value, settings.spectrometer)
+        with self._lock:
+            if value == 0.0:
+                self._call("high tension", self.ht.off)
+                return
+            self._refuse_if_latched("EHT", value)
+            self._call("high tension", self.ht.set_high_tension_V, value)
+            settings = self.config.ht.table[value]
+            for lens, current in (("OL", settings.OL_A), ("C1", settings.C1_A), ("C2", settings.C2_A)):
+                self._set_lens(lens, current)
+            if self.spectrometer is not None and settings.spectrometer:
+                self.spectrometer.apply_high_tension_settings(value, settings.spectrometer)
 
     # -- interlocks -----------------------------------------------------------------------------
     def _check_interlocks(self) -> None:
@@ -264,6 +278,15 @@ class VGColumn:
 
     def poll(self) -> list[InterlockEvent]:
         """Check every interlock once; make the column safe for new trips. Returns the new events."""
+        with self._lock:
+            new = self._poll()
+        for event in new:
+            log.error("%s", event)
+            for callback in self.on_interlock:
+                callback(event)
+        return new
+
+    def _poll(self) -> list[InterlockEvent]:
         new: list[InterlockEvent] = []
         vac = self.config.vacuum
         lens = self.config.lenses
@@ -312,6 +335,10 @@ class VGColumn:
         Nothing is switched back on: the HT, the objective current and the blanker stay as the
         interlock left them until set again.
         """
+        with self._lock:
+            return self._reset_interlocks()
+
+    def _reset_interlocks(self) -> list[str]:
         vac, lens = self.config.vacuum, self.config.lenses
         still = []
         for key in list(self.latched):
@@ -326,3 +353,39 @@ class VGColumn:
             else:
                 still.append(key)
         return still
+
+    # -- background monitor ---------------------------------------------------------------------
+    def start_monitor(self, interval_s: float = 1.0) -> None:
+        """Poll the interlocks every ``interval_s`` (wall-clock s) from a daemon thread.
+
+        New trips go to :attr:`events` and the :attr:`on_interlock` callbacks; a device error
+        is kept in :attr:`monitor_error` (and logged) and the polling goes on.
+        """
+        if not interval_s > 0:
+            raise ValueError(f"monitor interval {interval_s} s must be > 0")
+        if self._monitor is not None:
+            return
+        self._monitor_stop.clear()
+
+        def run() -> None:
+            while not self._monitor_stop.wait(interval_s):
+                try:
+                    self.poll()
+                    self.monitor_error = None
+                except DeviceError as exc:
+                    if self.monitor_error is None:
+                        log.error("interlock monitor: %s", exc)
+                    self.monitor_error = exc
+
+        self._monitor = threading.Thread(target=run, name="VGColumn interlock monitor", daemon=True)
+        self._monitor.start()
+
+    def stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self._monitor_stop.set()
+            self._monitor.join(timeout=5.0)
+            self._monitor = None
+
+    def close(self) -> None:
+        """Stop the monitor (the transports belong to whoever opened them)."""
+        self.stop_monitor()

@@ -146,6 +146,9 @@ class SimulatedVGColumn:
 
     def close(self) -> None:
         """Close the drivers' transports and stop the simulator servers (safe to call twice)."""
+        column = self.__dict__.get("column")
+        if column is not None:
+            column.close()
         for t in self.transports.values():
             try:
                 t.close()

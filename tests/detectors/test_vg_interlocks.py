@@ -103,3 +103,20 @@ def test_two_trips_at_once_and_failed_action(vg, world):
     assert events[0].actions[1].startswith("FAILED: beam blanked")
     assert world.beam.high_tension_V == 0.0 and world.beam.blanked  # HT off: no beam anyway
     vg.clear_faults()
+
+
+def test_background_monitor_trips_without_any_request(vg, world):
+    import threading
+
+    tripped = threading.Event()
+    seen = []
+    vg.on_interlock.append(lambda e: (seen.append(e), tripped.set()))
+    vg.start_monitor(0.02)
+    try:
+        vg.physics.column_pressure_Pa = 1e-3
+        assert tripped.wait(10.0)  # a generous bound, not a timing assertion
+        assert seen[0].interlock == "column_vacuum" and world.beam.blanked
+    finally:
+        vg.stop_monitor()
+    vg.physics.column_pressure_Pa = 2e-6
+    assert vg.reset_interlocks() == []
