@@ -31,7 +31,7 @@ from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink
 from lumiere.tasks import Aborted, TaskControl
 
-from .devices import EEGSDevices, Limits, shutter_guard
+from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
 
 POWER_COLUMNS = ("wavelength_nm", "power_uW", "power_out_uW", "settle_s")
 MAX_POINTS = 100_000
@@ -261,7 +261,6 @@ class _Scan:
 
     def _laser_off(self, result: EEGSScanResult, sink: Sink, created: list[str]) -> None:
         d, p = self.devices, self.params
-        from .devices import close_shutter
         close_shutter(d.pump)
         off_power, _ = d.read_powers_uW()
         spectra = np.asarray(d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))

@@ -14,8 +14,9 @@ import sys
 import numpy as np
 
 from detectors.instrument import build_instrument
+from detectors.laser.errors import DeviceError
 from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
-                  WavelengthScanParameters, analyse_scan, write_analysis)
+                  ShutterError, WavelengthScanParameters, analyse_scan, write_analysis)
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl, TextProgressBar
 
@@ -98,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
                 exposure_s=exposure_s, diode_current_A=args.current_A))
         sink = HDF5Sink(out / "eegs.h5")
         task = TaskControl(TextProgressBar(args.eegs_command))
-        result = scan.run(sink, task)
+        try:
+            result = scan.run(sink, task)
+        except (DeviceError, ShutterError) as e:
+            print(f"\nlumiere eegs: {type(e).__name__}: {e}\n(what was acquired is in "
+                  f"{out / 'eegs.h5'})", file=sys.stderr)
+            return 1
         analysis = analyse_scan(result)
         write_analysis(sink, analysis, scan.name)
     finally:
