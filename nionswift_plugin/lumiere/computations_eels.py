@@ -45,8 +45,8 @@ __all__ = ["COMPUTATIONS", "attach_elemental_map", "attach_thickness_map", "atta
 def windows_for(edge: str, xdata: DataAndMetadata.DataAndMetadata, fit_interval: typing.Any = None,
                 signal_interval: typing.Any = None) -> tuple[eels.Edge, tuple[float, float], tuple[float, float]]:
     """The edge (looked up by name) and the (fit, signal) windows in eV: from the interval
-    graphics when given, else the defaults of :func:`analysis.eels.default_windows`. Checks the
-    edge lies inside the energy range."""
+    graphics when given, else the defaults of :func:`analysis.eels.default_windows` (the signal
+    window cut at the end of the axis). Checks the edge lies inside the energy range."""
     if not isinstance(edge, str) or not edge.strip():
         raise InputError("no edge given; enter a name like 'Sc L2,3' or 'O K'")
     info = eels.lookup_edge(edge)
@@ -57,6 +57,8 @@ def windows_for(edge: str, xdata: DataAndMetadata.DataAndMetadata, fit_interval:
         raise InputError(f"edge {info.name} (onset {info.onset_eV:g} eV) is outside the energy range "
                          f"[{lo:g}, {hi:g}] eV of the spectra")
     fit_w, sig_w = eels.default_windows(info.onset_eV)
+    # a default signal window that runs past the axis is cut at its end (Dy M4,5 on 350–1373 eV)
+    sig_w = (sig_w[0], min(sig_w[1], hi))
     if fit_interval is not None:
         fit_w = interval_eV(fit_interval, xdata, "pre-edge (fit)")
     if signal_interval is not None:

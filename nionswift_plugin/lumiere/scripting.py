@@ -40,7 +40,7 @@ from detectors.interfaces import ScanFrame
 from lumiere.sinks import Axis, CompositeSink, HDF5Sink, MemorySink, Sink
 from lumiere.tasks import TaskControl
 
-__all__ = ["Lumiere", "connect", "RunResult", "ApiDataItemSink"]
+__all__ = ["Lumiere", "connect", "RunResult", "ApiDataItemSink", "OfflineItem", "run_offline"]
 
 ProgressFn = typing.Callable[[float, str], None]
 
@@ -59,6 +59,62 @@ class RunResult:
     data_items: dict[str, typing.Any]
     summary: str = ""
     value: typing.Any = None  #: the workflow's own return value (e.g. an EEGSScanResult)
+    metadata: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def xdata(self, name: str) -> typing.Any:
+        """A result as calibrated ``DataAndMetadata`` (nm, eV, λ in nm)."""
+        from nionswift_plugin.lumiere.swift_sink import xdata_from_result
+
+        return xdata_from_result(self.arrays[name], self.axes[name], self.metadata.get(name))
+
+    def item(self, name: str) -> typing.Any:
+        """The result to hand to a computation: its Swift data item, or (plain Python) an
+        :class:`OfflineItem` with the same ``data``/``xdata``/``title``."""
+        if name in self.data_items:
+            return self.data_items[name]
+        return OfflineItem(self.xdata(name), name)
+
+
+class OfflineItem:
+    """Stands in for a Swift data item outside Swift: ``xdata``, ``data``, ``title``."""
+
+    def __init__(self, xdata: typing.Any, title: str = "") -> None:
+        self.xdata = xdata
+        self.title = title
+
+    @property
+    def data(self) -> typing.Any:
+        return self.xdata.data if self.xdata is not None else None
+
+
+class _Slot:
+    """An output slot of an offline computation (accepts e.g. a title)."""
+
+    title = ""
+
+
+class _OfflineComputation:
+    """What a Lumière computation class needs from Swift's computation object, without Swift."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, typing.Any] = {}
+        self._slots: dict[str, _Slot] = {}
+
+    def get_result(self, name: str, default: typing.Any = None) -> typing.Any:
+        return self._slots.setdefault(name, _Slot())
+
+    def set_referenced_xdata(self, name: str, xdata: typing.Any) -> None:
+        self.outputs[name] = xdata
+
+
+def run_offline(computation_class: type, **inputs: typing.Any) -> dict[str, OfflineItem]:
+    """Run a Lumière computation class (execute, then commit) without Swift; returns its
+    outputs as :class:`OfflineItem`. Interval/rectangle inputs are optional (defaults apply)."""
+    computation = _OfflineComputation()
+    handler = computation_class(computation)
+    handler.execute(**inputs)
+    handler.commit()
+    return {name: OfflineItem(x, computation._slots[name].title or name) for name, x in computation.outputs.items()}
 
 
 class ApiDataItemSink:
@@ -216,7 +272,8 @@ class Lumiere:
             self.task = None
         return RunResult({k: r.data for k, r in memory.results.items()},
                          {k: r.axes for k, r in memory.results.items()},
-                         dict(api_sink.data_items) if api_sink else {}, summary, value)
+                         dict(api_sink.data_items) if api_sink else {}, summary, value,
+                         {k: dict(r.metadata) for k, r in memory.results.items()})
 
     def _on_ui(self, fn: typing.Callable[[typing.Any], typing.Any]) -> typing.Any:
         """Run ``fn(plain_api)`` on Swift's UI thread (directly with a plain api; through
@@ -337,12 +394,38 @@ class Lumiere:
 
         return self._run("EEGS power scan", hdf5_path, work)
 
-    def run_drift_corrected_si(self, *args: typing.Any, **kwargs: typing.Any) -> RunResult:
-        """Drift-corrected SI (sequences, drift tracking, re-centring, aligned sum)."""
-        # TODO(issue 10): call drift_eels' public workflow once it has landed (drift_eels/__init__
-        # exports only the plain SI today).
-        raise NotImplementedError("the drift-corrected SI workflow (drift_eels) is not available yet; "
-                                  "use run_spectrum_image for a plain SI")
+    def run_drift_corrected_si(self, parameters: typing.Any = None, *, hdf5_path: str | pathlib.Path | None = None,
+                               **kwargs: typing.Any) -> RunResult:
+        """Drift-corrected EELS SI (:class:`drift_eels.DriftCorrectedSI`, as the drift-SI panel).
+
+        Give a :class:`drift_eels.DriftSIParameters` or its fields as keywords (``survey``,
+        ``si_region_px``, ``reference_region_px``, ``si_shape_px``, ``dwell_s``, ``n_sequences``,
+        ``edges`` …; without regions: :func:`drift_eels.session.default_regions` on the simulated
+        specimen). Results (``si``, ``haadf``, ``count_map``, ``map_<edge>``, ``snr_<edge>``,
+        ``drift_log`` …) grow after every sequence, so an elemental-map computation attached to
+        the ``si`` data item updates live.
+        """
+        from drift_eels import DriftCorrectedSI, DriftSIParameters
+
+        if parameters is None:
+            if "si_region_px" not in kwargs or "reference_region_px" not in kwargs:
+                if self.world is None:
+                    raise ValueError("give si_region_px and reference_region_px (survey pixels)")
+                from drift_eels.session import SURVEY, default_regions
+
+                kwargs.setdefault("survey", SURVEY)
+                si_region, ref_region = default_regions(self.world, kwargs["survey"])
+                kwargs.setdefault("si_region_px", si_region)
+                kwargs.setdefault("reference_region_px", ref_region)
+            parameters = DriftSIParameters(**kwargs)
+        elif kwargs:
+            raise TypeError(f"give either parameters or keywords, not both ({sorted(kwargs)})")
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            result = DriftCorrectedSI.from_instrument(self.instrument, parameters, sink, task=task).run()
+            return result, f"{result.sequences_done} sequences, SI {result.si.shape}"
+
+        return self._run("Lumière drift-corrected SI", hdf5_path, work)
 
     def run_cl_spectrum_image(self, *args: typing.Any, **kwargs: typing.Any) -> RunResult:
         """Cathodoluminescence spectrum image."""
@@ -350,48 +433,81 @@ class Lumiere:
         raise NotImplementedError("the CL spectrum-image workflow (CL spectrometer, detectors/cl) is not "
                                   "available yet")
 
-    # -- computations (Swift) -----------------------------------------------------------------
+    # -- computations (Swift; plain Python runs the same classes offline) ----------------------
+    def _computation(self, attach: typing.Callable[[typing.Any], typing.Any], cls_path: str,
+                     **offline_inputs: typing.Any) -> dict[str, typing.Any]:
+        """With an api: ``attach(api)`` on the UI thread (live Swift computation). Without: the
+        computation class run once here on the given items (same numbers)."""
+        if self.api is not None:
+            return typing.cast(dict, self._on_ui(attach))
+        module_name, class_name = cls_path.rsplit(".", 1)
+        module = __import__(f"nionswift_plugin.lumiere.{module_name}", fromlist=[class_name])
+        return run_offline(getattr(module, class_name), **offline_inputs)
+
     def elemental_map(self, si: typing.Any, edge: str, *, method: str = "two-area") -> dict[str, typing.Any]:
-        """Attach a live elemental map of ``edge`` (by name) to an SI data item (see
+        """Elemental map of ``edge`` (by name) of an SI data item: ``map``, ``uncertainty``,
+        ``snr`` (+ in Swift the summed spectrum with draggable windows and background layers; see
         :func:`~nionswift_plugin.lumiere.computations_eels.attach_elemental_map`)."""
         from nionswift_plugin.lumiere.computations_eels import attach_elemental_map
 
-        return self._on_ui(lambda api: attach_elemental_map(api, self._plain(si), edge, method=method))
+        return self._computation(lambda api: attach_elemental_map(api, self._plain(si), edge, method=method),
+                                 "computations_eels.ElementalMap", si=si, edge=edge, method=method)
 
     def thickness_map(self, si: typing.Any) -> dict[str, typing.Any]:
-        """Attach a live t/λ map to a low-loss SI data item."""
+        """t/λ map of a low-loss SI data item: ``thickness``."""
         from nionswift_plugin.lumiere.computations_eels import attach_thickness_map
 
-        return self._on_ui(lambda api: attach_thickness_map(api, self._plain(si)))
+        return self._computation(lambda api: attach_thickness_map(api, self._plain(si)),
+                                 "computations_eels.Thickness", si=si)
 
     def align_zlp(self, si: typing.Any) -> dict[str, typing.Any]:
-        """Attach a live ZLP alignment to an SI data item."""
+        """ZLP alignment of an SI data item: ``aligned``, ``zlp_shift``."""
         from nionswift_plugin.lumiere.computations_eels import attach_zlp_alignment
 
-        return self._on_ui(lambda api: attach_zlp_alignment(api, self._plain(si)))
+        return self._computation(lambda api: attach_zlp_alignment(api, self._plain(si)),
+                                 "computations_eels.AlignZLP", si=si)
 
     def eegs_orders(self, scan: typing.Any, laser_off: typing.Any, power: typing.Any = None,
                     *, order: int = 1) -> dict[str, typing.Any]:
-        """Attach the EEGS order extraction, |β| per spectrum and resonance fit to a λ × energy
-        data item (with its laser-off reference and optional power log)."""
+        """EEGS order extraction, |β| per spectrum and resonance fit of a λ × energy data item
+        (with its laser-off reference and optional power log): ``gain``, ``loss``, ``eegs``,
+        ``fit``, ``beta``."""
         from nionswift_plugin.lumiere.computations_eegs import attach_eegs_orders
 
-        return self._on_ui(lambda api: attach_eegs_orders(api, self._plain(scan), self._plain(laser_off),
-                                                          self._plain(power) if power is not None else None,
-                                                          order=order))
+        return self._computation(
+            lambda api: attach_eegs_orders(api, self._plain(scan), self._plain(laser_off),
+                                           self._plain(power) if power is not None else None, order=order),
+            "computations_eegs.EEGSOrders", scan=scan, laser_off=laser_off, power=power, order=order)
 
     def align_sequence(self, sequence: typing.Any) -> dict[str, typing.Any]:
-        """Attach drift alignment (aligned sum, drift plot in nm) to an image-sequence data item."""
+        """Drift alignment of an image-sequence data item: ``aligned_sum``, ``drift_y``, ``drift_x`` (nm)."""
         from nionswift_plugin.lumiere.computations_drift import attach_sequence_alignment
 
-        return self._on_ui(lambda api: attach_sequence_alignment(api, self._plain(sequence)))
+        return self._computation(lambda api: attach_sequence_alignment(api, self._plain(sequence)),
+                                 "computations_drift.AlignSequence", sequence=sequence)
 
     def decompose(self, si: typing.Any, *, method: str = "pca", components: int = 4) -> dict[str, typing.Any]:
-        """Attach a PCA or NMF decomposition (loadings, score maps) to an SI data item."""
-        try:
-            from nionswift_plugin.lumiere.computations_decomposition import attach_decomposition
-        except ImportError as e:  # analysis.decomposition not there yet
-            raise NotImplementedError(f"PCA/NMF needs analysis.decomposition, which is not available ({e})") from None
+        """PCA or NMF of an SI data item: ``loadings``, ``scores``."""
+        from nionswift_plugin.lumiere.computations_decomposition import attach_decomposition
 
-        return self._on_ui(lambda api: attach_decomposition(api, self._plain(si), method=method,
-                                                            components=components))
+        return self._computation(lambda api: attach_decomposition(api, self._plain(si), method=method,
+                                                                  components=components),
+                                 "computations_decomposition.Decomposition", si=si, method=method,
+                                 components=components)
+
+    def wait(self, items: typing.Mapping[str, typing.Any], timeout_s: float = 60.0) -> bool:
+        """Wait until every data item in ``items`` holds data (a script on Run Script's worker
+        thread waiting for Swift's computations). True when they do; with a plain api (console,
+        UI thread) or offline it only checks, since waiting there would block Swift."""
+        def ready() -> bool:
+            return all(getattr(v, "data", None) is not None for k, v in items.items() if k != "computation"
+                       and hasattr(v, "data"))
+
+        if self.api is None or getattr(self.api, "_proxy", None) is None:
+            return ready()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return True
+            time.sleep(0.05)
+        return ready()
