@@ -28,7 +28,7 @@ import threading
 
 import numpy as np
 
-from detectors.laser.errors import BadReply, InstrumentError, check_range
+from detectors.laser.errors import BadReply, InstrumentError, LimitError, check_range
 from detectors.laser.simbase import LineInstrument
 from detectors.laser.transport import Transport
 from detectors.simulation.clock import SimClock
@@ -119,8 +119,9 @@ class ActonSpectrometer:
             raise BadReply(f"spectrometer: no grating index in {lines!r}") from None
 
     def set_grating(self, index: int) -> None:
-        if int(index) != index or not 1 <= index <= len(self.config.gratings):
-            raise check_range("grating", index, 1, len(self.config.gratings), "")
+        n = len(self.config.gratings)
+        if not (isinstance(index, (int, float)) and index == int(index) and 1 <= index <= n):
+            raise LimitError(f"grating {index!r} outside the allowed range 1–{n} (an integer)")
         self.command(f"{int(index)} GRATING", self.config.move_timeout_s)
 
     def gratings(self) -> list[Grating]:

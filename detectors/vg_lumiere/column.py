@@ -17,6 +17,9 @@ name                        unit   what
 ``ObjectiveTemperature``    °C     thermal-model estimate from the OL current history (read only)
 ==========================  =====  ==========================================================
 
+The column also implements :class:`detectors.interfaces.ProbeShift` (``get_shift_nm``,
+``set_shift_nm``), so drift correction can drive ``CSH`` directly.
+
 Interlocks (checked by :meth:`VGColumn.poll` before every ``get``/``set``, or by a caller's
 timer): objective over-temperature → objective current to the safe value and beam blanked;
 gun vacuum above threshold → HT off and beam blanked; column vacuum above threshold → beam
@@ -195,6 +198,21 @@ class VGColumn:
             self._check_interlocks()
             self._refuse_if_latched(name, v)
             control.setter(v)
+
+    # -- ProbeShift protocol (detectors.interfaces) -----------------------------------------------
+    def get_shift_nm(self) -> tuple[float, float]:
+        """Probe shift ``(dy, dx)``, nm (``CSH.y``, ``CSH.x``)."""
+        with self._lock:
+            self._check_interlocks()
+            return self._shift()
+
+    def set_shift_nm(self, dy_nm: float, dx_nm: float) -> None:
+        """Set both axes of the probe shift in one request, nm (range-checked like ``CSH.*``)."""
+        dy = self.control("CSH.y").check(dy_nm)
+        dx = self.control("CSH.x").check(dx_nm)
+        with self._lock:
+            self._check_interlocks()
+            self._call("probe unit", self.probe.set_shift_nm, dy, dx)
 
     # -- subsystems -----------------------------------------------------------------------------
     @staticmethod

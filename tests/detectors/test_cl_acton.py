@@ -63,7 +63,7 @@ def test_slits_and_mirror(cl):
 @pytest.mark.parametrize("call", [
     lambda s: s.goto_nm(-5.0), lambda s: s.goto_nm(1500.0), lambda s: s.goto_nm(float("nan")),
     lambda s: s.set_slit_um(5.0), lambda s: s.set_slit_um(3500.0), lambda s: s.set_grating(4),
-    lambda s: s.set_grating(0)])
+    lambda s: s.set_grating(0), lambda s: s.set_grating(1.5)])
 def test_out_of_range_refused_before_sending(cl, call):
     before = list(cl.transport.written)
     with pytest.raises(LimitError, match="outside the allowed range"):

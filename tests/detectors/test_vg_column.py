@@ -145,8 +145,12 @@ def test_probe_shift_moves_probe_and_scan_shift(world):
         assert (vg.get("CSH.y"), vg.get("CSH.x")) == (-30.0, 150.0)
         assert scan_shift.get_shift_nm() == (-30.0, 150.0)
         assert (world.beam.probe_y_nm - y0, world.beam.probe_x_nm - x0) == pytest.approx((-30.0, 150.0))
-        vg.set("CSH.x", 0.0)
-        vg.set("CSH.y", 0.0)
+        # the column is a detectors.interfaces.ProbeShift for drift correction
+        vg.set_shift_nm(5.0, -6.0)
+        assert vg.get_shift_nm() == (5.0, -6.0) == scan_shift.get_shift_nm()
+        with pytest.raises(ControlRangeError, match="CSH.x = 3000 nm"):
+            vg.set_shift_nm(0.0, 3000.0)
+        vg.set_shift_nm(0.0, 0.0)
 
 
 def test_stage_move_moves_the_specimen(vg, world):
