@@ -24,7 +24,7 @@ from lumiere.tasks import Aborted, TaskControl
 
 from .analysis import fit_beta_spectra, zlp_fwhm_eV
 from .devices import EEGSDevices, close_shutter, shutter_guard
-from .scans import MAX_POINTS, _plain
+from .scans import MAX_POINTS, _plain, acquire_summed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,9 +126,9 @@ class EEGSMap:
                     for j in range(w):
                         task.check_abort()
                         d.scan.set_probe_position_nm(float(ys[i, j]), float(xs[i, j]))
-                        spectra, power, _ = d.read_powers_during(
-                            lambda: d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
-                        result.spectra[i, j] = np.asarray(spectra).sum(axis=0, dtype=np.float64)
+                        spectrum, power, _ = d.read_powers_during(
+                            lambda: acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task))
+                        result.spectra[i, j] = spectrum
                         result.power_uW[i, j] = power
                     sink.write(self.name, i, result.spectra[i].astype(np.float32))
                     sink.write(self.name + "_power", i, result.power_uW[i].astype(np.float32))
@@ -146,8 +146,8 @@ class EEGSMap:
                         for j in range(w):
                             task.check_abort()
                             d.scan.set_probe_position_nm(float(ys[i, j]), float(xs[i, j]))
-                            spectra = d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s)
-                            result.laser_off[i, j] = np.asarray(spectra).sum(axis=0, dtype=np.float64)
+                            result.laser_off[i, j] = acquire_summed(d.camera, p.spectra_per_point,
+                                                                    p.exposure_s, task)
                         sink.write(key, i, result.laser_off[i].astype(np.float32))
                         task.progress((h + i + 1) / (2 * h), f"laser-off row {i + 1}/{h}")
                     sink.update_metadata(self.name, {"laser_off_power_uW": result.laser_off_power_uW})

@@ -200,7 +200,7 @@ class _Scan:
                     task.check_abort()
                     wl, settle = self._set_point(i, task)
                     task.check_abort()
-                    self._acquire_point(i, wl, settle, result, sink)
+                    self._acquire_point(i, wl, settle, result, sink, task)
                     task.progress((i + 1) / (n + 1), f"{self.kind} {i + 1}/{n} λ {wl:.1f} nm")
                 if p.laser_off_reference:
                     task.check_abort()
@@ -245,11 +245,10 @@ class _Scan:
 
     # -- steps ----------------------------------------------------------------------------------
     def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
-                       sink: Sink) -> None:
+                       sink: Sink, task: TaskControl) -> None:
         d, p = self.devices, self.params
-        spectra, power, power_out = d.read_powers_during(
-            lambda: d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
-        row = np.asarray(spectra).sum(axis=0, dtype=np.float64)
+        row, power, power_out = d.read_powers_during(
+            lambda: acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task))
         result.spectra[i] = row
         result.wavelength_nm[i] = wl
         result.power_uW[i] = power
@@ -263,8 +262,7 @@ class _Scan:
         d, p = self.devices, self.params
         close_shutter(d.pump)
         off_power, _ = d.read_powers_uW()
-        spectra = np.asarray(d.camera.acquire_spectra(p.spectra_per_point, p.exposure_s))
-        row = spectra.sum(axis=0, dtype=np.float64)
+        row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, None)
         result.laser_off_spectrum = row
         result.laser_off_power_uW = off_power
         energy = result.energy_eV
@@ -409,6 +407,23 @@ class PowerScan(_Scan):
             outcome = lock.run(max_steps=p.lock_max_steps, abort=lambda: task.aborted)
             self.lock_results.append(outcome)
         return p.wavelength_nm, d.now_s() - t0
+
+
+def acquire_summed(camera, n: int, exposure_s: float, task: TaskControl | None,
+                   chunk_s: float = 0.5) -> np.ndarray:
+    """Sum of ``n`` spectra (channels,) as float64, acquired in chunks of about ``chunk_s`` so
+    that an abort is seen within one chunk (``task.check_abort()`` between chunks)."""
+    per_chunk = max(1, int(chunk_s // exposure_s))
+    total = None
+    left = n
+    while left > 0:
+        if task is not None:
+            task.check_abort()
+        k = min(per_chunk, left)
+        part = np.asarray(camera.acquire_spectra(k, exposure_s)).sum(axis=0, dtype=np.float64)
+        total = part if total is None else total + part
+        left -= k
+    return total
 
 
 def _plain(value: typing.Any) -> typing.Any:
