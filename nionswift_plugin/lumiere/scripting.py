@@ -28,6 +28,7 @@ thread through ``api.queue_task``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 import threading
@@ -39,15 +40,31 @@ import numpy as np
 from detectors.interfaces import ScanFrame
 from lumiere.sinks import Axis, CompositeSink, HDF5Sink, MemorySink, Sink
 from lumiere.tasks import TaskControl
+from nionswift_plugin.lumiere.scripting_support import (ApiDataItemSink, OfflineItem, ProgressFn,
+                                                        printing_progress, run_offline)
 
-__all__ = ["Lumiere", "connect", "RunResult", "ApiDataItemSink", "OfflineItem", "run_offline"]
+__all__ = ["Lumiere", "connect", "default_instrument", "RunResult", "ApiDataItemSink", "OfflineItem", "run_offline"]
 
-ProgressFn = typing.Callable[[float, str], None]
+_default_instrument: typing.Any = None
 
 
 def connect(api: typing.Any = None, **kwargs: typing.Any) -> "Lumiere":
     """The Lumière facade for a Swift ``api`` object (None: plain Python). See :class:`Lumiere`."""
+    if "instrument" not in kwargs and _default_instrument is not None:
+        kwargs["instrument"] = _default_instrument
     return Lumiere(api, **kwargs)
+
+
+@contextlib.contextmanager
+def default_instrument(instrument: typing.Any) -> typing.Iterator[typing.Any]:
+    """Make :func:`connect` use ``instrument`` (e.g. a virtual-clock simulated instrument for
+    tests and training) unless a script passes its own."""
+    global _default_instrument
+    previous, _default_instrument = _default_instrument, instrument
+    try:
+        yield instrument
+    finally:
+        _default_instrument = previous
 
 
 @dataclasses.dataclass
@@ -73,109 +90,6 @@ class RunResult:
         if name in self.data_items:
             return self.data_items[name]
         return OfflineItem(self.xdata(name), name)
-
-
-class OfflineItem:
-    """Stands in for a Swift data item outside Swift: ``xdata``, ``data``, ``title``."""
-
-    def __init__(self, xdata: typing.Any, title: str = "") -> None:
-        self.xdata = xdata
-        self.title = title
-
-    @property
-    def data(self) -> typing.Any:
-        return self.xdata.data if self.xdata is not None else None
-
-
-class _Slot:
-    """An output slot of an offline computation (accepts e.g. a title)."""
-
-    title = ""
-
-
-class _OfflineComputation:
-    """What a Lumière computation class needs from Swift's computation object, without Swift."""
-
-    def __init__(self) -> None:
-        self.outputs: dict[str, typing.Any] = {}
-        self._slots: dict[str, _Slot] = {}
-
-    def get_result(self, name: str, default: typing.Any = None) -> typing.Any:
-        return self._slots.setdefault(name, _Slot())
-
-    def set_referenced_xdata(self, name: str, xdata: typing.Any) -> None:
-        self.outputs[name] = xdata
-
-
-def run_offline(computation_class: type, **inputs: typing.Any) -> dict[str, OfflineItem]:
-    """Run a Lumière computation class (execute, then commit) without Swift; returns its
-    outputs as :class:`OfflineItem`. Interval/rectangle inputs are optional (defaults apply)."""
-    computation = _OfflineComputation()
-    handler = computation_class(computation)
-    handler.execute(**inputs)
-    handler.commit()
-    return {name: OfflineItem(x, computation._slots[name].title or name) for name, x in computation.outputs.items()}
-
-
-class ApiDataItemSink:
-    """A :class:`lumiere.sinks.Sink` writing through a Swift ``api`` (plain or queued): one data
-    item per result, updated at most every ``min_interval_s`` and at ``finish``."""
-
-    def __init__(self, api: typing.Any, *, title_prefix: str = "", min_interval_s: float = 0.25) -> None:
-        self.api = api
-        self.title_prefix = title_prefix
-        self.min_interval_s = min_interval_s
-        self.data_items: dict[str, typing.Any] = {}
-        self._buffers: dict[str, tuple[np.ndarray, list[Axis], dict]] = {}
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def create(self, name: str, shape: tuple[int, ...], axes: typing.Sequence[Axis], *, dtype: str = "float32",
-               metadata: dict | None = None, title: str | None = None, signal_type: str = "") -> None:
-        from nionswift_plugin.lumiere.swift_sink import xdata_from_result
-
-        data = np.zeros(shape, dtype=dtype)
-        with self._lock:
-            self._buffers[name] = (data, list(axes), dict(metadata or {}))
-        item = self.api.library.create_data_item_from_data_and_metadata(
-            xdata_from_result(data, axes, metadata), f"{self.title_prefix}{title or name}")
-        self.data_items[name] = item
-        self._last[name] = time.monotonic()
-
-    def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
-        with self._lock:
-            self._buffers[name][0][index] = data
-        if time.monotonic() - self._last.get(name, 0.0) >= self.min_interval_s:
-            self._flush(name)
-
-    def update_metadata(self, name: str, metadata: dict) -> None:
-        with self._lock:
-            self._buffers[name][2].update(metadata)
-
-    def finish(self, name: str | None = None) -> None:
-        for key in ([name] if name else list(self._buffers)):
-            if key in self._buffers:
-                self._flush(key)
-
-    def _flush(self, name: str) -> None:
-        from nionswift_plugin.lumiere.swift_sink import xdata_from_result
-
-        with self._lock:
-            data, axes, metadata = self._buffers[name]
-            xdata = xdata_from_result(data.copy(), axes, metadata)
-        self.data_items[name].set_data_and_metadata(xdata)
-        self._last[name] = time.monotonic()
-
-
-def _printing_progress(label: str, printer: typing.Callable[[str], None] = print) -> ProgressFn:
-    """Progress as text lines (every 10 %): readable in Swift's Run Script output and a terminal."""
-    state = {"next": 0.0}
-
-    def progress(fraction: float, message: str) -> None:
-        if fraction >= state["next"] or fraction >= 1.0:
-            printer(f"{label}: {100 * fraction:5.1f} %  {message}")
-            state["next"] = np.floor(fraction * 10 + 1e-9) / 10 + 0.1
-    return progress
 
 
 class Lumiere:
@@ -264,7 +178,7 @@ class Lumiere:
             sinks.append(HDF5Sink(pathlib.Path(hdf5_path)))
         progress = self._progress
         if progress == "print":
-            progress = _printing_progress(label)
+            progress = printing_progress(label)
         self.task = TaskControl(typing.cast(typing.Optional[ProgressFn], progress))
         try:
             value, summary = work(CompositeSink(*sinks) if len(sinks) > 1 else memory, self.task)
@@ -381,7 +295,8 @@ class Lumiere:
                             exposure_s: float = 0.1, hdf5_path: str | pathlib.Path | None = None,
                             **parameters: typing.Any) -> RunResult:
         """EEGS power scan at fixed λ (:class:`eegs.PowerScan`), by attenuator angles or power set
-        points (µW)."""
+        points (µW): results ``eegs_power`` (point × eV), ``eegs_power_power`` (power log) and
+        ``eegs_power_laser_off``."""
         from eegs import PowerScan, PowerScanParameters
 
         params = PowerScanParameters(wavelength_nm, tuple(angles_deg) if angles_deg is not None else None,
@@ -495,13 +410,24 @@ class Lumiere:
                                  "computations_decomposition.Decomposition", si=si, method=method,
                                  components=components)
 
+    @staticmethod
+    def status(items: typing.Mapping[str, typing.Any]) -> str:
+        """The status line of the computation in ``items`` ("" offline): "Error: …" for a wrong
+        input, else Swift's "Last: … (… ms)"."""
+        computation = getattr(items.get("computation"), "_computation", None)
+        return str(computation.status) if computation is not None else ""
+
     def wait(self, items: typing.Mapping[str, typing.Any], timeout_s: float = 60.0) -> bool:
         """Wait until every data item in ``items`` holds data (a script on Run Script's worker
-        thread waiting for Swift's computations). True when they do; with a plain api (console,
-        UI thread) or offline it only checks, since waiting there would block Swift."""
+        thread waiting for Swift's computations). True when they do; False on timeout or when
+        the computation reports an error (read it with :meth:`status`). With a plain api
+        (console, UI thread) or offline it only checks, since waiting there would block Swift."""
         def ready() -> bool:
             return all(getattr(v, "data", None) is not None for k, v in items.items() if k != "computation"
                        and hasattr(v, "data"))
+
+        def failed() -> bool:
+            return self.status(items).startswith("Error")
 
         if self.api is None or getattr(self.api, "_proxy", None) is None:
             return ready()
@@ -509,5 +435,7 @@ class Lumiere:
         while time.monotonic() < deadline:
             if ready():
                 return True
+            if failed():
+                return False
             time.sleep(0.05)
         return ready()
