@@ -64,6 +64,17 @@ class MerlinEELSCamera:
     def energy_axis_eV(self) -> np.ndarray:
         return self._energy_axis()
 
+    def read_settings(self) -> MerlinSettings:
+        """The detector's current settings (waits for a running acquisition to end)."""
+        with self._lock:
+            return self.control.read_settings()
+
+    def apply_settings(self, settings: MerlinSettings) -> None:
+        """Send ``settings`` to the detector now and use them for the next acquisitions."""
+        with self._lock:
+            self.control.apply(settings)
+            self.settings = settings
+
     def header_metadata(self) -> dict:
         """The last acquisition's HDR and first MQ1 header, for data-item metadata."""
         result = self.last_result

@@ -7,23 +7,24 @@ from nion.instrumentation import HardwareSource
 from nion.utils import Geometry, Registry
 
 import nionswift_plugin.lumiere as plugin
-from nionswift_plugin.lumiere.devices import register_devices, unregister_devices
 from nionswift_plugin.lumiere.eels_camera_device import MerlinBackend
 
 
 @pytest.fixture
-def merlin_swift(swift, tmp_path):
-    """Swap the default devices for a site whose EELS camera is the (simulated) Merlin."""
+def merlin_swift(swift, tmp_path, monkeypatch):
+    """Restart the plug-in on a site whose EELS camera is the (simulated) Merlin."""
     site = tmp_path / "site.toml"
     site.write_text('[eels_camera]\nbackend = "merlin-simulated"\n', encoding="utf-8")
     plugin.stop()
-    devices = register_devices(str(site))
+    monkeypatch.setenv("LUMIERE_CONFIG", str(site))
+    plugin.run()
     manager = HardwareSource.HardwareSourceManager()
     try:
-        yield devices, manager.get_hardware_source_for_hardware_source_id("lumiere_scan"), \
+        yield plugin.devices(), manager.get_hardware_source_for_hardware_source_id("lumiere_scan"), \
             manager.get_hardware_source_for_hardware_source_id("lumiere_eels_camera")
     finally:
-        unregister_devices(devices)
+        plugin.stop()
+        monkeypatch.delenv("LUMIERE_CONFIG")
         plugin.run()
         swift.scan = manager.get_hardware_source_for_hardware_source_id("lumiere_scan")
         swift.camera = manager.get_hardware_source_for_hardware_source_id("lumiere_eels_camera")
@@ -55,3 +56,26 @@ def test_synchronized_si_through_the_merlin_protocol(merlin_swift):
     # the HAADF and the spectra see the same specimen: brighter HAADF, fewer zero-loss electrons
     zlp = si.data[..., :300].sum(axis=-1)
     assert np.corrcoef(haadf.data.ravel(), zlp.ravel())[0, 1] < -0.5
+
+
+def test_merlin_settings_panel_reads_validates_and_applies(merlin_swift):
+    from nionswift_plugin.lumiere.merlin_panel import MerlinSettingsHandler
+
+    devices, _, camera = merlin_swift
+    if True:  # the handler needs no document; a TestContext here would tear down the kit's listeners
+        handler = MerlinSettingsHandler(None)
+        assert handler.status.value == "Read from the detector."
+        handler.models["counter_depth"].value = "7"
+        handler.apply_clicked()
+        assert handler.status.value == "Not applied: Counter depth = 7 bit; allowed: 1, 6, 12, 24"
+        handler.models["counter_depth"].value = "6"
+        handler.models["threshold0_keV"].value = "12.5"
+        handler.models["exposure_ms"].value = "2"
+        handler.apply_clicked()
+        assert handler.status.value.startswith("Applied: 6-bit"), handler.status.value
+        merlin = devices.instrument.eels_camera
+        on_detector = merlin.read_settings()
+        assert on_detector.counter_depth == 6 and on_detector.thresholds_keV[0] == 12.5
+        assert camera.get_current_frame_parameters().exposure_ms == 2
+        frames = merlin.acquire_frames(1, 0.002)
+        assert frames.max() <= 63
