@@ -5,6 +5,9 @@ import typing
 
 from detectors.interfaces import ScanFrame
 from drift_eels.spectrum_image import acquire_spectrum_image
+from eegs.analysis import analyse_scan, write_analysis
+from eegs.devices import EEGSDevices
+from eegs.scans import WavelengthScan, WavelengthScanParameters
 from lumiere.sinks import Sink
 from lumiere.tasks import TaskControl
 from nionswift_plugin.lumiere.workflow_panel import Field, WorkflowHandler
@@ -48,6 +51,45 @@ class SpectrumImageHandler(WorkflowHandler):
         return f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels."
 
 
+class EEGSWavelengthScanHandler(WorkflowHandler):
+    """EEGS wavelength scan at the parked probe: the λ × energy-loss map grows live, then the
+    resonance fit. Place the probe first (Swift's probe graphic on the HAADF image)."""
+
+    title = "EEGS"
+    fields = (
+        Field("start_nm", "Start λ", 600.0, float, "nm"),
+        Field("stop_nm", "Stop λ", 700.0, float, "nm"),
+        Field("step_nm", "Step", 5.0, float, "nm"),
+        Field("spectra_per_point", "Spectra per λ", 10, int),
+        Field("exposure_ms", "Exposure", 50.0, float, "ms"),
+        Field("diode_current_A", "Pump diode current", 6.0, float, "A"),
+    )
+
+    def _scan(self, p: dict[str, typing.Any]) -> WavelengthScan:
+        params = WavelengthScanParameters(p["start_nm"], p["stop_nm"], p["step_nm"], p["spectra_per_point"],
+                                          p["exposure_ms"] / 1000, p["diode_current_A"])
+        return WavelengthScan(EEGSDevices.from_instrument(_instrument()), params)
+
+    def check_parameters(self, p: dict[str, typing.Any]) -> None:
+        scan = self._scan(p)
+        scan.params.wavelengths_nm()
+        scan.validate()  # every limit, before any command is sent
+
+    def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
+        scan = self._scan(p)
+        result = scan.run(sink, task.subtask(0.0, 0.95))
+        analysis = analyse_scan(result)
+        write_analysis(sink, analysis)
+        task.progress(1.0, "analysed")
+        summary = analysis.summary()
+        if "resonance_centre_nm" in summary:
+            return (f"Resonance at {summary['resonance_centre_nm']:.1f} nm "
+                    f"({summary['resonance_centre_eV']:.3f} eV), FWHM {1000 * summary['resonance_fwhm_eV']:.0f} meV, "
+                    f"Q = {summary['resonance_q']:.1f}.")
+        return f"No resonance fitted: {summary.get('resonance_error', 'too few points')}."
+
+
 PANELS: dict[str, type[WorkflowHandler]] = {
     "lumiere-si-panel": SpectrumImageHandler,
+    "lumiere-eegs-panel": EEGSWavelengthScanHandler,
 }

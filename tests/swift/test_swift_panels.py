@@ -66,3 +66,31 @@ def test_si_panel_abort_and_bad_values(swift):
         data = handler.sink.data_item("si").data
         rows_done = int((data.sum(axis=(1, 2)) > 0).sum())
         assert 0 < rows_done < 16, "some rows kept, the rest never acquired"
+
+
+def test_eegs_panel_scans_analyses_and_refuses_bad_limits(swift):
+    from nionswift_plugin.lumiere.panels import EEGSWavelengthScanHandler
+
+    test_setup = TestContext.TestSetup()
+    world = swift.devices.instrument.world
+    p = world.specimen.particles[0]
+    world.beam.probe_y_nm, world.beam.probe_x_nm = p.y_nm, p.x_nm + p.radius_nm + 7.5
+    world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel = -8.0, 0.01
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        handler = EEGSWavelengthScanHandler(document_controller)
+        handler.models["stop_nm"].value = "900"
+        handler.start_clicked()
+        assert not handler.running.value
+        assert "outside the allowed range 532.0–800.0 nm" in handler.status.value, handler.status.value
+        for name, value in (("start_nm", "630"), ("stop_nm", "650"), ("step_nm", "10"),
+                            ("spectra_per_point", "2"), ("exposure_ms", "10")):
+            handler.models[name].value = value
+        handler.start_clicked()
+        _run_until_idle(handler, document_controller, timeout_s=120)
+        assert handler.status.value.startswith("Done."), handler.status.value
+        item = handler.sink.data_item("eegs")
+        assert item.data.shape[0] == 3 and item.dimensional_calibrations[0].units == "nm"
+        assert item.dimensional_calibrations[1].units == "eV"
+        assert (item.data.sum(axis=1) > 0).all()
+        assert not world.laser.shutter_open, "the shutter is closed at the end"
