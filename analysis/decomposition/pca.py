@@ -74,7 +74,13 @@ class StreamingPCA:
     QR: the Gram route squares the condition number, which costs nothing for the retained
     components as long as ``s_K / s_1 ≫ 1e-8`` (float64). Memory: the (K + block + 1) × n
     stack, the (K + block + 1)² Gram and a few n-vectors, all allocated once; per update only
-    LAPACK's workspace for the small ``eigh`` is allocated.
+    the small ``eigh``'s workspace and its (K + m + 1) × K eigenvectors are allocated (and, with
+    ``poisson``, an n-vector and an m-vector).
+
+    The updates are small BLAS/LAPACK calls (a 139 × 1024 Gram, a 139² eigenproblem per
+    128-pixel line): run them with one BLAS thread per worker
+    (``threadpoolctl.threadpool_limits(1)``); multithreaded BLAS gains nothing at this size and
+    loses an order of magnitude on a loaded machine.
 
     The only approximation of the streamed result is the truncation to K components after
     each update (what falls below it is forgotten); with a spectral gap after the retained
@@ -135,6 +141,8 @@ class StreamingPCA:
         self._row_w = np.ones(bs)
         self._col_w = np.ones(n)
         self._mu_b = np.zeros(n)
+        self._b_new = np.zeros((k, n))
+        self._d = np.zeros(n)
 
     # -- weights -----------------------------------------------------------------------------
     @staticmethod
@@ -147,7 +155,8 @@ class StreamingPCA:
     def _reweight(self, h_new: np.ndarray) -> None:
         """Change the model's channel metric from ``self._h`` to ``h_new`` (exact for B and μ)."""
         if self.n_samples_seen_:
-            d = np.zeros(self.n_channels)
+            d = self._d
+            d[:] = 0.0
             np.divide(self._h, h_new, out=d, where=h_new > 0)
             np.sqrt(d, out=d)
             self._stack[:self._k] *= d
@@ -184,10 +193,12 @@ class StreamingPCA:
                                    subset_by_index=(max(r + 1 - k, 0), r))
         order = np.argsort(evals)[::-1]
         u = evecs[:, order]
-        b_new = u.T @ a                                   # (K, n) = S V^T
-        self._stack[:k] = b_new
+        np.matmul(u.T, a, out=self._b_new)                # (K, n) = S V^T
+        self._stack[:k] = self._b_new
         self._sv[:] = np.sqrt(np.clip(evals[order], 0.0, None))
-        self.mean_ += (n_new / n_tot) * (mu_new - self.mean_)
+        np.subtract(mu_new, self.mean_, out=self._d)
+        self._d *= n_new / n_tot
+        self.mean_ += self._d
         self.n_samples_seen_ = n_tot
 
     def partial_fit(self, block: np.ndarray) -> "StreamingPCA":

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 from sklearn.decomposition import NMF
+from threadpoolctl import threadpool_limits
 
 from analysis.decomposition import OnlineNMF, StreamingPCA, nnls_rows, principal_angles_deg
 from analysis.decomposition import _kernels as K
@@ -19,6 +20,14 @@ EXACT_RANK_BOUND_DEG = 1e-6
 SIMULATED_SI_BOUND_DEG = 1.0
 #: signal components of the simulated SI (above the Poisson noise floor: carbon, Sc, Dy oxides)
 SIGNAL_RANK = 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Per-line updates are small BLAS calls: one thread is fastest (and robust on a loaded
+    machine, where spinning BLAS threads slow them down by an order of magnitude)."""
+    with threadpool_limits(1):
+        yield
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +179,7 @@ def rel_error(x, w, h):
 def sklearn_reference(k: int) -> float:
     si, _ = simulated_si()
     x = si.reshape(-1, si.shape[-1]).astype(np.float64)
-    m = NMF(k, init="nndsvda", max_iter=400, tol=1e-5)
+    m = NMF(k, init="nndsvda", max_iter=200, tol=1e-4)
     w = m.fit_transform(x)
     return rel_error(x, w, m.components_)
 
@@ -211,3 +220,11 @@ def test_online_nmf_merge_refuses_unrelated_models():
     b.partial_fit(rng.uniform(size=(5, 2)) @ h)
     with pytest.raises(ValueError, match="correspond"):
         a.merge(b)
+
+
+@pytest.mark.parametrize("module", ["analysis.decomposition.pca", "analysis.decomposition.nmf"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -152,3 +152,11 @@ def test_low_rank_keeps_measured_and_is_exact_for_low_rank_data():
     noisy = measured + rng.normal(0, 0.01, measured.shape)
     kept = inpaint_low_rank(noisy, p.order, (20, 20), rank=3, keep_measured=True)
     np.testing.assert_array_equal(kept[p.mask], noisy)
+
+
+@pytest.mark.parametrize("module", ["analysis.sampling"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -102,3 +102,11 @@ def test_spectral_angle_and_validation():
         vca(np.ones((10, 5)), 1)
     with pytest.raises(ValueError):
         abundances(np.ones((3, 5)), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("module", ["analysis.vca"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
