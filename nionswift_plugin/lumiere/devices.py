@@ -61,5 +61,8 @@ def unregister_devices(devices: LumiereDevices) -> None:
     Registry.unregister_component(devices.scan_module, {"scan_module"})
     Registry.unregister_component(devices.eels_camera_module, {"camera_module"})
     Registry.unregister_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
-    # unregistering the camera module makes the instrumentation kit close the camera device
+    # unregistering the camera module makes the instrumentation kit close the camera device; if the
+    # kit's listeners are gone (a torn-down test context), close it here so it can be registered again
+    if Registry.get_component(f"{EELS_CAMERA_ID}_device") is devices.eels_camera:
+        devices.eels_camera.close()
     devices.instrument.close()
