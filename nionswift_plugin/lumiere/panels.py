@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import typing
 
+import numpy as np
+
 from detectors.interfaces import ScanFrame
-from drift_eels.spectrum_image import acquire_spectrum_image
+from drift_eels.parameters import DriftSIParameters, region_around
+from drift_eels.session import default_regions
+from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
+from drift_eels.workflow import DriftCorrectedSI
 from eegs.analysis import analyse_scan, write_analysis
 from eegs.devices import EEGSDevices
 from eegs.scans import WavelengthScan, WavelengthScanParameters
@@ -89,7 +94,62 @@ class EEGSWavelengthScanHandler(WorkflowHandler):
         return f"No resonance fitted: {summary.get('resonance_error', 'too few points')}."
 
 
+class DriftCorrectedSIHandler(WorkflowHandler):
+    """Drift-corrected EELS SI: a HAADF survey, then N short sequences with drift measured on the
+    reference region, the scan re-centred and the sequences summed; summed SI, HAADF, drift log
+    (nm) and elemental maps update after every sequence. Regions are given in nm (microscope
+    frame); on the simulator they default to a DyScO3 grain and the particle next to it."""
+
+    title = "Drift-corrected SI"
+    fields = (
+        Field("size_px", "SI size", 64, int, "px"),
+        Field("n_sequences", "Sequences", 8, int),
+        Field("dwell_ms", "Dwell", 2.0, float, "ms"),
+        Field("si_center_y_nm", "SI centre y", 0.0, float, "nm"),
+        Field("si_center_x_nm", "SI centre x", 0.0, float, "nm"),
+        Field("si_fov_nm", "SI field of view", 128.0, float, "nm"),
+        Field("ref_center_y_nm", "Drift reference centre y", 0.0, float, "nm"),
+        Field("ref_center_x_nm", "Drift reference centre x", 0.0, float, "nm"),
+        Field("ref_size_nm", "Drift reference size", 96.0, float, "nm"),
+        Field("edges", "Edges (; separated)", "Sc L2,3; Dy M4,5", str),
+    )
+    survey = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
+
+    def __init__(self, document_controller: typing.Any) -> None:
+        super().__init__(document_controller)
+        world = getattr(_instrument(), "world", None)
+        if world is not None:
+            si, ref = default_regions(world, self.survey)
+            for rect, prefix in ((si, "si"), (ref, "ref")):
+                top, left, height, width = rect
+                y, x = self.survey.to_microscope_nm((top + height / 2 - 128) * self.survey.pixel_size_nm,
+                                                    (left + width / 2 - 128) * self.survey.pixel_size_nm)
+                self.models[f"{prefix}_center_y_nm"].value = f"{float(y):.1f}"
+                self.models[f"{prefix}_center_x_nm"].value = f"{float(x):.1f}"
+
+    def _parameters(self, p: dict[str, typing.Any]) -> DriftSIParameters:
+        edges = tuple(e.strip() for e in p["edges"].split(";") if e.strip())
+        return DriftSIParameters(
+            self.survey, region_around(self.survey, (p["si_center_y_nm"], p["si_center_x_nm"]), p["si_fov_nm"]),
+            region_around(self.survey, (p["ref_center_y_nm"], p["ref_center_x_nm"]), p["ref_size_nm"]),
+            si_shape_px=(p["size_px"], p["size_px"]), dwell_s=p["dwell_ms"] / 1000, n_sequences=p["n_sequences"],
+            edges=edges)
+
+    def check_parameters(self, p: dict[str, typing.Any]) -> None:
+        self._parameters(p).plan(_instrument().spectrum_imager.energy_axis_eV())
+
+    def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
+        instrument = _instrument()
+        acquire_survey(instrument.scan, self.survey, sink, task=task.subtask(0.0, 0.05))
+        workflow = DriftCorrectedSI.from_instrument(instrument, self._parameters(p), sink, task=task.subtask(0.05, 0.95))
+        result = workflow.run()
+        log = result.drift_log()
+        drift = f", drift {log[-1, 3]:.1f} nm since the first reference" if log.size else ""
+        return f"{result.sequences_done} sequences summed{drift}."
+
+
 PANELS: dict[str, type[WorkflowHandler]] = {
     "lumiere-si-panel": SpectrumImageHandler,
     "lumiere-eegs-panel": EEGSWavelengthScanHandler,
+    "lumiere-drift-si-panel": DriftCorrectedSIHandler,
 }

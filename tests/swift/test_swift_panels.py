@@ -94,3 +94,34 @@ def test_eegs_panel_scans_analyses_and_refuses_bad_limits(swift):
         assert item.dimensional_calibrations[1].units == "eV"
         assert (item.data.sum(axis=1) > 0).all()
         assert not world.laser.shutter_open, "the shutter is closed at the end"
+
+
+def test_drift_corrected_si_panel_runs_and_validates(swift):
+    from nionswift_plugin.lumiere.panels import DriftCorrectedSIHandler
+
+    test_setup = TestContext.TestSetup()
+    world = swift.devices.instrument.world
+    world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel = 350.0, 1.0
+    world.beam.current_pA = 200.0
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        handler = DriftCorrectedSIHandler(document_controller)
+        handler.models["edges"].value = "Sc L2,3; Xx Q9"
+        handler.start_clicked()
+        assert not handler.running.value and "Xx Q9" in handler.status.value, handler.status.value
+        handler.models["edges"].value = "Sc L2,3"
+        handler.models["si_fov_nm"].value = "5000"
+        handler.start_clicked()
+        assert not handler.running.value and handler.status.value.startswith("Not started"), handler.status.value
+        handler.models["si_fov_nm"].value = "96"
+        handler.models["size_px"].value = "16"
+        handler.models["n_sequences"].value = "2"
+        handler.models["dwell_ms"].value = "1"
+        handler.start_clicked()
+        _run_until_idle(handler, document_controller, timeout_s=120)
+        assert handler.status.value.startswith("Done. 2 sequences summed"), handler.status.value
+        names = [item.title for item in document_controller.document_model.data_items]
+        assert any("HAADF survey" in n for n in names)
+        si = next(i for i in document_controller.document_model.data_items if i.xdata is not None
+                  and i.xdata.is_collection and i.xdata.datum_dimension_count == 1 and i.data.shape[:2] == (16, 16))
+        assert [c.units for c in si.dimensional_calibrations] == ["nm", "nm", "eV"]
