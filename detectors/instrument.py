@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from detectors.cl import SimulatedCLSpectrometer
 from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
 from detectors.config import SiteConfig, load_config
 from detectors.laser.bench import LaserBench, connect_bench
@@ -19,6 +20,7 @@ from detectors.simulation.devices import (SimulatedEELSCamera, SimulatedProbeShi
                                           SimulatedSpectrumImager)
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
+from detectors.vg_lumiere import SimulatedVGColumn
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,12 @@ class Instrument:
     instrument that never touches the laser starts no server threads and opens no ports. On the
     simulated backend the bench's physics (:attr:`laser_system`) is part of the world from the
     start: ``world.laser`` follows it before every signal.
+
+    The VG column (:attr:`column`, a :class:`~detectors.vg_lumiere.SimulatedVGColumn`: HT, lenses,
+    probe shift, stage, apertures, gauges, interlocks) and the CL spectrometer (:attr:`cl`, a
+    :class:`~detectors.cl.SimulatedCLSpectrometer`: Acton driver + CL camera) are started on first
+    access too (their simulators serve on ptys/sockets). The column drives the scan's
+    :attr:`probe_shift` (``CSH`` moves the scan) and the CL camera follows it.
     """
 
     config: SiteConfig
@@ -50,6 +58,43 @@ class Instrument:
     _laser_bench: LaserBench | None = dataclasses.field(default=None, repr=False)
     _laser_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _closed: bool = dataclasses.field(default=False, repr=False)
+    _column: SimulatedVGColumn | None = dataclasses.field(default=None, repr=False)
+    _cl: SimulatedCLSpectrometer | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def column(self) -> SimulatedVGColumn:
+        """The VG column (simulated: drivers over the simulators' ptys/sockets), started on first
+        access. Its ``CSH`` is kept equal to the scan's :attr:`probe_shift`."""
+        with self._laser_lock:
+            if self._closed:
+                raise RuntimeError("the instrument was closed")
+            if self._column is None:
+                if self.world is None:
+                    raise RuntimeError("no VG column backend for real hardware yet")
+                self._column = SimulatedVGColumn(self.world, probe_shift=self.probe_shift)
+            return self._column
+
+    @property
+    def column_connected(self) -> bool:
+        return self._column is not None
+
+    @property
+    def cl(self) -> SimulatedCLSpectrometer:
+        """The CL spectrometer (Acton driver over a pty) and its camera, started on first access;
+        the camera follows the scan's :attr:`probe_shift`."""
+        with self._laser_lock:
+            if self._closed:
+                raise RuntimeError("the instrument was closed")
+            if self._cl is None:
+                if self.world is None:
+                    raise RuntimeError("no CL spectrometer backend for real hardware yet")
+                self._cl = SimulatedCLSpectrometer(self.world)
+                self._cl.camera.probe_shift = self.probe_shift
+            return self._cl
+
+    @property
+    def cl_connected(self) -> bool:
+        return self._cl is not None
 
     @property
     def laser_bench(self) -> LaserBench:
@@ -77,14 +122,22 @@ class Instrument:
         return self._laser_bench is not None
 
     def close(self) -> None:
-        """Leave every device safe: the laser shutter closed, the laser bench's connections and
-        simulator servers stopped. Safe to call twice."""
+        """Leave every device safe: the laser shutter closed, the laser bench's, VG column's and CL
+        spectrometer's connections and simulator servers stopped. Safe to call twice."""
         with self._laser_lock:
             if self._closed:
                 return
             self._closed = True
             bench, self._laser_bench = self._laser_bench, None
             server, self._laser_server = self._laser_server, None
+            column, self._column = self._column, None
+            cl, self._cl = self._cl, None
+        for device in (column, cl):
+            if device is not None:
+                try:
+                    device.close()
+                except Exception as e:  # noqa: BLE001 - close the others regardless
+                    log.error("could not close %s: %s", type(device).__name__, e)
         try:
             if bench is not None:
                 try:
