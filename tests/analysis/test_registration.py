@@ -6,6 +6,7 @@ import pytest
 import scipy.ndimage as ndi
 import scipy.optimize
 
+from analysis import _registration_kernels as kern
 from analysis import registration as reg
 from analysis.registration import ShiftMeasurer, measure_shift, shift_image
 
@@ -217,10 +218,10 @@ def test_bad_shapes_raise():
 def test_prepare_kernel_matches_numpy(b, shape, dtype):
     img = np.random.default_rng(0).poisson(3, shape).astype(dtype)
     ny, nx = shape[0] // b, shape[1] // b
-    wy, wx = reg.tukey_window(ny, 0.3), reg.tukey_window(nx, 0.3)
+    wy, wx = kern.tukey_window(ny, 0.3), kern.tukey_window(nx, 0.3)
     out = np.empty((ny, nx), np.float32)
-    reg._prepare_kernel(img, b, wy, wx, np.empty((shape[0], nx), np.float32), out)
-    np.testing.assert_allclose(out, reg._prepare_reference(img, b, wy, wx), atol=1e-4)
+    kern._prepare_kernel(img, b, wy, wx, np.empty((shape[0], nx), np.float32), out)
+    np.testing.assert_allclose(out, kern._prepare_reference(img, b, wy, wx), atol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +244,7 @@ def test_coarse_kernel_matches_numpy(spectra):
     band = m._fast
     small = np.zeros_like(band.small)
     xs = np.empty_like(band.X)
-    reg._coarse_kernel(R, I, band.ky, band.kx, band.weight, small, xs)
+    kern._coarse_kernel(R, I, band.ky, band.kx, band.weight, small, xs)
     rows = band_rows(R.shape[0], band.ky)
     X = (np.conj(R[rows, :band.kx + 1]) * I[rows, :band.kx + 1]).astype(complex) * band.weight
     ref_small = np.zeros_like(small)
@@ -255,7 +256,7 @@ def test_coarse_kernel_matches_numpy(spectra):
 
 def test_cross_and_ml_kernels_match_numpy(spectra):
     m, R, I = spectra
-    reg._cross_kernel(R, I, m._ky, m._kx, m._ridx, m._C, m._P)
+    kern._cross_kernel(R, I, m._ky, m._kx, m._ridx, m._C, m._P)
     rows = band_rows(R.shape[0], m._ky)
     Rb = R[rows, :m._kx + 1].astype(complex)
     Ib = I[rows, :m._kx + 1].astype(complex)
@@ -266,7 +267,7 @@ def test_cross_and_ml_kernels_match_numpy(spectra):
     np.testing.assert_allclose(m._P, P, rtol=1e-9)
     ry, rx = 2.2, -1.6
     X = np.empty_like(m._X)
-    reg._ml_kernel(m._C, m._P, m._uy, m._ux, ry, rx, m._ridx, m._rcount, m._hp, X)
+    kern._ml_kernel(m._C, m._P, m._uy, m._ux, ry, rx, m._ridx, m._rcount, m._hp, X)
     ph = np.exp(1j * (m._uy[:, None] * ry + m._ux[None, :] * rx))
     S = np.clip(np.bincount(m._ridx.ravel(), (C * ph).real.ravel(), minlength=len(P))
                 / m._rcount, 0, None)
@@ -279,10 +280,10 @@ def test_cross_and_ml_kernels_match_numpy(spectra):
 
 def test_newton_kernel_matches_direct_maximisation(spectra):
     m, R, I = spectra
-    reg._cross_kernel(R, I, m._ky, m._kx, m._ridx, m._C, m._P)
+    kern._cross_kernel(R, I, m._ky, m._kx, m._ridx, m._C, m._P)
     X = np.empty_like(m._X)
-    reg._ml_kernel(m._C, m._P, m._uy, m._ux, 2.3, -1.7, m._ridx, m._rcount, m._hp, X)
-    ry, rx, c = reg._newton_kernel(X, m._uy, m._ux, m._lnEy, m._lnEx, 2.0, -1.5, 0.5, 20)
+    kern._ml_kernel(m._C, m._P, m._uy, m._ux, 2.3, -1.7, m._ridx, m._rcount, m._hp, X)
+    ry, rx, c = kern._newton_kernel(X, m._uy, m._ux, m._lnEy, m._lnEx, 2.0, -1.5, 0.5, 20)
     Xc = X[0] + 1j * X[1]
     lags_y = np.arange(len(m._lnEy)) - (len(m._lnEy) - 1) // 2
     lags_x = np.arange(len(m._lnEx)) - (len(m._lnEx) - 1) // 2
@@ -312,7 +313,7 @@ def test_periodic_kernel_matches_numpy():
         n0 = q[outer & (rcount >= 8)].min()
         s = q / n0 - 1
         want = s[21:].max() > 4.0 * s[3:21].max()
-        assert reg._periodic_kernel(P, rcount, G, 3, 20, 4.0) == want
+        assert kern._periodic_kernel(P, rcount, G, 3, 20, 4.0) == want
     assert want  # the spike beyond ring 20 is detected
 
 
@@ -321,14 +322,14 @@ def test_peak_kernel_matches_numpy():
     cmap = rng.random((20, 24))
     gy = np.fft.fftfreq(20) * 40
     gx = np.fft.fftfreq(24) * 48
-    j, i, q, oy, ox = reg._peak_kernel(cmap, False, gy, gx, 0.0, 0.0, 0.0, 40.0, 48.0)
+    j, i, q, oy, ox = kern._peak_kernel(cmap, False, gy, gx, 0.0, 0.0, 0.0, 40.0, 48.0)
     jj, ii = np.unravel_index(np.argmax(cmap), cmap.shape)
     assert (j, i) == (jj, ii)
     assert np.isclose(q, (cmap.max() - cmap.mean()) / cmap.std())
     a, b, c = cmap[(j - 1) % 20, i], cmap[j, i], cmap[(j + 1) % 20, i]
     assert np.isclose(oy, np.clip(0.5 * (a - c) / (a - 2 * b + c), -0.5, 0.5))
     # masked: maximum among cells within 6 px of (10, -10), distances wrapped
-    j, i, *_ = reg._peak_kernel(cmap, True, gy, gx, 10.0, -10.0, 36.0, 40.0, 48.0)
+    j, i, *_ = kern._peak_kernel(cmap, True, gy, gx, 10.0, -10.0, 36.0, 40.0, 48.0)
     dy = (gy[:, None] - 10 + 20) % 40 - 20
     dx = (gx[None, :] + 10 + 24) % 48 - 24
     masked = np.where(dy ** 2 + dx ** 2 <= 36, cmap, -np.inf)
