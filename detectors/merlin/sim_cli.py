@@ -24,6 +24,11 @@ def _is_loopback(host: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lumiere merlin-sim",
                                      description="Simulated Merlin Medipix3RX (control + data TCP servers).")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback unless --allow-remote)")
     parser.add_argument("--control-port", type=int, default=6341, help="control port (0 = any free port)")
     parser.add_argument("--data-port", type=int, default=6342, help="data port (0 = any free port)")
@@ -33,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-frames", type=int, default=0,
                         help="cycle this many pre-encoded frames (throughput tests; 0 = fresh frames)")
     parser.add_argument("--no-realtime", action="store_true", help="send frames as fast as possible")
-    return parser
+    parser.add_argument("--world", action="store_true",
+                        help="frames from the shared simulated instrument (EELS at its probe, real-time clock, "
+                             "Nx1 layout) instead of the synthetic pattern")
 
 
 def main(argv: Sequence[str] | None = None, stop_event: threading.Event | None = None) -> int:
@@ -51,7 +58,11 @@ def main(argv: Sequence[str] | None = None, stop_event: threading.Event | None =
     int
         Exit status: 0 after a clean stop, 2 for refused arguments.
     """
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv), stop_event)
+
+
+def run(args: argparse.Namespace, stop_event: threading.Event | None = None) -> int:
+    """Run the simulator for parsed arguments (see :func:`main`)."""
     if not _is_loopback(args.host) and not args.allow_remote:
         print(f"refusing to bind non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
         return 2
@@ -61,12 +72,22 @@ def main(argv: Sequence[str] | None = None, stop_event: threading.Event | None =
     if source is None:
         from .frame_sources import PatternSource
         source = PatternSource((514, 514) if args.layout == "2x2G" else (512, 512))
+    realtime = not args.no_realtime
+    if args.world:
+        from detectors.simulation.clock import SimClock
+        from detectors.simulation.world import SimulatedWorld
+
+        if args.layout != "Nx1":
+            print("--world produces the EELS camera's Nx1 frames; use --layout Nx1", file=sys.stderr)
+            return 2
+        world = SimulatedWorld(args.seed, clock=SimClock(None if args.no_realtime else 1.0))
+        source, realtime = world.eels_frames, False  # the world paces the exposure on its clock
     stop = stop_event or threading.Event()
     if stop_event is None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     with MerlinSimulator(args.host, args.control_port, args.data_port, frame_source=source, layout=args.layout,
-                         n_chips=n_chips, cache_frames=args.cache_frames, realtime=not args.no_realtime) as sim:
+                         n_chips=n_chips, cache_frames=args.cache_frames, realtime=realtime) as sim:
         print(f"control_port={sim.control_port} data_port={sim.data_port}", flush=True)
         while not stop.wait(0.2):
             pass

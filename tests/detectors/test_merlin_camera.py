@@ -51,3 +51,29 @@ def test_queued_probe_positions_step_through_a_scan(world_camera):
     world.queue_probe_positions(np.array([grain.y_nm, hole[0]]), np.array([grain.x_nm, hole[1]]))
     on_grain, in_vacuum = camera.acquire_spectra(2, 0.02)
     assert on_grain[60:].sum() > 100 * max(in_vacuum[60:].sum(), 1)
+
+
+def test_lumiere_merlin_sim_serves_the_world_to_the_real_client():
+    import re
+    import subprocess
+    import sys
+
+    from detectors.merlin.camera import connect_merlin_camera
+
+    proc = subprocess.Popen([sys.executable, "-m", "lumiere.cli", "merlin-sim", "--world", "--no-realtime",
+                             "--control-port", "0", "--data-port", "0", "--seed", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        ports = re.match(r"control_port=(\d+) data_port=(\d+)", line)
+        assert ports, f"unexpected first line {line!r}; stderr: {proc.stderr.read() if proc.poll() else ''}"
+        camera = connect_merlin_camera("127.0.0.1", int(ports[1]), int(ports[2]), lambda: np.arange(1024.0))
+        try:
+            spectra = camera.acquire_spectra(2, 0.001)
+        finally:
+            camera.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    zlp_channel = int(np.argmax(spectra.sum(axis=0)))
+    assert 150 <= zlp_channel <= 250, "the world's zero-loss peak (−20 eV offset, 0.1 eV/channel) at 0 eV"
