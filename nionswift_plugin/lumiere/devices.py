@@ -51,6 +51,9 @@ def _camera_backend(config: SiteConfig, instrument: Instrument) -> CameraBackend
 
 def register_devices(config: SiteConfig | str | None = None) -> LumiereDevices:
     devices = create_devices(config)
+    # the VG column: drivers connected and its interlocks watched from the start (trips are logged
+    # and kept in stem_controller.interlock_events)
+    devices.stem_controller.start_interlock_monitor(1.0)
     Registry.register_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
     Registry.register_component(devices.eels_camera_module, {"camera_module"})
     Registry.register_component(devices.scan_module, {"scan_module"})

@@ -8,6 +8,7 @@ images the world's specimen (with its drift) at the scan's geometry.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import threading
 import typing
@@ -24,26 +25,58 @@ INSTRUMENT_ID = "lumiere_stem_controller"
 SCAN_DEVICE_ID = "lumiere_scan"
 
 
+log = logging.getLogger(__name__)
+
+
 class Control(typing.NamedTuple):
     get: typing.Callable[[], float]
     set: typing.Callable[[float], None] | None
 
 
-class WorldValueManager:
-    """Named instrument controls backed by the simulated world (Nion units: V, A, m, eV)."""
+#: Swift name → (VG column control, factor Swift unit → column unit). Swift's units are SI (V, A,
+#: m, Pa, °C); the column speaks nm for the probe shift and stage and µm for the apertures.
+VG_CONTROLS: dict[str, tuple[str, float]] = {
+    "EHT": ("EHT", 1.0), "OL": ("OL", 1.0), "C1": ("C1", 1.0), "C2": ("C2", 1.0),
+    "CSH.x": ("CSH.x", 1e9), "CSH.y": ("CSH.y", 1e9),
+    "StageX": ("StageX", 1e9), "StageY": ("StageY", 1e9),
+    "StageOutX": ("StageX", 1e9), "StageOutY": ("StageY", 1e9),
+    "BeamBlanked": ("BeamBlanked", 1.0), "C_Blank": ("BeamBlanked", 1.0),
+    "GunVacuum": ("GunVacuum", 1.0), "ColumnVacuum": ("ColumnVacuum", 1.0),
+    "ObjectiveTemperature": ("ObjectiveTemperature", 1.0),
+}
+
+
+class VGValueManager:
+    """Swift's named controls (``GetVal``/``SetVal``/``TryGetVal``) on the VG column and the world.
+
+    Column controls go through the VG command layer (:class:`~detectors.vg_lumiere.VGColumn`, its
+    drivers and interlocks): ``EHT`` (V; setting it pushes the per-HT lens and spectrometer
+    settings), ``OL``/``C1``/``C2`` (A), ``CSH.x``/``CSH.y`` (m; the column's nm), ``StageX``/
+    ``StageY`` (alias ``StageOutX``/``StageOutY``; m), ``OA.x``… (aperture motors; m), ``BeamBlanked``
+    (alias ``C_Blank``; 0/1), read-only ``GunVacuum``/``ColumnVacuum`` (Pa) and
+    ``ObjectiveTemperature`` (°C). The world's own: ``BeamCurrent`` (A), ``ZLPFWHM`` (eV),
+    ``eels_x_scale``/``eels_x_offset`` (eV), ``eels_y_*``, ``LaserWavelength`` (nm), ``LaserPower`` (µW).
+
+    A refused request (unknown name, read-only control, value out of range, interlock, silent
+    device) makes ``SetVal`` return False and ``TryGetVal`` return (False, None); the reason is
+    logged and kept in :attr:`last_error`. Interlock trips (from any request or the monitor) are
+    logged and appended to :attr:`interlock_events`.
+    """
 
     def __init__(self, instrument: Instrument) -> None:
         world = instrument.world
         assert world is not None, "the simulated stem_controller needs a simulated world"
         self.instrument = instrument
+        self.last_error: str | None = None
+        self.interlock_events: list[typing.Any] = []
+        self._column_hooked = False
+        self._lock = threading.Lock()
         beam, spec, laser = world.beam, world.spectrometer, world.laser
-        shift = instrument.probe_shift
 
         def setter(obj: typing.Any, attr: str, scale: float = 1.0) -> typing.Callable[[float], None]:
             return lambda v: setattr(obj, attr, float(v) * scale)
 
         self.controls: dict[str, Control] = {
-            "EHT": Control(lambda: beam.high_tension_V, setter(beam, "high_tension_V")),
             "BeamCurrent": Control(lambda: beam.current_pA * 1e-12, setter(beam, "current_pA", 1e12)),
             "ZLPFWHM": Control(lambda: beam.zlp_fwhm_eV, setter(beam, "zlp_fwhm_eV")),
             "eels_x_scale": Control(lambda: spec.dispersion_eV_per_channel, setter(spec, "dispersion_eV_per_channel")),
@@ -52,21 +85,70 @@ class WorldValueManager:
             "eels_y_offset": Control(lambda: 0.0, None),
             "LaserWavelength": Control(lambda: laser.wavelength_nm, None),
             "LaserPower": Control(lambda: laser.power_uW, None),
-            "CSH.y": Control(lambda: shift.get_shift_nm()[0] * 1e-9,
-                             lambda v: shift.set_shift_nm(float(v) * 1e9, shift.get_shift_nm()[1])),
-            "CSH.x": Control(lambda: shift.get_shift_nm()[1] * 1e-9,
-                             lambda v: shift.set_shift_nm(shift.get_shift_nm()[0], float(v) * 1e9)),
         }
+
+    # -- the column ------------------------------------------------------------------------
+    @property
+    def column(self) -> typing.Any:
+        column = self.instrument.column
+        with self._lock:
+            if not self._column_hooked:
+                column.on_interlock.append(self._on_interlock)
+                self._column_hooked = True
+        return column
+
+    def _on_interlock(self, event: typing.Any) -> None:
+        self.interlock_events.append(event)
+        log.error("VG interlock %s: %s; %s", event.interlock, event.reason,
+                  ", ".join(event.actions) or "no action")
+
+    def vg_name(self, name: str) -> tuple[str, float] | None:
+        """(column control, factor) for a Swift name, or None if the column does not have it."""
+        if name in VG_CONTROLS:
+            return VG_CONTROLS[name]
+        if name.endswith((".x", ".y")) and name[:-2] in ("OA", "CA", "SA", "VOA"):
+            return name, 1e6  # aperture motors: m ↔ µm (names from the column's config)
+        return None
+
+    def known_names(self) -> list[str]:
+        return sorted(set(VG_CONTROLS) | set(self.controls))
+
+    def _refuse(self, message: str) -> None:
+        self.last_error = message
+        log.warning("%s", message)
 
     def get_value(self, name: str) -> float | None:
         control = self.controls.get(name)
-        return control.get() if control else None
+        if control is not None:
+            return control.get()
+        vg = self.vg_name(name)
+        if vg is None:  # panels probe names freely: not worth a warning
+            self.last_error = f"GetVal {name}: no control named {name!r}; known: {', '.join(self.known_names())}"
+            log.debug("%s", self.last_error)
+            return None
+        try:
+            return self.column.get(vg[0]) / vg[1]
+        except Exception as e:  # noqa: BLE001 - every refusal of the column → (False, None), logged
+            self._refuse(f"GetVal {name}: {type(e).__name__}: {e}")
+            return None
 
     def set_value(self, name: str, value: float) -> bool:
         control = self.controls.get(name)
-        if control is None or control.set is None:
+        if control is not None:
+            if control.set is None:
+                self._refuse(f"SetVal {name}: read-only control")
+                return False
+            control.set(value)
+            return True
+        vg = self.vg_name(name)
+        if vg is None:
+            self._refuse(f"SetVal {name}: no control named {name!r}; known: {', '.join(self.known_names())}")
             return False
-        control.set(value)
+        try:
+            self.column.set(vg[0], float(value) * vg[1])
+        except Exception as e:  # noqa: BLE001 - range, read-only, interlock, device errors → False
+            self._refuse(f"SetVal {name} = {value!r}: {type(e).__name__}: {e}")
+            return False
         return True
 
     def inform_value(self, name: str, value: float) -> bool:
@@ -124,9 +206,36 @@ class LumiereInstrument(InstrumentDevice.Instrument):
     """Swift's ``stem_controller`` for the (simulated) VG Lumière."""
 
     def __init__(self, instrument: Instrument) -> None:
-        super().__init__(INSTRUMENT_ID, WorldValueManager(instrument), AxisManager())
+        self.vg_values = VGValueManager(instrument)
+        super().__init__(INSTRUMENT_ID, self.vg_values, AxisManager())
         self.lumiere = instrument
         self.world = instrument.world
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last refused ``GetVal``/``SetVal`` was refused."""
+        return self.vg_values.last_error
+
+    @property
+    def interlock_events(self) -> list[typing.Any]:
+        """Every VG interlock trip seen (``InterlockEvent``: interlock, reason, actions, time)."""
+        return self.vg_values.interlock_events
+
+    def poll_interlocks(self) -> list[typing.Any]:
+        """Read the gauges and the objective temperature now; new trips are logged and stored."""
+        return self.vg_values.column.poll()
+
+    def start_interlock_monitor(self, interval_s: float = 1.0) -> None:
+        """Poll the interlocks from a daemon thread (the plug-in does this at start-up)."""
+        self.vg_values.column.start_monitor(interval_s)
+
+    @property
+    def interlock_status(self) -> str:
+        """"OK" or the latched interlocks with their reasons."""
+        if not self.lumiere.column_connected:
+            return "OK"
+        latched = self.lumiere.column.latched
+        return "; ".join(f"{e.interlock}: {e.reason}" for e in latched.values()) or "OK"
 
     def _set_scan_context_probe_position(self, scan_context: stem_controller.ScanContext,
                                          probe_position: Geometry.FloatPoint | None) -> None:
