@@ -35,6 +35,10 @@ INELASTIC_MFP_NM: dict[str, float] = {"carbon": 160.0, "Sc2O3": 110.0, "Dy2O3": 
 #: HAADF scattering fraction per nm of material (Z-contrast, roughly ∝ ρ·Z^1.7)
 HAADF_FRACTION_PER_NM: dict[str, float] = {"carbon": 1.5e-4, "Sc2O3": 1.6e-3, "Dy2O3": 3.5e-3,
                                            "DyScO3": 2.8e-3, "Au": 5.5e-3}
+#: ADF (lower inner angle, ~30–80 mrad) scattering fraction per nm: more signal, weaker Z-contrast
+#: (roughly ∝ ρ·Z^1.2), so the carbon support shows where HAADF barely sees it
+ADF_FRACTION_PER_NM: dict[str, float] = {"carbon": 1.2e-3, "Sc2O3": 5.0e-3, "Dy2O3": 7.5e-3,
+                                         "DyScO3": 6.5e-3, "Au": 9.0e-3}
 OXIDES = ("Sc2O3", "Dy2O3", "DyScO3")
 MATERIALS = ("carbon",) + OXIDES + ("Au",)
 

@@ -27,7 +27,7 @@ from detectors.simulation import spectra
 from detectors.simulation.clock import SimClock
 from detectors.simulation.drift import DriftModel, DriftSettings
 from detectors.simulation.noise import poisson_counts
-from detectors.simulation.specimen import HAADF_FRACTION_PER_NM, MATERIALS, LocalComposition, Specimen
+from detectors.simulation.specimen import ADF_FRACTION_PER_NM, HAADF_FRACTION_PER_NM, MATERIALS, LocalComposition, Specimen
 from detectors.simulation.state import BeamState, LaserState, SpectrometerState
 
 ELECTRONS_PER_S_PER_PA = 1e-12 / 1.602176634e-19
@@ -118,6 +118,18 @@ class SimulatedWorld:
         """HAADF signal (electrons) at microscope positions (any shape) and times."""
         comp = self.composition(probe_y_nm, probe_x_nm, t_s)
         expected = (self.haadf_fraction(comp) * self.electrons(dwell_s)).reshape(np.shape(probe_y_nm))
+        return poisson_counts(expected, self.next_noise_seed()) if noise else expected.astype(np.float32)
+
+    def adf_fraction(self, comp: LocalComposition) -> np.ndarray:
+        """Fraction of the beam scattered onto the (lower-angle) ADF detector (N,)."""
+        frac = sum(comp.thickness_nm[m] * ADF_FRACTION_PER_NM[m] for m in MATERIALS)
+        return 1.0 - np.exp(-frac)
+
+    def adf_counts(self, probe_y_nm, probe_x_nm, t_s, dwell_s: float, *, noise: bool = True) -> np.ndarray:
+        """ADF signal (electrons) at microscope positions (any shape) and times: the same
+        composition as :meth:`haadf_counts` with the ADF scattering weights."""
+        comp = self.composition(probe_y_nm, probe_x_nm, t_s)
+        expected = (self.adf_fraction(comp) * self.electrons(dwell_s)).reshape(np.shape(probe_y_nm))
         return poisson_counts(expected, self.next_noise_seed()) if noise else expected.astype(np.float32)
 
     # -- laser coupling --------------------------------------------------------------------
