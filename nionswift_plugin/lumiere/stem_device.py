@@ -239,11 +239,16 @@ class LumiereInstrument(InstrumentDevice.Instrument):
 
     def _set_scan_context_probe_position(self, scan_context: stem_controller.ScanContext,
                                          probe_position: Geometry.FloatPoint | None) -> None:
-        """Park the simulated probe where Swift's probe graphic is (fractional → nm)."""
+        """Park the simulated probe where Swift's probe graphic is (fractional position in the
+        scan context → microscope nm, rotation and the probe shift (``CSH``) included)."""
         super()._set_scan_context_probe_position(scan_context, probe_position)
-        if probe_position is None or not scan_context.is_valid or scan_context.frame_parameters is None:
+        if probe_position is None or scan_context is None or not scan_context.size or scan_context.fov_nm is None:
             return
-        frame = scan_frame_from_nion(scan_context.frame_parameters)
+        size = Geometry.IntSize.make(scan_context.size)
+        center = Geometry.FloatPoint.make(scan_context.center_nm or (0.0, 0.0))
+        frame = ScanFrame((size.height, size.width), float(scan_context.fov_nm), (center.y, center.x),
+                          float(scan_context.rotation_rad or 0.0))
+        frame = self.lumiere.probe_shift.apply(frame)
         h, w = frame.size_px
         v = (probe_position.y - 0.5) * h * frame.pixel_size_nm
         u = (probe_position.x - 0.5) * w * frame.pixel_size_nm
@@ -340,13 +345,94 @@ class WorldScanBox:
 
 
 class LumiereScanDevice(ScanDevice.Device):
-    """Scan device: device_kit's pacing and buffering, no flyback columns in synchronized SIs."""
+    """Scan device over the simulated world: device_kit's pacing, buffering and synchronization,
+    our geometry (:func:`scan_frame_from_nion`: subscan, line scan, rotation, probe shift) and signals.
+
+    Channels: 0 ``HAADF`` (``world.haadf_counts``) and 1 ``ADF`` (``world.adf_counts``, a lower-angle
+    ring: more signal, weaker Z-contrast), each switched with Swift's channel check boxes.
+
+    Flyback: in free-running scans every line starts ``flyback_time_us`` (frame parameter, default
+    30 µs) after the previous one ended, so pixel times (and drift) include the flyback; the data
+    hold no flyback columns. Synchronized scans have no flyback pixels (the camera paces the scan
+    block-wise).
+
+    Arbitrary pixel order (the sparse/random scan hook): :meth:`set_pixel_order` takes flat pixel
+    indices (row-major in the scanned grid: the subscan if any) and makes every following frame
+    visit exactly those pixels, in that order, one dwell each; the others stay 0 (never
+    illuminated). :attr:`last_visits` holds the order, positions (nm, microscope frame) and
+    simulated times of the last frame's visits. ``set_pixel_order(None)`` returns to raster.
+    """
+
+    def __init__(self, device_id: str, device_name: str, instrument: LumiereInstrument,
+                 scan_box: "WorldScanBox") -> None:
+        super().__init__(device_id, device_name, instrument, scan_box)
+        # device_kit keeps its channel list private (HAADF, MAADF, X1, X2): ours are HAADF and ADF
+        self._Device__channels = [ScanDevice.Channel(0, "HAADF", True), ScanDevice.Channel(1, "ADF", False)]
+        self.lumiere = instrument.lumiere
+        self.pixel_order: np.ndarray | None = None
+        self.last_visits: PixelVisits | None = None
+
+    def set_pixel_order(self, flat_indices: typing.Sequence[int] | np.ndarray | None) -> None:
+        """Visit these flat pixel indices, in this order, in every following frame (None: raster).
+
+        Raises ValueError for negative or repeated indices; indices beyond the frame's pixel
+        count are refused when a frame starts (logged, the frame is then scanned in raster).
+        """
+        if flat_indices is None:
+            self.pixel_order = None
+            return
+        order = np.asarray(flat_indices, dtype=np.int64).ravel()
+        if order.size == 0 or (order < 0).any() or np.unique(order).size != order.size:
+            raise ValueError("a pixel order needs distinct flat indices ≥ 0")
+        self.pixel_order = order
+
+    def _frame(self, frame_parameters: scan_base.ScanFrameParameters) -> ScanFrame:
+        frame = scan_frame_from_nion(frame_parameters)
+        flyback = self.calculate_flyback_pixels(frame_parameters)
+        frame = dataclasses.replace(frame, flyback_px=flyback)
+        return self.lumiere.probe_shift.apply(frame)
+
+    def get_scan_data(self, frame_parameters: scan_base.ScanFrameParameters,
+                      channel: typing.Union[int, ScanDevice.Channel]) -> np.ndarray:
+        name = channel.name if isinstance(channel, ScanDevice.Channel) else self.get_channel_name(channel)
+        frame = self._frame(frame_parameters)
+        world = self.lumiere.world
+        signal = world.adf_counts if name == "ADF" else world.haadf_counts
+        with world.lock:
+            t0 = world.clock.now_s()
+            y, x = frame.positions_nm()
+            order = self.pixel_order
+            if order is not None and order.max() >= y.size:
+                log.error("pixel order refused: index %d beyond the %d pixels of the frame; raster scan",
+                          int(order.max()), y.size)
+                order = None
+            if order is None:
+                return signal(y, x, frame.pixel_times_s(t0), frame.dwell_s).astype(np.float32)
+            yf, xf = y.ravel()[order], x.ravel()[order]
+            times = t0 + (np.arange(order.size) + 0.5) * frame.dwell_s
+            out = np.zeros(y.size, np.float32)
+            out[order] = signal(yf, xf, times, frame.dwell_s)
+            self.last_visits = PixelVisits(order.copy(), yf, xf, times)
+            return out.reshape(y.shape)
 
     def calculate_flyback_pixels(self, frame_parameters: scan_base.ScanFrameParameters) -> int:
-        return 0
+        if frame_parameters.get_parameter("external_clock_mode", 0):
+            return 0
+        flyback_us = float(frame_parameters.get_parameter("flyback_time_us", 30.0))
+        return int(math.ceil(flyback_us / max(frame_parameters.pixel_time_us, 0.01)))
 
     def calculate_max_field_of_view(self, frame_parameters: scan_base.ScanFrameParameters) -> float:
-        return 4000.0
+        return float(self.lumiere.config["scan"]["max_fov_nm"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelVisits:
+    """The visits of a frame scanned in an arbitrary order: flat indices, nm, simulated s."""
+
+    order: np.ndarray
+    y_nm: np.ndarray
+    x_nm: np.ndarray
+    t_s: np.ndarray
 
 
 class LumiereScanModule(scan_base.ScanModule):
