@@ -75,7 +75,34 @@ class LaserPhysics:
         self.rate_Hz = 10_000.0
         self.gating = False
         self.hv_percent = [0, 0]
+        #: training/test faults (see :meth:`mode_hop`, :meth:`power_drop`): from ``fault_t_s`` on,
+        #: the emitted wavelength is off by ``mode_hop_nm`` and the power scaled by ``power_fault_factor``
+        self.mode_hop_nm = 0.0
+        self.power_fault_factor = 1.0
+        self.fault_t_s = 0.0
         self.update()
+
+    # -- faults (training, tests) ----------------------------------------------------------------
+    def mode_hop(self, delta_nm: float, at_s: float | None = None, power_factor: float = 0.6) -> None:
+        """From simulated time ``at_s`` (default now) the dye laser lases on a neighbouring mode:
+        the emitted wavelength is ``delta_nm`` off the set one and the power scaled by ``power_factor``."""
+        with self.lock:
+            self.mode_hop_nm = float(delta_nm)
+            self.power_fault_factor = float(power_factor)
+            self.fault_t_s = self.clock.now_s() if at_s is None else float(at_s)
+            self.update()
+
+    def power_drop(self, factor: float, at_s: float | None = None) -> None:
+        """From simulated time ``at_s`` (default now) the laser's power is scaled by ``factor``."""
+        with self.lock:
+            self.power_fault_factor = float(factor)
+            self.fault_t_s = self.clock.now_s() if at_s is None else float(at_s)
+            self.update()
+
+    def clear_optical_faults(self) -> None:
+        with self.lock:
+            self.mode_hop_nm, self.power_fault_factor = 0.0, 1.0
+            self.update()
 
     # -- dye laser ------------------------------------------------------------------------------
     def start_move(self, target_steps: int) -> float:
@@ -133,9 +160,13 @@ class LaserPhysics:
         with self.lock:
             steps, _ = self.motor_position()
             wl = self.calibration.to_wavelength(steps)
+            fault = self.clock.now_s() >= self.fault_t_s
+            if fault:
+                wl += self.mode_hop_nm
             self.state.wavelength_nm = wl
             self.state.power_uW = (self.sim.peak_power_uW * self.tuning(wl) * self.pump_factor()
-                                   * self.attenuator_transmission() * self.drift_factor())
+                                   * self.attenuator_transmission() * self.drift_factor()
+                                   * (self.power_fault_factor if fault else 1.0))
             self.state.duty_cycle = (min(1.0, self.width_ns * 1e-9 * self.rate_Hz)
                                      if self.gating else 1.0)
             return self.state

@@ -77,3 +77,70 @@ class PatternSource:
         self._next += n_frames
         key = (k % 4096) * 1_000_003 + self._base[None]
         return ((key * 2654435761) % (self.max_count + 1)).astype(np.uint32)
+
+
+class DefectiveChipSource:
+    """Wrap a frame source with detector defects: hot and dead pixels, a noisy chip, and the
+    counting threshold's noise floor (for training scenarios and tests of bad-pixel handling).
+
+    Parameters
+    ----------
+    source : FrameSource
+        The clean frames.
+    hot_pixels, dead_pixels : sequence of (row, col)
+        Hot pixels count ``hot_counts_per_s`` whatever the beam does; dead pixels count 0.
+    noisy_chip : int, optional
+        Index of the chip (256 columns each, left to right) whose noise floor is
+        ``noisy_floor_keV`` instead of ``noise_floor_keV``.
+    threshold_keV : callable () -> float, optional
+        The detector's current lowest threshold (e.g. read from the simulator's parameters);
+        below a chip's noise floor that chip counts noise at ``noise_counts_per_s_per_keV`` per
+        keV below the floor, per pixel. ``None``: no threshold noise.
+    seed : int
+        Seed of the defects' noise.
+
+    Notes
+    -----
+    Counts are the source's (clipping to the counter depth happens in the simulator).
+    """
+
+    def __init__(self, source: FrameSource, *, hot_pixels=(), dead_pixels=(), noisy_chip: int | None = None,
+                 threshold_keV: Callable[[], float] | None = None, noise_floor_keV: float = 4.0,
+                 noisy_floor_keV: float = 8.0, hot_counts_per_s: float = 2e5,
+                 noise_counts_per_s_per_keV: float = 2e4, chip_columns: int = 256, seed: int = 0) -> None:
+        self.source = source
+        self.hot_pixels = tuple((int(r), int(c)) for r, c in hot_pixels)
+        self.dead_pixels = tuple((int(r), int(c)) for r, c in dead_pixels)
+        self.noisy_chip = noisy_chip
+        self.threshold_keV = threshold_keV
+        self.noise_floor_keV = float(noise_floor_keV)
+        self.noisy_floor_keV = float(noisy_floor_keV)
+        self.hot_counts_per_s = float(hot_counts_per_s)
+        self.noise_counts_per_s_per_keV = float(noise_counts_per_s_per_keV)
+        self.chip_columns = int(chip_columns)
+        self._rng = np.random.default_rng([seed, 0xBAD])
+
+    def noise_rate_per_s(self, cols: int, threshold_keV: float) -> np.ndarray:
+        """Noise counts per pixel per second of each column at ``threshold_keV``."""
+        floor = np.full(cols, self.noise_floor_keV)
+        if self.noisy_chip is not None:
+            c0 = self.noisy_chip * self.chip_columns
+            floor[c0:c0 + self.chip_columns] = self.noisy_floor_keV
+        return np.clip(floor - threshold_keV, 0.0, None) * self.noise_counts_per_s_per_keV
+
+    def __call__(self, n_frames: int, exposure_s: float) -> np.ndarray:
+        frames = np.asarray(self.source(n_frames, exposure_s))
+        frames = frames.astype(np.uint32, copy=True)
+        cols = frames.shape[-1]
+        if self.threshold_keV is not None:
+            rate = self.noise_rate_per_s(cols, float(self.threshold_keV()))
+            noisy = np.flatnonzero(rate > 0)
+            if noisy.size:
+                lam = rate[noisy] * exposure_s
+                frames[..., noisy] += self._rng.poisson(
+                    lam, size=(*frames.shape[:-1], noisy.size)).astype(np.uint32)
+        for r, c in self.hot_pixels:
+            frames[:, r, c] += self._rng.poisson(self.hot_counts_per_s * exposure_s, n_frames).astype(np.uint32)
+        for r, c in self.dead_pixels:
+            frames[:, r, c] = 0
+        return frames
