@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from drift_eels.parameters import DEFAULT_EDGES
 from lumiere.tasks import TaskControl, TextProgressBar
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     for run_name, res in (("corrected", c), ("uncorrected", result.uncorrected)):
         if res is None:
             continue
-        snr = ", ".join(f"{k} median SNR {float(_nanmedian(m.snr)):.1f}" for k, m in res.maps.items())
+        snr = ", ".join(f"{k} median SNR {float(np.nanmedian(m.snr)):.1f}" for k, m in res.maps.items())
         print(f"{run_name}: {res.sequences_done} sequences; {snr}")
     print(f"wrote {result.hdf5_path}", file=sys.stdout)
     for path in result.pngs:
@@ -72,7 +74,3 @@ def _overhead(timing: dict) -> float:
     a = timing.get("acquisition_s", 0.0)
     return (timing.get("reference_scan_s", 0.0) + timing.get("registration_s", 0.0)) / a if a > 0 else float("nan")
 
-
-def _nanmedian(a):  # noqa: ANN001, ANN202 - tiny helper
-    import numpy as np
-    return np.nanmedian(a)

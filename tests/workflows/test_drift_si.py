@@ -10,7 +10,7 @@ import pytest
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from detectors.simulation.drift import DriftModel, DriftSettings
-from drift_eels.parameters import DriftSIParameters, region_around
+from drift_eels.parameters import DriftSIParameters
 from drift_eels.session import configure_simulation, default_regions
 from drift_eels.tracker import DriftTracker, instrument_clock
 from drift_eels.workflow import LOG_COLUMNS, DriftCorrectedSI
