@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "drift-si": ("lumiere.cli_drift_si", "drift-corrected EELS spectrum image (N short sequences, tracked, re-centred, summed)"),
     "merlin-sim": ("lumiere.cli_merlin_sim", "simulated Merlin (Medipix3RX) control/data servers on 127.0.0.1"),
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
+    "train": ("lumiere.cli_train", "training scenarios on the simulated instrument (goal, scripted run, check)"),
 }
 
 
