@@ -44,6 +44,9 @@ class TrainingSession:
     messages: list[str] = dataclasses.field(default_factory=list)
     #: the scripted trainee's (or a panel's) last result, for :meth:`Scenario.check`
     last_result: typing.Any = None
+    #: False when the session runs on an instrument someone else owns (Swift's registered one):
+    #: closing the session then closes only what the scenario added
+    owns_instrument: bool = True
     _closed: bool = dataclasses.field(default=False, repr=False)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
@@ -77,7 +80,8 @@ class TrainingSession:
                     dev.close()
                 except Exception:  # noqa: BLE001 - closing regardless
                     pass
-        self.instrument.close()
+        if self.owns_instrument:
+            self.instrument.close()
 
     def __enter__(self) -> "TrainingSession":
         return self
@@ -99,6 +103,27 @@ class Scenario:
     answer_help: str | None = None
 
     def setup(self, seed: int = 0) -> TrainingSession:
+        """A new simulated instrument (world seed ``seed``) set up for this scenario."""
+        from detectors.config import validate
+        from detectors.instrument import build_instrument
+        instrument = build_instrument(validate({"world": {"seed": int(seed)}}))
+        try:
+            return self.configure(instrument, seed)
+        except BaseException:
+            instrument.close()
+            raise
+
+    def configure(self, instrument: Instrument, seed: int = 0, *, owns_instrument: bool = True) -> TrainingSession:
+        """Set an existing simulated instrument's world up for this scenario (the Swift panel's
+        Start). Raises ``ValueError`` with the reason when the instrument is not simulated."""
+        if instrument.world is None:
+            raise ValueError("training scenarios need the simulated instrument; this site's devices are "
+                             "real hardware (start Swift without LUMIERE_CONFIG, or with a simulated site file)")
+        session = self._configure(instrument, seed)
+        session.owns_instrument = owns_instrument
+        return session
+
+    def _configure(self, instrument: Instrument, seed: int) -> TrainingSession:
         raise NotImplementedError
 
     def check(self, session: TrainingSession, trainee_result: typing.Any) -> Report:

@@ -8,26 +8,12 @@ import typing
 
 import numpy as np
 
-from detectors.config import validate
-from detectors.instrument import build_instrument
 from lumiere.sinks import MemorySink
 from lumiere.tasks import TaskControl
 
 from .base import Report, Scenario, TrainingSession
 
 HC_EV_NM = 1239.84
-
-
-def _no_drift_config():
-    return validate({"world": {"drift": {"rate_nm_per_min": [0.0, 0.0], "random_walk_nm_per_sqrt_min": 0.0}}})
-
-
-def _seeded_config(seed: int, extra: dict | None = None):
-    d = {"world": {"seed": int(seed)}}
-    if extra:
-        for k, v in extra.items():
-            d.setdefault(k, {}).update(v)
-    return validate(d)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -44,10 +30,8 @@ class EEGSResonance(Scenario):
     #: pass if |found − truth| ≤ max(TOLERANCE_EV, 0.25 × FWHM)
     TOLERANCE_EV = 0.03
 
-    def setup(self, seed: int = 0) -> TrainingSession:
-        cfg = _seeded_config(seed, {"world": {"drift": {"rate_nm_per_min": [0.0, 0.0],
-                                                        "random_walk_nm_per_sqrt_min": 0.0}}})
-        instrument = build_instrument(cfg)
+    def _configure(self, instrument, seed: int) -> TrainingSession:
+        _stop_drift(instrument.world)
         p = instrument.world.specimen.particles[0]
         truth = {"particle": 0, "resonance_eV": p.resonance_eV, "resonance_fwhm_eV": p.resonance_fwhm_eV,
                  "resonance_nm": p.resonance_nm, "particle_centre_nm": (p.y_nm, p.x_nm),
@@ -123,9 +107,8 @@ class DriftMap(Scenario):
     #: pass: 1 − r² of the corrected Dy map against the truth below this, and below the uncorrected one
     MAX_ERROR = 0.1
 
-    def setup(self, seed: int = 0) -> TrainingSession:
+    def _configure(self, instrument, seed: int) -> TrainingSession:
         from drift_eels.session import configure_simulation
-        instrument = build_instrument(_seeded_config(seed))
         configure_simulation(instrument.world, drift_nm_per_min=self.DRIFT_NM_PER_MIN,
                              random_walk_nm_per_sqrt_min=0.5, current_pA=200.0, seed=seed + 1)
         return TrainingSession(self.name, seed, instrument, {"drift_nm_per_min": self.DRIFT_NM_PER_MIN,
@@ -209,9 +192,9 @@ class CLEmission(Scenario):
     answer_help = "peak wavelength, nm"
     TOLERANCE_NM = 8.0
 
-    def setup(self, seed: int = 0) -> TrainingSession:
+    def _configure(self, instrument, seed: int) -> TrainingSession:
         from detectors.cl import SimulatedCLSpectrometer
-        instrument = build_instrument(_no_drift_seeded(seed))
+        _stop_drift(instrument.world)
         world = instrument.world
         p = world.specimen.particles[0]
         cl = SimulatedCLSpectrometer(world)
@@ -264,9 +247,9 @@ class CLEmission(Scenario):
                            f"error {err:+.1f} nm; allowed ±{self.TOLERANCE_NM:g} nm"])
 
 
-def _no_drift_seeded(seed: int):
-    return _seeded_config(seed, {"world": {"drift": {"rate_nm_per_min": [0.0, 0.0],
-                                                     "random_walk_nm_per_sqrt_min": 0.0}}})
+def _stop_drift(world) -> None:
+    from detectors.simulation.drift import DriftModel, DriftSettings
+    world.drift = DriftModel(DriftSettings((0.0, 0.0), 0.0), seed=world.seed)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,11 +270,11 @@ class MerlinTuning(Scenario):
     NOISE_FLOOR_KEV, NOISY_FLOOR_KEV = 4.0, 8.0
     MAX_THRESHOLD_KEV = 30.0
 
-    def setup(self, seed: int = 0) -> TrainingSession:
-        from detectors.merlin.camera import simulated_merlin_camera
+    def _configure(self, instrument, seed: int) -> TrainingSession:
+        from detectors.merlin.camera import MerlinEELSCamera, simulated_merlin_camera
         from detectors.merlin.frame_sources import DefectiveChipSource
         from detectors.merlin.settings import MerlinSettings
-        instrument = build_instrument(_no_drift_seeded(seed))
+        _stop_drift(instrument.world)
         world = instrument.world
         rng = np.random.default_rng([seed, 0x3E7])
         rows, cols = 256, 1024
@@ -309,12 +292,18 @@ class MerlinTuning(Scenario):
                                      threshold_keV=lambda: float(holder["sim"].get_parameter("THRESHOLD0")),
                                      noise_floor_keV=self.NOISE_FLOOR_KEV, noisy_floor_keV=self.NOISY_FLOOR_KEV,
                                      seed=seed)
-        camera = simulated_merlin_camera(source, world.energy_axis_eV)
+        current = instrument.eels_camera
+        if isinstance(current, MerlinEELSCamera) and hasattr(current, "simulator"):
+            # a simulated Merlin already in use (Swift): its simulator gets the defective chips
+            camera = current
+            source.source = camera.simulator.frame_source
+            camera.simulator.frame_source = source
+        elif isinstance(current, MerlinEELSCamera):
+            raise ValueError("the Merlin of this site is real hardware: nothing to simulate")
+        else:
+            camera = simulated_merlin_camera(source, world.energy_axis_eV)
+            instrument.eels_camera = camera
         holder["sim"] = camera.simulator
-        old = instrument.eels_camera
-        instrument.eels_camera = camera
-        if hasattr(old, "close"):
-            old.close()
         camera.apply_settings(MerlinSettings(counter_depth=6, thresholds_keV=(3.0, 0.0)))
         truth = {"hot_pixels": hot, "dead_pixels": dead, "noisy_chip": noisy_chip,
                  "noise_floor_keV": self.NOISE_FLOOR_KEV, "noisy_floor_keV": self.NOISY_FLOOR_KEV}
