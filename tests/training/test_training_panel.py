@@ -1,0 +1,51 @@
+"""The training panel's logic (TrainingController) and handler, headless (no Qt)."""
+from __future__ import annotations
+
+from detectors.instrument import build_instrument
+from nionswift_plugin.lumiere.training_panel import TrainingController, TrainingHandler
+from lumiere.training import SCENARIOS
+
+
+def test_start_check_on_a_registered_simulated_instrument():
+    instrument = build_instrument()
+    try:
+        c = TrainingController(lambda: instrument)
+        assert "Start a scenario first" in c.check("2.0")
+        c.select(list(SCENARIOS).index("cl-emission"))
+        assert "CL" in c.goal_text()
+        assert c.start(seed=0).startswith("Started")
+        truth = c.session.truth["peak_nm"]
+        assert c.check(f"{truth:.1f}").startswith("PASS")
+        assert c.check(f"{truth + 40:.1f}").startswith("FAIL")
+        assert "expected a wavelength" in c.check("red")
+        assert c.run_scripted_trainee().startswith("Scripted trainee finished")
+        assert c.check("").startswith("PASS")  # the last result
+        c.stop()
+        assert not instrument._closed  # the registered instrument stays open
+    finally:
+        instrument.close()
+
+
+def test_start_explains_why_not_on_real_hardware():
+    class Real:
+        world = None
+
+    assert "real instrument" in TrainingController(lambda: Real()).start()
+    assert "not registered" in TrainingController(lambda: None).start()
+
+
+def test_handler_binds_the_controller():
+    instrument = build_instrument()
+    try:
+        h = TrainingHandler(None, instrument=lambda: instrument)
+        h.scenario_index.value = list(SCENARIOS).index("eegs-resonance")
+        assert "plasmon resonance" in h.goal.value
+        h.start_clicked()
+        assert h.report.value.startswith("Started")
+        t = h.controller.session.truth["resonance_eV"]
+        h.answer.value = f"{t:.3f}"
+        h.check_clicked()
+        assert h.report.value.startswith("PASS")
+        h.controller.stop()
+    finally:
+        instrument.close()
