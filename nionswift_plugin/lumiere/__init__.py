@@ -13,7 +13,7 @@ from nion.utils import Registry
 
 from nionswift_plugin.lumiere.computations import register_computations, unregister_computations
 from nionswift_plugin.lumiere.devices import LumiereDevices, register_devices, unregister_devices
-from nionswift_plugin.lumiere import merlin_panel
+from nionswift_plugin.lumiere import cl_panel, merlin_panel
 from nionswift_plugin.lumiere.panels import PANELS
 from nionswift_plugin.lumiere.workflow_panel import register_workflow_panel, unregister_workflow_panel
 
@@ -27,6 +27,7 @@ def run() -> None:
         for panel_id, handler in PANELS.items():
             register_workflow_panel(handler, panel_id)
         merlin_panel.register()
+        cl_panel.register()
         register_computations()
 
 
@@ -37,6 +38,7 @@ def stop() -> None:
         for panel_id in PANELS:
             unregister_workflow_panel(panel_id)
         merlin_panel.unregister()
+        cl_panel.unregister()
         unregister_devices(_devices)
         _devices = None
 

@@ -9,6 +9,7 @@ from nion.utils import Registry
 from detectors.config import SiteConfig, load_config
 from detectors.instrument import Instrument, build_instrument
 from detectors.merlin.camera import MerlinEELSCamera
+from nionswift_plugin.lumiere.cl_camera_device import CL_CAMERA_ID, LumiereCLCamera, create_cl_camera
 from nionswift_plugin.lumiere.eels_camera_device import CameraBackend, LumiereEELSCamera, MerlinBackend, WorldBackend
 
 EELS_CAMERA_ID = "lumiere_eels_camera"
@@ -22,6 +23,8 @@ class LumiereDevices:
     scan_module: LumiereScanModule
     eels_camera: LumiereEELSCamera
     eels_camera_module: CameraDevice.CameraModule
+    cl_camera: LumiereCLCamera | None = None
+    cl_camera_module: CameraDevice.CameraModule | None = None
 
 
 def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = True) -> LumiereDevices:
@@ -38,7 +41,8 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     camera = LumiereEELSCamera(stem, scan_module, _camera_backend(config, instrument), EELS_CAMERA_ID)
     setattr(camera, "camera_panel_type", "eels")
     camera_module = CameraDevice.CameraModule(INSTRUMENT_ID, camera, CameraDevice.CameraSettings(EELS_CAMERA_ID, 0.01))
-    return LumiereDevices(instrument, stem, scan_module, camera, camera_module)
+    cl_camera, cl_camera_module = create_cl_camera(stem, scan_module)
+    return LumiereDevices(instrument, stem, scan_module, camera, camera_module, cl_camera, cl_camera_module)
 
 
 def _camera_backend(config: SiteConfig, instrument: Instrument) -> CameraBackend:
@@ -56,6 +60,8 @@ def register_devices(config: SiteConfig | str | None = None) -> LumiereDevices:
     devices.stem_controller.start_interlock_monitor(1.0)
     Registry.register_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
     Registry.register_component(devices.eels_camera_module, {"camera_module"})
+    if devices.cl_camera_module is not None:
+        Registry.register_component(devices.cl_camera_module, {"camera_module"})
     Registry.register_component(devices.scan_module, {"scan_module"})
     return devices
 
@@ -63,9 +69,13 @@ def register_devices(config: SiteConfig | str | None = None) -> LumiereDevices:
 def unregister_devices(devices: LumiereDevices) -> None:
     Registry.unregister_component(devices.scan_module, {"scan_module"})
     Registry.unregister_component(devices.eels_camera_module, {"camera_module"})
+    if devices.cl_camera_module is not None:
+        Registry.unregister_component(devices.cl_camera_module, {"camera_module"})
     Registry.unregister_component(devices.stem_controller, {"instrument_controller", "stem_controller"})
     # unregistering the camera module makes the instrumentation kit close the camera device; if the
     # kit's listeners are gone (a torn-down test context), close it here so it can be registered again
     if Registry.get_component(f"{EELS_CAMERA_ID}_device") is devices.eels_camera:
         devices.eels_camera.close()
+    if devices.cl_camera is not None and Registry.get_component(f"{CL_CAMERA_ID}_device") is devices.cl_camera:
+        devices.cl_camera.close()
     devices.instrument.close()

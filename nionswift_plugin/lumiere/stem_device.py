@@ -255,6 +255,16 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         y, x = frame.to_microscope_nm(v, u)
         self.world.beam.probe_y_nm, self.world.beam.probe_x_nm = float(y), float(x)
 
+    def camera_sensor_dimensions(self, camera_type: str) -> typing.Tuple[int, int]:
+        if camera_type == "cl":  # the CL CCD read in full vertical binning
+            return 1, 1024
+        return super().camera_sensor_dimensions(camera_type)
+
+    def camera_readout_area(self, camera_type: str) -> typing.Tuple[int, int, int, int]:
+        if camera_type == "cl":
+            return 0, 0, 1, 1024
+        return super().camera_readout_area(camera_type)
+
     def get_autostem_properties(self) -> typing.Mapping[str, typing.Any]:
         beam = self.world.beam
         return {"high_tension_v": beam.high_tension_V, "beam_current_pA": beam.current_pA,
