@@ -145,3 +145,26 @@ def test_hot_and_dead_pixels_are_removed_by_the_bad_pixel_map():
         hot_cols = {c for _, c in session.truth["hot_pixels"]}
         for c in hot_cols:
             assert raw[:, c].min() > 100 and corrected[:, c].max() < 20
+
+
+def test_lost_pump_supply_link_is_reported_and_the_data_kept():
+    session = SCENARIOS["eegs-resonance"].setup(6)
+    try:
+        task = TaskControl()
+        sink = MemorySink()
+        switched = []
+
+        def on_progress(fraction, message):
+            if fraction > 0.3 and not switched:
+                switched.append(fraction)
+                faults.laser_connection_drop(session)
+
+        task.add_listener(on_progress)
+        with pytest.raises((DeviceError, ShutterError)) as info:
+            _short_scan(session, sink, task)
+        message = faults.describe_error(info.value)
+        assert "SHUTTER" in str(info.value).upper() or "pump" in str(info.value).lower(), message
+        _kept(sink, 2)
+    finally:
+        session.close()
+    assert not session.instrument.laser_system.physics.state.shutter_open  # safe after close
