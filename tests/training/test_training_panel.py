@@ -49,3 +49,31 @@ def test_handler_binds_the_controller():
         h.controller.stop()
     finally:
         instrument.close()
+
+
+def test_panel_widget_builds_in_a_headless_swift_document():
+    import time
+
+    from nion.swift.test import TestContext
+    from nion.ui import Declarative
+
+    test_setup = TestContext.TestSetup()  # noqa: F841 - owns the event loop
+    instrument = build_instrument()
+    try:
+        with TestContext.create_memory_context() as context:
+            dc = context.create_document_controller()
+            handler = TrainingHandler(dc, instrument=lambda: instrument)
+            widget = Declarative.DeclarativeWidget(dc.ui, dc.event_loop, handler)
+            handler.scenario_index.value = list(SCENARIOS).index("cl-emission")
+            handler.start_clicked()
+            handler.auto_clicked()  # scripted trainee in a thread, report queued to the UI thread
+            deadline = time.monotonic() + 60
+            while "finished" not in handler.report.value and time.monotonic() < deadline:
+                dc.periodic()
+                time.sleep(0.01)
+            assert "finished" in handler.report.value, handler.report.value
+            handler.check_clicked()
+            assert handler.report.value.startswith("PASS")
+            widget.close()
+    finally:
+        instrument.close()
