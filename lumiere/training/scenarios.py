@@ -310,7 +310,6 @@ class MerlinTuning(Scenario):
         return TrainingSession(self.name, seed, instrument, truth, extras={"merlin_defects": source})
 
     def run_trainee(self, session: TrainingSession, *, correct: bool = True) -> dict:
-        from detectors.merlin.settings import MerlinSettings
         cam = session.instrument.eels_camera
         world = session.world
         exposure = 0.05
