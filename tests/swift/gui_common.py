@@ -1,0 +1,153 @@
+"""Shared start-up for the real-GUI drivers (Nion Swift's Qt application under Xvfb).
+
+What ``gui_driver.py`` does inline, as functions: a log to the original stderr (Swift's PyQtProxy
+redirects ``sys.stdout``/``sys.stderr`` to ``logging``), a hard watchdog thread, a logging handler
+that collects the tracebacks Swift only prints, starting Swift exactly as
+``python -m nionswift --ui qt`` does with the "Choose Project" dialog bypassed, the main window of
+a document controller, and running the Qt event loop with a driver's ``QTimer`` step function.
+Also the runner the pytest modules share: ``xvfb-run`` the driver in a throw-away HOME.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import typing
+
+_ERR = sys.__stderr__
+_T0 = time.monotonic()
+REPO = pathlib.Path(__file__).resolve().parents[2]
+XVFB_SERVER_ARGS = "-screen 0 1600x1200x24"
+
+
+def elapsed() -> float:
+    return time.monotonic() - _T0
+
+
+def make_log(name: str) -> typing.Callable[[str], None]:
+    def log(msg: str) -> None:
+        _ERR.write(f"[{name} {elapsed():6.1f}s] {msg}\n")
+        _ERR.flush()
+    return log
+
+
+def start_watchdog(timeout_s: float, log: typing.Callable[[str], None], code: int = 3) -> threading.Timer:
+    """A plain daemon thread that ends the process (``os._exit(code)``) after ``timeout_s``, even if
+    the Qt event loop is blocked or never starts."""
+    def fire() -> None:
+        try:
+            log(f"TIMEOUT after {timeout_s:.0f} s")
+        finally:
+            os._exit(code)
+
+    watchdog = threading.Timer(timeout_s, fire)
+    watchdog.daemon = True
+    watchdog.start()
+    return watchdog
+
+
+def collect_swift_errors(errors: list[str]) -> logging.Handler:
+    """Swift reports some failures (a plug-in, a panel, a queued task that raises) only as printed
+    tracebacks, which PyQtProxy turns into ``logging.info`` records: append them to ``errors``."""
+    class SwiftErrorCollector(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                text = record.getMessage()
+            except Exception:
+                return
+            if record.levelno >= logging.ERROR or text.startswith("Exception ") or "Error:" in text \
+                    or text.startswith("Traceback"):
+                errors.append(text.strip()[:2000])
+
+    handler = SwiftErrorCollector(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def start_swift(project_dir: pathlib.Path, project_name: str) -> typing.Any:
+    """Swift's application object as ``python -m nionswift --ui qt`` makes it (plug-ins loaded),
+    with a fresh profile's "Choose Project" dialog replaced by a project created in ``project_dir``."""
+    from nionui_app.nionswift import main as swift_main
+
+    app = swift_main.main(list(), {"qt": None})
+    setattr(app, "show_choose_project_dialog", lambda: app.create_project_reference(project_dir, project_name))
+    return app
+
+
+def document_controllers(app: typing.Any) -> list[typing.Any]:
+    from nion.swift import DocumentController
+
+    return [w for w in app.windows if isinstance(w, DocumentController.DocumentController)]
+
+
+def main_window(document_controller: typing.Any) -> typing.Any:
+    """The visible QMainWindow of Swift's document window (a ``PyDocumentWindow``), or None."""
+    from PySide6 import QtWidgets
+
+    native = getattr(document_controller._document_window, "native_document_window", None)
+    return native if isinstance(native, QtWidgets.QMainWindow) and native.isVisible() else None
+
+
+def install_step_timer(app: typing.Any, step: typing.Callable[[], None], interval_ms: int = 200) -> typing.Any:
+    """A ``QTimer`` calling ``step`` every ``interval_ms``, started once the application has
+    started (PyQtProxy.run creates the QApplication, then calls ``app.start()``). Call before
+    ``app.run()``; stop the timer when done."""
+    from PySide6 import QtCore
+
+    timer = QtCore.QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(step)
+    original_start = app.start
+
+    def start() -> bool:
+        result = original_start()
+        timer.start()
+        return result
+
+    setattr(app, "start", start)
+    return timer
+
+
+# -- pytest side -------------------------------------------------------------------------------
+def require_xvfb() -> None:
+    """Fail (not skip) the calling test when the X virtual framebuffer tools are missing."""
+    import pytest
+
+    missing = [tool for tool in ("xvfb-run", "xauth", "Xvfb") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: the GUI tests need an X virtual framebuffer. "
+                    f"On Debian: apt-get install -y $(cat {REPO / 'docs' / 'gui_packages.txt'})", pytrace=False)
+
+
+def run_driver_under_xvfb(driver: pathlib.Path, args: typing.Sequence[str], root: pathlib.Path,
+                          timeout_s: float, extra_env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    """Run ``driver args…`` with ``xvfb-run`` in ``root`` with a throw-away HOME; returns
+    (exit code, combined output, seconds). Fails the test if it outlives ``timeout_s``."""
+    import pytest
+
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    # Swift keeps its profile, preferences and logs under HOME (via Qt's standard paths).
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
+               XDG_CACHE_HOME=str(home / ".cache"), GUI_DRIVER_PROJECT_DIR=str(root / "project"))
+    env.update(extra_env or {})
+    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        env.pop(var, None)
+    cmd = ["xvfb-run", "-a", "-s", XVFB_SERVER_ARGS, sys.executable, str(driver), *args]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"GUI driver did not finish within {timeout_s:.0f} s:\n{output[-6000:]}", pytrace=False)
+    return proc.returncode, output, time.monotonic() - t0
