@@ -58,7 +58,7 @@ import os, sys, time
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import DriftSIParameters
-from drift_eels.session import configure_simulation
+from drift_eels.session import configure_simulation, default_regions
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
