@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import pathlib
 import shutil
 import signal
@@ -24,6 +25,7 @@ _ERR = sys.__stderr__
 _T0 = time.monotonic()
 REPO = pathlib.Path(__file__).resolve().parents[2]
 XVFB_SERVER_ARGS = "-screen 0 1600x1200x24"
+_FINAL_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
 
 
 def elapsed() -> float:
@@ -52,22 +54,41 @@ def start_watchdog(timeout_s: float, log: typing.Callable[[str], None], code: in
     return watchdog
 
 
-def collect_swift_errors(errors: list[str]) -> logging.Handler:
+def collect_swift_errors(errors: list[str], context_records: int = 400) -> logging.Handler:
     """Swift reports some failures (a plug-in, a panel, a queued task that raises) only as printed
-    tracebacks, which PyQtProxy turns into ``logging.info`` records: append them to ``errors``."""
+    tracebacks, which PyQtProxy turns into ``logging.info`` records, a few characters each: append
+    one entry per error to ``errors``, with the text of the records that follow it (the traceback)."""
+    state = {"open": -1, "left": 0}
+
     class SwiftErrorCollector(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
                 text = record.getMessage()
             except Exception:
                 return
-            if record.levelno >= logging.ERROR or text.startswith("Exception ") or "Error:" in text \
-                    or text.startswith("Traceback"):
+            new_error = record.levelno >= logging.ERROR or text.startswith("Exception ")
+            in_context = state["open"] >= 0 and state["left"] > 0
+            if in_context and not new_error:  # the traceback (and final error line) of the error just seen
+                state["left"] -= 1
+                part = text.strip()
+                if part.strip("^~ ") and len(errors[state["open"]]) < 6000:
+                    errors[state["open"]] += " " + part
+                if _FINAL_LINE.match(part):  # "OSError: …": the traceback is complete
+                    state["left"] = 0
+            elif new_error or "Error:" in text or text.startswith("Traceback"):
                 errors.append(text.strip()[:2000])
+                state["open"], state["left"] = len(errors) - 1, context_records
 
     handler = SwiftErrorCollector(logging.INFO)
     logging.getLogger().addHandler(handler)
     return handler
+
+
+def is_xmlrpc_port_clash(error: str) -> bool:
+    """Swift's scripting server (``Facade.start_server``: XML-RPC on localhost:8199, every start)
+    fails when another Swift runs on the machine (e.g. another GUI test in parallel): an
+    environment clash, not an error of the software under test."""
+    return "SimpleXMLRPCServer" in error and ("Address already in use" in error or "8199" in error)
 
 
 def start_swift(project_dir: pathlib.Path, project_name: str) -> typing.Any:
