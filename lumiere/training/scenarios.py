@@ -270,6 +270,14 @@ class MerlinTuning(Scenario):
     NOISE_FLOOR_KEV, NOISY_FLOOR_KEV = 4.0, 8.0
     MAX_THRESHOLD_KEV = 30.0
 
+    def configure(self, instrument, seed: int = 0, *, owns_instrument: bool = True) -> TrainingSession:
+        from detectors.merlin.camera import MerlinEELSCamera
+        if not owns_instrument and not isinstance(instrument.eels_camera, MerlinEELSCamera):
+            # Swift's camera adapter keeps the camera it was built with: it cannot be swapped here
+            raise ValueError("this scenario needs the simulated Merlin: start Swift with a site file "
+                             "setting eels_camera.backend = \"merlin-simulated\"")
+        return super().configure(instrument, seed, owns_instrument=owns_instrument)
+
     def _configure(self, instrument, seed: int) -> TrainingSession:
         from detectors.merlin.camera import MerlinEELSCamera, simulated_merlin_camera
         from detectors.merlin.frame_sources import DefectiveChipSource

@@ -77,3 +77,25 @@ def test_panel_widget_builds_in_a_headless_swift_document():
             widget.close()
     finally:
         instrument.close()
+
+
+def test_merlin_scenario_on_a_registered_instrument_needs_a_merlin():
+    from detectors.config import validate
+    instrument = build_instrument()
+    try:
+        c = TrainingController(lambda: instrument)
+        c.select(list(SCENARIOS).index("merlin-tune"))
+        assert "merlin-simulated" in c.start()
+    finally:
+        instrument.close()
+    instrument = build_instrument(validate({"eels_camera": {"backend": "merlin-simulated"}}))
+    try:
+        c = TrainingController(lambda: instrument)
+        c.select(list(SCENARIOS).index("merlin-tune"))
+        assert c.start(seed=1).startswith("Started")
+        assert instrument.eels_camera.simulator.frame_source is c.session.extras["merlin_defects"]
+        assert c.run_scripted_trainee().startswith("Scripted trainee finished")
+        assert c.check("").startswith("PASS")
+        c.stop()
+    finally:
+        instrument.close()
