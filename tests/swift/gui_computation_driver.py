@@ -70,8 +70,12 @@ def main(argv: list[str]) -> int:
 
     logging.getLogger().addHandler(SwiftErrorCollector(logging.INFO))
 
+    from nion.swift import Facade as _Facade
     from nionui_app.nionswift import main as swift_main
 
+    # Swift's XML-RPC scripting server binds the fixed port 8199: a second Swift on the same
+    # machine (another test run) logs "Address already in use". This test does not use it.
+    setattr(_Facade, "start_server", lambda: None)
     app = swift_main.main(list(), {"qt": None})
     log("application initialised, plug-ins loaded")
 

@@ -6,6 +6,7 @@ import contextlib
 import typing
 
 import numpy as np
+import pytest
 from nion.swift import Facade
 from nion.swift.test import TestContext
 
@@ -13,6 +14,13 @@ from analysis.decomposition import OnlineNMF, StreamingPCA
 from nionswift_plugin.lumiere import computations_decomposition, computations_eels, scripting
 
 Facade.initialize()
+
+
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
+    the working directory: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 @contextlib.contextmanager

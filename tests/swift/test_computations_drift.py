@@ -17,6 +17,13 @@ from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import computations_drift, scripting
 
 Facade.initialize()
+
+
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
+    the working directory: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
 DRIFT = {"world": {"drift": {"rate_nm_per_min": [6.0, -9.0], "random_walk_nm_per_sqrt_min": 0.0}}}
 
 

@@ -19,6 +19,13 @@ from nionswift_plugin.lumiere import scripting
 Facade.initialize()
 
 
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
+    the working directory: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @contextlib.contextmanager
 def swift_document() -> typing.Iterator[tuple[typing.Any, typing.Any, typing.Any]]:
     test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
