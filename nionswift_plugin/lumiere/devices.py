@@ -78,4 +78,5 @@ def unregister_devices(devices: LumiereDevices) -> None:
         devices.eels_camera.close()
     if devices.cl_camera is not None and Registry.get_component(f"{CL_CAMERA_ID}_device") is devices.cl_camera:
         devices.cl_camera.close()
+    devices.stem_controller.stop_interlock_monitor()
     devices.instrument.close()

@@ -210,6 +210,9 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         super().__init__(INSTRUMENT_ID, self.vg_values, AxisManager())
         self.lumiere = instrument
         self.world = instrument.world
+        self.monitor_error: Exception | None = None
+        self._monitor: threading.Thread | None = None
+        self._monitor_stop = threading.Event()
 
     @property
     def last_error(self) -> str | None:
@@ -226,8 +229,37 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         return self.vg_values.column.poll()
 
     def start_interlock_monitor(self, interval_s: float = 1.0) -> None:
-        """Poll the interlocks from a daemon thread (the plug-in does this at start-up)."""
-        self.vg_values.column.start_monitor(interval_s)
+        """Poll the interlocks every ``interval_s`` from a daemon thread (the plug-in does this at
+        start-up); stops when the instrument is closed. New trips are logged and stored; a device
+        error while polling (a silent gauge) is logged as a warning and kept in
+        :attr:`monitor_error`, and the polling goes on."""
+        if self._monitor is not None:
+            return
+        self.vg_values.column  # connect now (and hook the interlock callback)
+        stop = self._monitor_stop
+
+        def run() -> None:
+            while not stop.wait(interval_s):
+                if not self.lumiere.column_connected:
+                    return  # the instrument was closed
+                try:
+                    self.lumiere.column.poll()
+                    self.monitor_error = None
+                except Exception as e:  # noqa: BLE001 - a monitor must outlive any one failed read
+                    if self.lumiere._closed:
+                        return
+                    if str(e) != str(self.monitor_error):
+                        log.warning("VG interlock monitor: %s: %s", type(e).__name__, e)
+                    self.monitor_error = e
+
+        self._monitor = threading.Thread(target=run, name="Lumière VG interlock monitor", daemon=True)
+        self._monitor.start()
+
+    def stop_interlock_monitor(self) -> None:
+        self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5.0)
+            self._monitor = None
 
     @property
     def interlock_status(self) -> str:
