@@ -91,6 +91,14 @@ def is_xmlrpc_port_clash(error: str) -> bool:
     return "SimpleXMLRPCServer" in error and ("Address already in use" in error or "8199" in error)
 
 
+def split_environment_errors(report: dict[str, typing.Any]) -> None:
+    """Move the errors caused by the machine rather than the software under test (another Swift's
+    XML-RPC port) from ``report["swift_errors"]`` to ``report["swift_environment_warnings"]``."""
+    errors = report.get("swift_errors") or []
+    report["swift_environment_warnings"] = [e for e in errors if is_xmlrpc_port_clash(e)]
+    report["swift_errors"] = [e for e in errors if not is_xmlrpc_port_clash(e)]
+
+
 def start_swift(project_dir: pathlib.Path, project_name: str) -> typing.Any:
     """Swift's application object as ``python -m nionswift --ui qt`` makes it (plug-ins loaded),
     with a fresh profile's "Choose Project" dialog replaced by a project created in ``project_dir``."""

@@ -16,7 +16,6 @@ A watchdog ends the process with exit code 3 if anything hangs (``GUI_DRIVER_TIM
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pathlib
 import sys
@@ -25,6 +24,9 @@ import threading
 import time
 import traceback
 import typing
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gui_common  # noqa: E402
 
 _ERR = sys.__stderr__
 _T0 = time.monotonic()
@@ -59,16 +61,7 @@ def main(argv: list[str]) -> int:
     watchdog.start()
     report: dict[str, typing.Any] = {"ok": False, "errors": [], "swift_errors": []}
 
-    class SwiftErrorCollector(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                text = record.getMessage()
-            except Exception:
-                return
-            if record.levelno >= logging.ERROR or text.startswith("Exception ") or "Error:" in text:
-                report["swift_errors"].append(text.strip()[:2000])
-
-    logging.getLogger().addHandler(SwiftErrorCollector(logging.INFO))
+    gui_common.collect_swift_errors(report["swift_errors"])  # Swift's printed tracebacks
 
     from nion.swift import Facade as _Facade
     from nionui_app.nionswift import main as swift_main
@@ -103,6 +96,7 @@ def main(argv: list[str]) -> int:
             return
         set_phase("done")
         timer.stop()
+        gui_common.split_environment_errors(report)  # another Swift's XML-RPC port: not ours
         report["ok"] = not report["errors"]
         report["elapsed_s"] = round(time.monotonic() - _T0, 2)
         report_path.write_text(json.dumps(report, indent=2, default=str))

@@ -22,7 +22,6 @@ progress to the original stderr (``sys.__stderr__``) so the caller sees it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pathlib
 import sys
@@ -31,6 +30,9 @@ import threading
 import time
 import traceback
 import typing
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gui_common  # noqa: E402
 
 _ERR = sys.__stderr__
 _T0 = time.monotonic()
@@ -73,17 +75,8 @@ def main(argv: list[str]) -> int:
     report: dict[str, typing.Any] = {"ok": False, "errors": [], "swift_errors": []}
 
     # Swift reports some failures (a plug-in or panel that fails) only as printed tracebacks,
-    # which PyQtProxy turns into logging.info records: collect them for the report.
-    class SwiftErrorCollector(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                text = record.getMessage()
-            except Exception:
-                return
-            if record.levelno >= logging.ERROR or text.startswith("Exception ") or "Error:" in text:
-                report["swift_errors"].append(text.strip()[:2000])
-
-    logging.getLogger().addHandler(SwiftErrorCollector(logging.INFO))
+    # which PyQtProxy turns into logging.info records: collect them (with their tracebacks).
+    gui_common.collect_swift_errors(report["swift_errors"])
 
     # --- start Swift as `python -m nionswift --ui qt` does -------------------------------------
     from nionui_app.nionswift import main as swift_main
@@ -141,6 +134,7 @@ def main(argv: list[str]) -> int:
             except Exception:
                 report["errors"].append("stop_playing: " + traceback.format_exc())
         report["scan_stopped"] = bool(scan is None or not scan.is_playing)
+        gui_common.split_environment_errors(report)  # another Swift's XML-RPC port: not ours
         report["ok"] = not report["errors"]
         report["elapsed_s"] = round(time.monotonic() - _T0, 2)
         report_path.write_text(json.dumps(report, indent=2, default=str))

@@ -133,6 +133,7 @@ def main(argv: list[str]) -> int:
             if handler is not None and getattr(getattr(handler, "running", None), "value", False):
                 handler.abort_clicked()
                 handler.wait(10.0)
+        gui_common.split_environment_errors(report)
         report["ok"] = not report["errors"]
         report["elapsed_s"] = round(gui_common.elapsed(), 2)
         report_path.write_text(json.dumps(report, indent=2, default=str))
@@ -327,9 +328,26 @@ def main(argv: list[str]) -> int:
             raise RuntimeError(f"the '{text}' button is disabled; status: {status_text()!r}")
         b.click()  # the real widget: QPushButton.clicked → Declarative on_clicked → the handler
 
+    def record_writes() -> None:
+        """Log every ``write`` of the workflow into its Swift sink (worker thread): which row of
+        which result, when — the growth as the workflow produces it, whatever the UI thread's load."""
+        sink, t0 = handler().sink, scenario()["_t0"]
+        writes = rep().setdefault("writes", {})
+        tracked = set(scenario().get("track", []))
+        original = sink.write
+
+        def write(name: str, index: typing.Any, data: typing.Any) -> None:
+            original(name, index, data)
+            if name in tracked:
+                writes.setdefault(name, []).append([round(time.monotonic() - t0, 3), str(index)])
+
+        sink.write = write
+
     def do_start(a: dict[str, typing.Any], first: bool) -> bool:
         scenario()["_t0"] = time.monotonic()
-        click("Start")
+        click("Start")  # start_clicked makes the sink and starts the worker thread
+        if handler().sink is not None:
+            record_writes()
         rep()["running_after_start"] = is_running()
         rep()["status_after_start"] = status_text()
         if not handler().running.value:
