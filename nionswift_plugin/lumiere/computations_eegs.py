@@ -127,7 +127,6 @@ class EEGSOrders:
 
         self._out = {"gain": line(gain, ""), "loss": line(loss, ""), "eegs": line(analysis.gain_per_uW, per),
                      "fit": line(fit, per), "beta": line(analysis.beta_abs, "|β|")}
-        self._raw = analysis
 
     def commit(self) -> None:
         for name, xdata in self._out.items():
@@ -166,15 +165,14 @@ def attach_eegs_orders(api: typing.Any, scan: typing.Any, laser_off: typing.Any,
 
 
 def _menu_action(api: typing.Any, window: typing.Any) -> typing.Any:
-    """Menu: the selected wavelength scan, its laser-off and power items found by title."""
+    """Menu: the selected wavelength scan, with the most recent laser-off spectrum and power log
+    of the library (found by their workflow titles)."""
     scan = window.target_data_item
     if scan is None:
         raise InputError("select the wavelength-scan data item (λ × energy) first")
-    base = scan.title
-    items = {d.title: d for d in api.library.data_items}
-    laser_off = next((d for t, d in items.items() if t.startswith(base.replace("EEGS wavelength", "")) and
-                      "laser-off" in t.lower()), None) or next((d for t, d in items.items() if "laser-off" in t.lower()), None)
-    power = next((d for t, d in items.items() if "power log" in t.lower()), None)
+    items = list(reversed(api.library.data_items))  # most recent first
+    laser_off = next((d for d in items if "laser-off" in (d.title or "").lower()), None)
+    power = next((d for d in items if "power log" in (d.title or "").lower()), None)
     if laser_off is None:
         raise InputError("no laser-off spectrum data item found (a title containing 'laser-off')")
     return attach_eegs_orders(api, scan, laser_off, power, window=window)

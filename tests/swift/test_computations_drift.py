@@ -14,7 +14,7 @@ from nion.swift.test import TestContext
 
 from detectors.config import validate
 from detectors.instrument import build_instrument
-from nionswift_plugin.lumiere import computations_drift, scripting
+from nionswift_plugin.lumiere import computations_drift, menus, scripting
 
 Facade.initialize()
 
@@ -81,6 +81,12 @@ def test_sequence_alignment_measures_the_drift_in_nm(swift):
         recompute(document_controller)
         _, _, drift_r = computations_drift.align_sequence(sequence.xdata.data, 2.0, region=(slice(16, 48), slice(0, 48)))
         np.testing.assert_allclose(made_r["drift_x"].data, drift_r[:, 1], atol=1e-5)
+        # the Lumière menu item on the selected sequence (no rectangle selected: whole frames)
+        document_controller.selected_display_panel.set_display_panel_display_item(
+            document_model.get_display_item_for_data_item(sequence._data_item))
+        via_menu = menus.run_action(document_controller, computations_drift._menu_action)
+        recompute(document_controller)
+        np.testing.assert_allclose(via_menu["drift_x"].data, drift[:, 1], atol=1e-5)
 
 
 def test_sequence_alignment_wrong_inputs(swift):

@@ -14,7 +14,7 @@ from nion.swift.test import TestContext
 from detectors.config import validate
 from detectors.instrument import build_instrument
 from eegs import analyse_scan
-from nionswift_plugin.lumiere import computations_eegs, scripting
+from nionswift_plugin.lumiere import computations_eegs, menus, scripting
 
 Facade.initialize()
 
@@ -78,6 +78,12 @@ def test_eegs_orders_equal_the_analysis_and_find_the_resonance(swift, instrument
         assert made["fit"].title.startswith("EEGS resonance fit: ") and "Q = " in made["fit"].title
         display_item = document_model.get_display_item_for_data_item(made["eegs"]._data_item)
         assert len(display_item.data_items) == 2  # EEGS spectrum and its fit as layers
+        # the Lumière menu item on the selected scan finds the laser-off and power items itself
+        document_controller.selected_display_panel.set_display_panel_display_item(
+            document_model.get_display_item_for_data_item(scan._data_item))
+        via_menu = menus.run_action(document_controller, computations_eegs._menu_action)
+        recompute(document_controller)
+        np.testing.assert_allclose(via_menu["beta"].data, made["beta"].data)
 
 
 def test_eegs_wrong_inputs_give_a_status_message(swift):
