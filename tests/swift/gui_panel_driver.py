@@ -40,7 +40,8 @@ Actions (each waits for its condition, with ``timeout_s``, before the next one s
     per λ, with fixed display limits or ranges) in that many display
     panels (the workspace is re-split to fit); waits until the workflow has created them.
 ``screenshot``
-    After ``settle_s`` (default 0.6 s of paint cycles), grab the main window (``QMainWindow.grab``)
+    After ``settle_s`` (default 0.6 s of paint cycles) and once every shown data item has at least
+    ``min_shown_rows`` non-empty rows, grab the main window (``QMainWindow.grab``)
     to ``path`` (PNG) and record its size, the rows of the tracked results and the status then.
 ``wait_idle``
     Until the workflow has ended (the handler is no longer running) and its sink has flushed.
@@ -446,12 +447,20 @@ def main(argv: list[str]) -> int:
             panel.set_display_panel_display_item(display_item)
             shown.append(item.title)
         rep()["shown"] = shown
+        scenario()["_shown_items"] = [spec["_item"] for spec in specs]
         return True
+
+    def shown_rows() -> list[int]:
+        """Non-empty rows of the data items on screen (derived ones lag behind on a busy machine)."""
+        return [rows_filled(i.data) if i.xdata is not None else 0 for i in scenario().get("_shown_items", [])]
 
     def do_screenshot(a: dict[str, typing.Any], first: bool) -> bool:
         if time.monotonic() - state["t_action"] < a.get("settle_s", 0.6):
             return False
+        if min(shown_rows() or [1]) < a.get("min_shown_rows", 0):
+            return False  # wait until Swift's computations have caught up with the data
         grab(a["path"], a.get("label", "screenshot"))
+        rep()["screenshots"][-1]["shown_rows"] = shown_rows()
         return True
 
     def do_play_scan(a: dict[str, typing.Any], first: bool) -> bool:

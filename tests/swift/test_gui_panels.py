@@ -57,7 +57,8 @@ def script(shots: pathlib.Path) -> dict:
             {"do": "start"},
             {"do": "show", "results": [eegs_map, eegs_lines], "timeout_s": 30},
             {"do": "wait_rows", "result": "eegs", "rows": 2, "timeout_s": 30},
-            {"do": "screenshot", "path": str(shots / "eegs_running.png"), "label": "running", "settle_s": 0.8},
+            {"do": "screenshot", "path": str(shots / "eegs_running.png"), "label": "running", "settle_s": 0.8,
+             "min_shown_rows": 2},
             {"do": "wait_rows", "result": "eegs", "rows": 3, "timeout_s": 30},
             {"do": "abort"},
             {"do": "wait_idle", "timeout_s": 20},
@@ -72,7 +73,8 @@ def script(shots: pathlib.Path) -> dict:
             {"do": "start"},
             {"do": "show", "results": ["si", "haadf", "drift_log", "map_*"], "timeout_s": 30},
             {"do": "wait_rows", "result": "haadf_sequences", "rows": 1, "timeout_s": 40},
-            {"do": "screenshot", "path": str(shots / "drift_running.png"), "label": "running", "settle_s": 0.0},
+            {"do": "screenshot", "path": str(shots / "drift_running.png"), "label": "running", "settle_s": 0.0,
+             "min_shown_rows": 1},
             {"do": "abort"},
             {"do": "wait_idle", "timeout_s": 20},
             {"do": "screenshot", "path": str(shots / "drift_aborted.png"), "label": "aborted"}]},
@@ -161,6 +163,7 @@ def test_eegs_panel_scan_grows_and_aborts(gui_run):
     _assert_growing(sc, "eegs", 3)
     running, aborted = sc["screenshots"]
     assert running["running"] is True and running["rows"]["eegs"] >= 2, running
+    assert min(running["shown_rows"]) >= 2, f"the map on screen is not filled yet: {running}"
     assert 3 <= sc["rows_at_abort"]["eegs"] < EEGS_POINTS and sc["running_at_abort"] is True, sc
     assert sc["status_final"].startswith("Aborted") and sc["status_final"].endswith("acquired data kept."), sc
     assert sc["running_final"] is False and sc["start_enabled_final"] and not sc["abort_enabled_final"], sc
@@ -186,6 +189,7 @@ def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):
     _assert_growing(sc, "haadf_sequences", 1)
     running = sc["screenshots"][0]
     assert running["running"] is True and running["rows"]["haadf_sequences"] >= 1, running
+    assert min(running["shown_rows"]) >= 1, f"the data on screen is empty: {running}"
     assert sc["running_at_abort"] is True and sc["rows_at_abort"]["haadf_sequences"] < DRIFT_SEQUENCES, sc
     assert sc["status_final"].startswith("Aborted") and sc["status_final"].endswith("acquired data kept."), \
         f"the abort after the first sequence was not honoured: {sc['status_final']!r} (statuses {sc['statuses']})"
