@@ -29,11 +29,15 @@ class TaskControl:
     """
 
     def __init__(self, on_progress: ProgressCallback | None = None) -> None:
-        self._abort = threading.Event()
+        self._abort = _AbortFlag()
         self._listeners: list[ProgressCallback] = [on_progress] if on_progress else []
         self.fraction = 0.0
         self.message = ""
-        self.abort_reason = ""
+
+    @property
+    def abort_reason(self) -> str:
+        """Why the task was aborted ("" while it runs); shared with its subtasks."""
+        return self._abort.reason
 
     def add_listener(self, callback: ProgressCallback) -> None:
         self._listeners.append(callback)
@@ -52,7 +56,8 @@ class TaskControl:
         return child
 
     def abort(self, reason: str = "aborted by the user") -> None:
-        self.abort_reason = reason
+        if not self._abort.is_set():
+            self._abort.reason = reason
         self._abort.set()
 
     @property
@@ -63,6 +68,14 @@ class TaskControl:
         """Raise :class:`Aborted` if an abort was requested."""
         if self._abort.is_set():
             raise Aborted(self.abort_reason or "aborted")
+
+
+class _AbortFlag(threading.Event):
+    """The abort event of a task and all its subtasks, with the reason of the first abort."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = ""
 
 
 class TextProgressBar:

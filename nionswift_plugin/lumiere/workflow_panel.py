@@ -147,7 +147,8 @@ class WorkflowHandler(Declarative.Handler):
     def _on_progress(self, fraction: float, message: str) -> None:
         def update() -> None:
             self.progress.value = int(round(fraction * 100))
-            if message and self.running.value:
+            aborting = self.task is not None and self.task.aborted
+            if message and self.running.value and not aborting:  # keep "Aborting…" until the end
                 self.status.value = message
         self.document_controller.queue_task(update)
 

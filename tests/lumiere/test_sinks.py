@@ -69,3 +69,4 @@ def test_memory_and_composite_sinks(tmp_path):
         memory.create("bad", (1, 2, 3), AXES[:2])
     with pytest.raises(KeyError, match="never created"):
         memory.write("nothing", 0, np.zeros(1))
+

@@ -1,0 +1,23 @@
+"""Task control: progress mapping of subtasks, shared abort and its reason."""
+from __future__ import annotations
+
+import pytest
+
+from lumiere.tasks import Aborted, TaskControl
+
+
+def test_subtasks_share_the_abort_flag_and_its_reason():
+    parent = TaskControl()
+    child = parent.subtask(0.5, 0.5).subtask(0.0, 1.0)
+    parent.abort("aborted from the panel")
+    child.abort("a later, second reason")
+    assert child.aborted and child.abort_reason == "aborted from the panel"
+    with pytest.raises(Aborted, match="aborted from the panel"):
+        child.check_abort()
+
+
+def test_subtask_progress_maps_into_the_parent_range():
+    seen = []
+    parent = TaskControl(lambda f, m: seen.append((round(f, 3), m)))
+    parent.subtask(0.2, 0.5).progress(0.5, "half")
+    assert seen == [(0.45, "half")]
