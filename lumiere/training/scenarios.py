@@ -324,25 +324,25 @@ class MerlinTuning(Scenario):
         # 1. dark frames at 5 keV: only the noisy chip counts
         world.beam.blanked = True
         try:
-            cam.apply_settings(dataclasses.replace(cam.settings, counter_depth=12, thresholds_keV=(5.0, 0.0)))
-            dark = cam.acquire_frames(2, exposure).astype(np.float64).mean(axis=0)
+            _when_idle(cam.apply_settings, dataclasses.replace(cam.settings, counter_depth=12, thresholds_keV=(5.0, 0.0)))
+            dark = _when_idle(cam.acquire_frames, 2, exposure).astype(np.float64).mean(axis=0)
             chip_means = [float(np.median(dark[:, c * 256:(c + 1) * 256])) for c in range(4)]
             noisy_chip = int(np.argmax(chip_means))
             threshold = 10.0 if correct else 5.0
-            cam.apply_settings(dataclasses.replace(cam.settings, thresholds_keV=(threshold, 0.0)))
-            dark = cam.acquire_frames(2, exposure).astype(np.float64).mean(axis=0)
+            _when_idle(cam.apply_settings, dataclasses.replace(cam.settings, thresholds_keV=(threshold, 0.0)))
+            dark = _when_idle(cam.acquire_frames, 2, exposure).astype(np.float64).mean(axis=0)
         finally:
             world.beam.blanked = False
         hot = np.argwhere(dark > 100.0)
         depth = 12 if correct else 6
-        cam.apply_settings(dataclasses.replace(cam.settings, counter_depth=depth if correct else 12))
-        lit = cam.acquire_frames(4, exposure).astype(np.float64).sum(axis=0)
+        _when_idle(cam.apply_settings, dataclasses.replace(cam.settings, counter_depth=depth if correct else 12))
+        lit = _when_idle(cam.acquire_frames, 4, exposure).astype(np.float64).sum(axis=0)
         padded = np.pad(lit, 1, mode="edge")
         neighbours = np.minimum(np.minimum(padded[:-2, 1:-1], padded[2:, 1:-1]),
                                 np.minimum(padded[1:-1, :-2], padded[1:-1, 2:]))
         dead = np.argwhere((lit == 0) & (neighbours > 50.0))
         if not correct:
-            cam.apply_settings(dataclasses.replace(cam.settings, counter_depth=depth))
+            _when_idle(cam.apply_settings, dataclasses.replace(cam.settings, counter_depth=depth))
         bad = sorted({tuple(int(v) for v in rc) for rc in np.concatenate([hot, dead])})
         out = {"threshold_keV": cam.settings.thresholds_keV[0], "counter_depth": cam.settings.counter_depth,
                "noisy_chip": noisy_chip, "bad_pixels": [list(b) for b in bad]}
@@ -390,6 +390,22 @@ class MerlinTuning(Scenario):
         lines.append(f"bad pixels: {hit} of {len(bad)} found ({len(truth['hot_pixels'])} hot, "
                      f"{len(truth['dead_pixels'])} dead), {false} listed that are fine")
         return Report(bool(ok), lines)
+
+
+def _when_idle(fn, *args, timeout_s: float = 5.0):
+    """Call a Merlin request, retrying while the detector still reports busy (the end of the
+    previous acquisition), as an operator would."""
+    import time
+
+    from detectors.merlin.errors import MerlinBusy
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return fn(*args)
+        except MerlinBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (EEGSResonance(), DriftMap(), CLEmission(), MerlinTuning())}

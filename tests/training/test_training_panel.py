@@ -57,7 +57,7 @@ def test_panel_widget_builds_in_a_headless_swift_document():
     from nion.swift.test import TestContext
     from nion.ui import Declarative
 
-    test_setup = TestContext.TestSetup()  # noqa: F841 - owns the event loop
+    _setup = TestContext.TestSetup()  # noqa: F841 - keeps the event loop alive
     instrument = build_instrument()
     try:
         with TestContext.create_memory_context() as context:
