@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import typing
 
 import numpy as np
@@ -72,8 +73,18 @@ class MerlinEELSCamera:
     def apply_settings(self, settings: MerlinSettings) -> None:
         """Send ``settings`` to the detector now and use them for the next acquisitions."""
         with self._lock:
+            self._wait_idle()
             self.control.apply(settings)
             self.settings = settings
+
+    def _wait_idle(self) -> None:
+        """Wait until the detector reports idle: after the last frame of an acquisition arrives
+        the Merlin still finishes its run for a moment and answers SETs with 'busy' (code 1)."""
+        deadline = time.monotonic() + self.timeout_s
+        while self.control.detector_status() != 0:
+            if time.monotonic() > deadline:
+                raise MerlinError(f"the Merlin stayed busy for {self.timeout_s} s (DETECTORSTATUS ≠ 0)")
+            time.sleep(0.001)
 
     def header_metadata(self) -> dict:
         """The last acquisition's HDR and first MQ1 header, for data-item metadata."""
@@ -95,6 +106,7 @@ class MerlinEELSCamera:
             raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
         settings = dataclasses.replace(self.settings, num_frames=n, acquisition_time_ms=exposure_s * 1e3,
                                        acquisition_period_ms=exposure_s * 1e3)
+        self._wait_idle()
         self.control.apply(settings)
         self.control.start_acquisition()
 

@@ -17,7 +17,7 @@ from detectors.merlin.simulator import MerlinSimulator, SimulatorFaults
 N_FRAMES = 12
 
 
-def run(faults: SimulatorFaults, n_frames: int = N_FRAMES, idle_timeout_s: float = 2.0,
+def run(faults: SimulatorFaults, n_frames: int = N_FRAMES, idle_timeout_s: float = 10.0,
         total_timeout_s: float | None = None, batch_frames: int = 4, **settings):
     """Acquire from a simulator with ``faults``; returns (error or None, result, recorded frames)."""
     sim = MerlinSimulator(frame_source=PatternSource((256, 1024), 4095), faults=faults, record_frames=True)
