@@ -13,7 +13,7 @@ from drift_eels.workflow import DriftCorrectedSI
 from eegs.analysis import analyse_scan, write_analysis
 from eegs.devices import EEGSDevices
 from eegs.scans import WavelengthScan, WavelengthScanParameters
-from lumiere.sinks import Sink
+from lumiere.sinks import Axis, Sink
 from lumiere.tasks import TaskControl
 from nionswift_plugin.lumiere.workflow_panel import Field, WorkflowHandler
 
@@ -94,6 +94,34 @@ class EEGSWavelengthScanHandler(WorkflowHandler):
         return f"No resonance fitted: {summary.get('resonance_error', 'too few points')}."
 
 
+class _DriftPlotSink:
+    """Passes everything to ``sink`` and also keeps a line-plot view of the drift log: a
+    (3, sequences) result — measured dy, dx and |d| in nm — that Swift shows as three layers."""
+
+    ROWS = (1, 2, 3)  # measured_dy_nm, measured_dx_nm, measured_abs_nm in drift_eels.workflow.LOG_COLUMNS
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def create(self, name: str, shape: tuple[int, ...], axes: typing.Sequence[Axis], **kwargs: typing.Any) -> None:
+        self.sink.create(name, shape, axes, **kwargs)
+        if name == "drift_log":
+            self.sink.create("drift_plot", (len(self.ROWS), shape[0]),
+                             [Axis("drift: dy, dx, |d|", "", navigate=True), Axis("sequence", "")],
+                             title="Drift (nm): dy, dx, |d| per sequence")
+
+    def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
+        self.sink.write(name, index, data)
+        if name == "drift_log" and isinstance(index, (int, np.integer)):
+            self.sink.write("drift_plot", np.s_[:, index], np.asarray(data)[list(self.ROWS)])
+
+    def update_metadata(self, name: str, metadata: dict) -> None:
+        self.sink.update_metadata(name, metadata)
+
+    def finish(self, name: str | None = None) -> None:
+        self.sink.finish(name)
+
+
 class DriftCorrectedSIHandler(WorkflowHandler):
     """Drift-corrected EELS SI: a HAADF survey, then N short sequences with drift measured on the
     reference region, the scan re-centred and the sequences summed; summed SI, HAADF, drift log
@@ -141,7 +169,8 @@ class DriftCorrectedSIHandler(WorkflowHandler):
     def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
         instrument = _instrument()
         acquire_survey(instrument.scan, self.survey, sink, task=task.subtask(0.0, 0.05))
-        workflow = DriftCorrectedSI.from_instrument(instrument, self._parameters(p), sink, task=task.subtask(0.05, 0.95))
+        workflow = DriftCorrectedSI.from_instrument(instrument, self._parameters(p), _DriftPlotSink(sink),
+                                                    task=task.subtask(0.05, 0.95))
         result = workflow.run()
         log = result.drift_log()
         drift = f", drift {log[-1, 3]:.1f} nm since the first reference" if log.size else ""
