@@ -15,6 +15,13 @@ class SwiftHeadless:
     devices: object
 
 
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path, monkeypatch):
+    """Swift's Multi-Acquire panel (built with every application window) saves its settings in the
+    working directory: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def swift(tmp_path_factory) -> SwiftHeadless:
     from nion.instrumentation import DriftTracker, HardwareSource, camera_base, scan_base, stem_controller

@@ -3,42 +3,21 @@ instrument: same numbers as the analysis recipe, the drift found in nm, region c
 clear status messages."""
 from __future__ import annotations
 
-import contextlib
-import typing
 
 import numpy as np
 import pytest
 from nion.data import Calibration, DataAndMetadata
 from nion.swift import Facade
-from nion.swift.test import TestContext
 
 from detectors.config import validate
 from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import computations_drift, menus, scripting
+from nionswift_plugin.lumiere.testing import recompute, swift_document
 
 Facade.initialize()
 
 
-@pytest.fixture(autouse=True)
-def _scratch_cwd(tmp_path, monkeypatch):
-    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
-    the working directory: keep them out of the repository."""
-    monkeypatch.chdir(tmp_path)
 DRIFT = {"world": {"drift": {"rate_nm_per_min": [6.0, -9.0], "random_walk_nm_per_sqrt_min": 0.0}}}
-
-
-@contextlib.contextmanager
-def swift_document() -> typing.Iterator[tuple[typing.Any, typing.Any, typing.Any]]:
-    test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
-    with TestContext.create_memory_context() as context:
-        document_controller = context.create_document_controller_with_application()
-        yield Facade.get_api("~1.0", "~1.0"), document_controller, document_controller.document_model
-    del test_setup
-
-
-def recompute(document_controller: typing.Any) -> None:
-    document_controller.document_model.recompute_all()
-    document_controller.periodic()
 
 
 def test_sequence_alignment_measures_the_drift_in_nm(swift):

@@ -3,41 +3,18 @@ simulated instrument: same numbers as the analysis functions, recomputation when
 or the SI changes, clear status messages for wrong inputs, the Lumière menu."""
 from __future__ import annotations
 
-import contextlib
 import typing
 
 import numpy as np
 import pytest
 from nion.data import Calibration, DataAndMetadata
 from nion.swift import Facade
-from nion.swift.test import TestContext
 
 from analysis import eels
 from nionswift_plugin.lumiere import computations_eels, menus, scripting
+from nionswift_plugin.lumiere.testing import recompute, swift_document
 
 Facade.initialize()
-
-
-@pytest.fixture(autouse=True)
-def _scratch_cwd(tmp_path, monkeypatch):
-    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
-    the working directory: keep them out of the repository."""
-    monkeypatch.chdir(tmp_path)
-
-
-@contextlib.contextmanager
-def swift_document() -> typing.Iterator[tuple[typing.Any, typing.Any, typing.Any]]:
-    """(api, document_controller, document_model) of a fresh in-memory Swift document."""
-    test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
-    with TestContext.create_memory_context() as context:
-        document_controller = context.create_document_controller_with_application()
-        yield Facade.get_api("~1.0", "~1.0"), document_controller, document_controller.document_model
-    del test_setup
-
-
-def recompute(document_controller: typing.Any) -> None:
-    document_controller.document_model.recompute_all()
-    document_controller.periodic()
 
 
 def core_loss_si(swift: typing.Any, api: typing.Any, size: int = 16) -> typing.Any:

@@ -2,41 +2,19 @@
 on our SIs, and where our computations cover the same ground they agree with it within noise."""
 from __future__ import annotations
 
-import contextlib
 import typing
 
 import numpy as np
 import pytest
 from nion.swift import Facade
 from nion.swift.model import Graphics
-from nion.swift.test import TestContext
 from nionswift_plugin.nion_eels_analysis import AlignZLP, BackgroundSubtraction, ThicknessMap
 
 from analysis import eels
 from nionswift_plugin.lumiere import computations_eels, scripting
+from nionswift_plugin.lumiere.testing import recompute, swift_document
 
 Facade.initialize()
-
-
-@pytest.fixture(autouse=True)
-def _scratch_cwd(tmp_path, monkeypatch):
-    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
-    the working directory: keep them out of the repository."""
-    monkeypatch.chdir(tmp_path)
-
-
-@contextlib.contextmanager
-def swift_document() -> typing.Iterator[tuple[typing.Any, typing.Any, typing.Any]]:
-    test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
-    with TestContext.create_memory_context() as context:
-        document_controller = context.create_document_controller_with_application()
-        yield Facade.get_api("~1.0", "~1.0"), document_controller, document_controller.document_model
-    del test_setup
-
-
-def recompute(document_controller: typing.Any) -> None:
-    document_controller.document_model.recompute_all()
-    document_controller.periodic()
 
 
 def acquire_si(swift: typing.Any, api: typing.Any, offset_eV: float, dispersion_eV: float, size: int,

@@ -19,11 +19,6 @@ from nionswift_plugin.lumiere import scripting
 Facade.initialize()
 
 
-@pytest.fixture(autouse=True)
-def _scratch_cwd(tmp_path, monkeypatch):
-    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
-    the working directory: keep them out of the repository."""
-    monkeypatch.chdir(tmp_path)
 EXAMPLES = sorted((pathlib.Path(__file__).resolve().parents[2] / "examples").glob("*.py"))
 #: data item titles (substrings) each example must leave in the document
 EXPECTED = {

@@ -2,7 +2,6 @@
 api (console) and with Run Script's queued api on a worker thread."""
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import typing
@@ -10,29 +9,13 @@ import typing
 import numpy as np
 import pytest
 from nion.swift import Facade, FacadeQueued
-from nion.swift.test import TestContext
 
 from analysis import eels
 from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import scripting
+from nionswift_plugin.lumiere.testing import swift_document
 
 Facade.initialize()
-
-
-@pytest.fixture(autouse=True)
-def _scratch_cwd(tmp_path, monkeypatch):
-    """Swift's Multi-Acquire panel (built with every application window) saves its settings in
-    the working directory: keep them out of the repository."""
-    monkeypatch.chdir(tmp_path)
-
-
-@contextlib.contextmanager
-def swift_document() -> typing.Iterator[tuple[typing.Any, typing.Any, typing.Any]]:
-    test_setup = TestContext.TestSetup()  # keep alive: it owns the event loop
-    with TestContext.create_memory_context() as context:
-        document_controller = context.create_document_controller_with_application()
-        yield Facade.get_api("~1.0", "~1.0"), document_controller, document_controller.document_model
-    del test_setup
 
 
 def core_loss(world: typing.Any) -> tuple[float, float, float]:
