@@ -25,7 +25,7 @@ def test_world_constructor_contract_and_shared_state():
     assert state.wavelength_nm == pytest.approx(600.0, abs=0.01)
     assert not state.illuminating and state.duty_cycle == 1.0
     assert set(system.instruments()) == set(DEVICES)
-    with SimulatedLaserBench(system, serial="tcp", timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, serial="tcp", timeout_s=2.0) as bench:
         assert isinstance(bench.laser, TunableLaser)
         bench.set_wavelength_nm(581.6)
         bench.pump.set_diode(True)
@@ -43,7 +43,7 @@ def test_world_constructor_contract_and_shared_state():
 
 def test_wavelength_changes_during_a_move_on_the_shared_clock():
     system = make_system(wavelength_nm=580.0)
-    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, timeout_s=2.0) as bench:
         bench.laser.set_wavelength_nm(600.0, wait=False)
         assert not bench.laser.is_holding()
         system.clock.advance(0.1)
@@ -57,7 +57,7 @@ def test_wavelength_changes_during_a_move_on_the_shared_clock():
 def test_noise_is_reproducible_with_the_generator():
     def readings(seed):
         system = make_system(seed)
-        with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+        with SimulatedLaserBench(system, timeout_s=2.0) as bench:
             bench.pump.set_diode(True)
             bench.pump.set_current_A(6.0)
             bench.pump.set_shutter(True)
@@ -71,7 +71,7 @@ def test_noise_is_reproducible_with_the_generator():
 def test_settle_jitter_from_the_generator():
     cfg = LaserConfig(simulation=SimulationConfig(settle_base_s=0.25, settle_jitter_s=0.5))
     system = make_system(5, cfg)
-    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, timeout_s=2.0) as bench:
         settles = [bench.laser.set_wavelength_nm(wl) for wl in (585.0, 590.0, 586.0, 595.0)]
     assert min(settles) >= 0.25 and len(set(round(s, 3) for s in settles)) > 1
 
@@ -106,7 +106,7 @@ def test_bench_rejects_unknown_serial_mode():
 def test_connect_bench_from_config_ports():
     """The hardware path: serial ports and host:port from the config, here the simulator's ptys."""
     system = make_system(8)
-    sim = SimulatedLaserBench(system, timeout_s=0.5)
+    sim = SimulatedLaserBench(system, timeout_s=2.0)
     with sim:
         for transport in sim.transports.values():   # leave each port to the new drivers alone
             transport.close()
@@ -129,7 +129,7 @@ def test_connect_bench_from_config_ports():
 def test_scaled_clock_bench_works():
     """With a scaled (non-virtual) clock the drivers really wait, in simulated seconds."""
     system = SimulatedLaserSystem(LaserState(), SimClock(speed=1000.0), np.random.default_rng(9))
-    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, timeout_s=2.0) as bench:
         bench.set_wavelength_nm(595.0)
         assert bench.laser.is_holding()
         assert bench.laser.wavelength_nm() == pytest.approx(595.0, abs=0.01)

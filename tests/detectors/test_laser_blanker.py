@@ -11,7 +11,7 @@ from detectors.laser.simulated import SimulatedLaserBench
 
 @pytest.fixture
 def rig():
-    sim = SimulatedLaserBench(timeout_s=0.5, seed=5)
+    sim = SimulatedLaserBench(timeout_s=2.0, seed=5)
     with sim as bench:
         yield sim, bench
 

@@ -19,7 +19,7 @@ from detectors.simulation.state import LaserState
 
 @pytest.fixture(params=["pty", "tcp"])
 def rig(request):
-    sim = SimulatedLaserBench(serial=request.param, timeout_s=0.5, seed=1)
+    sim = SimulatedLaserBench(serial=request.param, timeout_s=2.0, seed=1)
     with sim as bench:
         yield sim, bench
 
@@ -107,7 +107,7 @@ def test_configurable_range():
     cfg = LaserConfig(credo=CredoConfig(min_wavelength_nm=570.0, max_wavelength_nm=600.0))
     system = SimulatedLaserSystem(LaserState(wavelength_nm=580.0), SimClock(),
                                   np.random.default_rng(0), cfg)
-    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, timeout_s=2.0) as bench:
         assert bench.laser.wavelength_range_nm == (570.0, 600.0)
         with pytest.raises(LimitError, match="570.0–600.0 nm"):
             bench.laser.set_wavelength_nm(620.0)

@@ -11,7 +11,7 @@ from detectors.laser.simulated import SimulatedLaserBench
 
 @pytest.fixture(params=["pty", "tcp"])
 def rig(request):
-    sim = SimulatedLaserBench(serial=request.param, timeout_s=0.5, seed=3)
+    sim = SimulatedLaserBench(serial=request.param, timeout_s=2.0, seed=3)
     with sim as bench:
         bench.set_wavelength_nm(582.0)
         yield sim, bench

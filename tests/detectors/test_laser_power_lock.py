@@ -14,7 +14,7 @@ from detectors.laser.simulated import SimulatedLaserBench
 
 @pytest.fixture
 def rig():
-    sim = SimulatedLaserBench(timeout_s=0.5, seed=6)
+    sim = SimulatedLaserBench(timeout_s=2.0, seed=6)
     with sim as bench:
         bench.set_wavelength_nm(582.0)
         bench.pump.set_diode(True)

@@ -15,7 +15,7 @@ from detectors.simulation.state import LaserState
 
 @pytest.fixture(params=["pty", "tcp"])
 def rig(request):
-    sim = SimulatedLaserBench(serial=request.param, timeout_s=0.5, seed=2)
+    sim = SimulatedLaserBench(serial=request.param, timeout_s=2.0, seed=2)
     with sim as bench:
         yield sim, bench
 
@@ -62,7 +62,7 @@ def test_current_limit_refused_before_sending(rig, current):
 def test_configured_limit():
     cfg = LaserConfig(pump=PumpConfig(max_current_A=4.0))
     system = SimulatedLaserSystem(LaserState(), SimClock(), np.random.default_rng(0), cfg)
-    with SimulatedLaserBench(system, timeout_s=0.5) as bench:
+    with SimulatedLaserBench(system, timeout_s=2.0) as bench:
         with pytest.raises(LimitError, match="4.5 A outside the allowed range 0.0–4.0 A"):
             bench.pump.set_current_A(4.5)
         bench.pump.set_current_A(4.0)
