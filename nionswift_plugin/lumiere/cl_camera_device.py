@@ -31,7 +31,7 @@ from nion.utils import Geometry
 from detectors.cl import LinearCalibration, resample_to_uniform
 from detectors.cl.acton import MIRRORS
 from detectors.instrument import Instrument
-from nionswift_plugin.lumiere.eels_camera_device import _SyncState
+from nionswift_plugin.lumiere.eels_camera_device import BlockSynchronizedCamera, _SyncState
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, Control, LumiereInstrument, LumiereScanModule
 
 CL_CAMERA_ID = "lumiere_cl_camera"
@@ -215,7 +215,7 @@ class CLCalibrator:
         return None
 
 
-class LumiereCLCamera(CameraDevice.Camera):
+class LumiereCLCamera(BlockSynchronizedCamera, CameraDevice.Camera):
     """The CL camera (see module docstring); ``camera_type`` "cl", sensor 1 × 1024."""
 
     def __init__(self, instrument: LumiereInstrument, scan_module: LumiereScanModule, backend: CLBackend,
@@ -257,34 +257,9 @@ class LumiereCLCamera(CameraDevice.Camera):
         self.backend.refresh_calibration()
         super().start_live()
 
-    def acquire_synchronized_begin(self, camera_frame_parameters: camera_base.CameraFrameParameters,
-                                   collection_shape: DataAndMetadata.ShapeType, **kwargs: typing.Any) -> camera_base.PartialData:
+    def _sync_parameters(self, params: camera_base.CameraFrameParameters) -> camera_base.CameraFrameParameters:
         self.backend.refresh_calibration()
-        camera_frame_parameters = _unbinned(camera_frame_parameters)
-        if camera_frame_parameters.processing not in ("sum_project", None, ""):
-            return super().acquire_synchronized_begin(camera_frame_parameters, collection_shape, **kwargs)
-        self.set_frame_parameters(camera_frame_parameters)
-        self._sync_cancel.clear()
-        self._sync = _SyncState(self, camera_frame_parameters, tuple(collection_shape))
-        return camera_base.PartialData(self._sync.xdata, False, False, None, 0)
-
-    def acquire_synchronized_continue(self, *, update_period: float = 1.0, **kwargs: typing.Any) -> camera_base.PartialData:
-        if self._sync is None:
-            return super().acquire_synchronized_continue(update_period=update_period, **kwargs)
-        sync = self._sync
-        if self._sync_cancel.is_set():
-            return camera_base.PartialData(sync.xdata, True, True, None, sync.done)
-        sync.acquire_block(update_period)
-        return camera_base.PartialData(sync.xdata, sync.done == sync.count, False, None, sync.done)
-
-    def acquire_synchronized_end(self, **kwargs: typing.Any) -> None:
-        if self._sync is None:
-            return super().acquire_synchronized_end(**kwargs)
-        self._sync = None
-
-    def acquire_synchronized_cancel(self) -> None:
-        self._sync_cancel.set()
-        super().acquire_synchronized_cancel()
+        return _unbinned(params)
 
 
 def _unbinned(frame_parameters: camera_base.CameraFrameParameters) -> camera_base.CameraFrameParameters:

@@ -133,34 +133,31 @@ class BackendSimulator:
             metadata={"lumiere": self.backend.metadata()})
 
 
-class LumiereEELSCamera(CameraDevice.Camera):
-    """EELS camera with a block-wise synchronized acquisition (see module docstring)."""
+class BlockSynchronizedCamera:
+    """Mixin for a device_kit camera whose synchronized acquisition runs block-wise through
+    :class:`_SyncState` (needs ``backend``, ``lumiere`` and ``scan_module`` attributes). Processing
+    other than a plain or summed readout falls back to device_kit's frame-by-frame path."""
 
-    def __init__(self, instrument: LumiereInstrument, scan_module: LumiereScanModule, backend: CameraBackend,
-                 camera_id: str) -> None:
-        super().__init__(camera_id, "eels", backend.name, BackendSimulator(backend, instrument.lumiere), instrument)
-        self.lumiere = instrument.lumiere
-        self.backend = backend
-        self.scan_module = scan_module
-        self._sync: _SyncState | None = None
-        self._sync_cancel = threading.Event()
+    _sync: "_SyncState | None" = None
+    _sync_cancel: threading.Event
 
-    @property
-    def binning_values(self) -> typing.List[int]:
-        return [1, 2, 4]
+    def _sync_parameters(self, params: camera_base.CameraFrameParameters) -> camera_base.CameraFrameParameters:
+        """Adjust the frame parameters before a synchronized acquisition (hook)."""
+        return params
 
     def acquire_synchronized_begin(self, camera_frame_parameters: camera_base.CameraFrameParameters,
                                    collection_shape: DataAndMetadata.ShapeType, **kwargs: typing.Any) -> camera_base.PartialData:
+        camera_frame_parameters = self._sync_parameters(camera_frame_parameters)
         if camera_frame_parameters.processing not in ("sum_project", None, ""):
-            return super().acquire_synchronized_begin(camera_frame_parameters, collection_shape, **kwargs)
-        self.set_frame_parameters(camera_frame_parameters)
+            return super().acquire_synchronized_begin(camera_frame_parameters, collection_shape, **kwargs)  # type: ignore[misc]
+        self.set_frame_parameters(camera_frame_parameters)  # type: ignore[attr-defined]
         self._sync_cancel.clear()
-        self._sync = _SyncState(self, camera_frame_parameters, tuple(collection_shape))
+        self._sync = _SyncState(self, camera_frame_parameters, tuple(collection_shape))  # type: ignore[arg-type]
         return camera_base.PartialData(self._sync.xdata, False, False, None, 0)
 
     def acquire_synchronized_continue(self, *, update_period: float = 1.0, **kwargs: typing.Any) -> camera_base.PartialData:
         if self._sync is None:
-            return super().acquire_synchronized_continue(update_period=update_period, **kwargs)
+            return super().acquire_synchronized_continue(update_period=update_period, **kwargs)  # type: ignore[misc]
         sync = self._sync
         if self._sync_cancel.is_set():
             return camera_base.PartialData(sync.xdata, True, True, None, sync.done)
@@ -169,12 +166,29 @@ class LumiereEELSCamera(CameraDevice.Camera):
 
     def acquire_synchronized_end(self, **kwargs: typing.Any) -> None:
         if self._sync is None:
-            return super().acquire_synchronized_end(**kwargs)
+            return super().acquire_synchronized_end(**kwargs)  # type: ignore[misc]
         self._sync = None
 
     def acquire_synchronized_cancel(self) -> None:
         self._sync_cancel.set()
-        super().acquire_synchronized_cancel()
+        super().acquire_synchronized_cancel()  # type: ignore[misc]
+
+
+class LumiereEELSCamera(BlockSynchronizedCamera, CameraDevice.Camera):
+    """EELS camera with a block-wise synchronized acquisition (see module docstring)."""
+
+    def __init__(self, instrument: LumiereInstrument, scan_module: LumiereScanModule, backend: CameraBackend,
+                 camera_id: str) -> None:
+        super().__init__(camera_id, "eels", backend.name, BackendSimulator(backend, instrument.lumiere), instrument)
+        self.lumiere = instrument.lumiere
+        self.backend = backend
+        self.scan_module = scan_module
+        self._sync = None
+        self._sync_cancel = threading.Event()
+
+    @property
+    def binning_values(self) -> typing.List[int]:
+        return [1, 2, 4]
 
 
 class _SyncState:
