@@ -1,4 +1,5 @@
-"""Plain acquisitions the drift-corrected SI builds on: a HAADF survey and a sectioned EELS SI.
+"""Plain acquisitions the drift-corrected SI builds on: a HAADF survey, a sectioned EELS SI, and
+its cathodoluminescence twin (a sectioned CL SI).
 
 Both write calibrated results to a sink as they are acquired, report progress, stop safely on
 abort (the scan is left stopped, what was acquired stays in the sink) and validate their inputs
@@ -7,6 +8,7 @@ before anything moves.
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import numpy as np
 
@@ -93,3 +95,43 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
         sink.finish(name)
         sink.finish(name + "_haadf")
     return si, haadf
+
+
+def acquire_cl_spectrum_image(cl: typing.Any, frame: ScanFrame, sink: Sink, *, name: str = "cl_si",
+                              task: TaskControl | None = None, rows_per_section: int = 4,
+                              metadata: dict | None = None) -> np.ndarray:
+    """Acquire a CL spectrum image in sections of ``rows_per_section`` scan rows.
+
+    ``cl`` is a CL spectrometer with ``.spectrometer.linear_calibration()`` (wavelength axis,
+    nm; see :mod:`detectors.cl`) and ``.camera.acquire_spectrum_image(frame)`` (one spectrum per
+    pixel with the frame's dwell as exposure). Result ``name``: (y, x, λ) counts in nm, nm, nm;
+    aborting keeps every completed section (:class:`~lumiere.tasks.Aborted` is raised).
+    """
+    task = task or TaskControl()
+    if rows_per_section < 1:
+        raise ValueError(f"rows_per_section must be ≥ 1, got {rows_per_section}")
+    calibration = cl.spectrometer.linear_calibration()
+    h, w = frame.size_px
+    first = cl.camera.acquire_spectrum_image(frame.subframe(0, 0, 1, w))  # also fixes the pixel count
+    axes = image_axes(frame) + [Axis("Wavelength", "nm", float(calibration.scale_nm), float(calibration.offset_nm))]
+    meta = {**frame_metadata(frame), "exposure_s": frame.dwell_s,
+            "wavelength_calibration_max_error_px": float(calibration.max_error_px), **(metadata or {})}
+    sink.create(name, (h, w, first.shape[-1]), axes, metadata=meta, title="CL spectrum image")
+    si = np.full((h, w, first.shape[-1]), np.nan, np.float32)
+    si[0] = first[0]
+    sink.write(name, np.s_[0:1], first)
+    try:
+        for top in range(1, h, rows_per_section):
+            task.check_abort()
+            rows = min(rows_per_section, h - top)
+            part = cl.camera.acquire_spectrum_image(frame.subframe(top, 0, rows, w))
+            si[top:top + rows] = part
+            sink.write(name, np.s_[top:top + rows], part)
+            task.progress((top + rows) / h, f"CL SI row {top + rows}/{h}")
+    except Aborted:
+        sink.update_metadata(name, {"aborted": True})
+        raise
+    finally:
+        sink.finish(name)
+    task.progress(1.0, "CL SI done")
+    return si

@@ -342,11 +342,22 @@ class Lumiere:
 
         return self._run("Lumière drift-corrected SI", hdf5_path, work)
 
-    def run_cl_spectrum_image(self, *args: typing.Any, **kwargs: typing.Any) -> RunResult:
-        """Cathodoluminescence spectrum image."""
-        # TODO(issue 10): call the CL workflow once detectors/cl and its workflow exist.
-        raise NotImplementedError("the CL spectrum-image workflow (CL spectrometer, detectors/cl) is not "
-                                  "available yet")
+    def run_cl_spectrum_image(self, size_px: int | tuple[int, int] = 32, fov_nm: float = 128.0,
+                              center_nm: tuple[float, float] = (0.0, 0.0), exposure_ms: float = 5.0, *,
+                              rotation_rad: float = 0.0, hdf5_path: str | pathlib.Path | None = None) -> RunResult:
+        """Cathodoluminescence spectrum image of a region with the CL spectrometer as it is set
+        (grating, centre λ: "CL spectrometer" panel): result ``cl_si`` (y, x, λ) in nm, nm, nm."""
+        from drift_eels.spectrum_image import acquire_cl_spectrum_image
+
+        shape = (size_px, size_px) if isinstance(size_px, int) else tuple(size_px)
+        frame = ScanFrame(typing.cast(tuple[int, int], shape), float(fov_nm), tuple(center_nm),
+                          rotation_rad, dwell_s=exposure_ms / 1000)
+
+        def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
+            si = acquire_cl_spectrum_image(self.instrument.cl, frame, sink, task=task)
+            return si, f"{si.shape[0]}×{si.shape[1]} CL SI, {si.shape[2]} wavelengths"
+
+        return self._run("Lumière CL SI", hdf5_path, work)
 
     # -- computations (Swift; plain Python runs the same classes offline) ----------------------
     def _computation(self, attach: typing.Callable[[typing.Any], typing.Any], cls_path: str,

@@ -38,8 +38,12 @@ def test_plain_python_runs_the_si_and_the_same_computations(capsys):
         ref = eels.elemental_map(si, e, "Sc L2,3", pre_edge=(0.93 * 402, 0.98 * 402), signal_window_eV=(402, 442.2))
         np.testing.assert_allclose(maps["map"].data, ref.signal, rtol=1e-5, atol=1e-2)
         assert maps["map"].xdata.dimensional_calibrations[0].units == "nm"
-        with pytest.raises(NotImplementedError, match="CL spectrum-image workflow"):
-            lumiere.run_cl_spectrum_image()
+        particle = lumiere.world.specimen.particles[0]
+        cl = lumiere.run_cl_spectrum_image(6, 120.0, (particle.y_nm, particle.x_nm), exposure_ms=20.0)
+        cl_si = cl.arrays["cl_si"]
+        assert cl_si.shape[:2] == (6, 6) and not np.isnan(cl_si).any()
+        assert [a.units for a in cl.axes["cl_si"]] == ["nm", "nm", "nm"]
+        assert cl_si[3, 3].sum() > cl_si[0, 0].sum(), "the particle glows brighter than the film"
         with pytest.raises(ValueError, match="Elemental map: edge O K .* outside"):
             lumiere.elemental_map(OfflineSlice(run.xdata("si"), 0, 100), "O K")
     out = capsys.readouterr().out
