@@ -237,3 +237,11 @@ class LaserConfig:
     def replace(self, **sections: Any) -> "LaserConfig":
         """Copy with some sections replaced (dataclass instances)."""
         return dataclasses.replace(self, **sections)
+
+
+def with_timeouts(config: Any, timeout_s: float) -> Any:
+    """Copy of a device-config dataclass (laser bench, VG column, …) with the ``timeout_s`` of
+    every section that has one replaced (tests and simulators use short or long reply timeouts)."""
+    sections = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+    return dataclasses.replace(config, **{name: dataclasses.replace(section, timeout_s=timeout_s)
+                                          for name, section in sections.items() if hasattr(section, "timeout_s")})

@@ -19,7 +19,6 @@ Example
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from detectors.simulation.state import LaserState
 from .attenuator import ServoAttenuator, SimulatedServoAttenuator
 from .bench import LaserBench
 from .blanker import BlankerBox, SimulatedBlanker
-from .config import LaserConfig
+from .config import LaserConfig, with_timeouts
 from .credo import SimulatedCredo, SirahCredo
 from .physics import LaserPhysics
 from .power_meter import SimulatedPM100, ThorlabsPM100
@@ -88,16 +87,6 @@ class SimulatedLaserSystem:
             inst.fault = Fault.NONE
 
 
-def _with_timeout(config: LaserConfig, timeout_s: float) -> LaserConfig:
-    """Copy of ``config`` with every device's ``timeout_s`` replaced."""
-    sections = {}
-    for field in dataclasses.fields(config):
-        section = getattr(config, field.name)
-        if hasattr(section, "timeout_s"):
-            section = dataclasses.replace(section, timeout_s=timeout_s)
-        sections[field.name] = section
-    return LaserConfig(**sections)
-
 
 class SimulatedLaserBench:
     """Serve a :class:`SimulatedLaserSystem` and connect the real drivers to it.
@@ -148,7 +137,7 @@ class SimulatedLaserBench:
     def start(self) -> LaserBench:
         cfg = self.system.config
         if self.timeout_s is not None:
-            cfg = _with_timeout(cfg, self.timeout_s)
+            cfg = with_timeouts(cfg, self.timeout_s)
         clock = self.system.clock
         try:
             self.bench = LaserBench(

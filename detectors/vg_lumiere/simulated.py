@@ -7,9 +7,9 @@ the real drivers and assembles a :class:`~.column.VGColumn` waiting on the world
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
 
+from detectors.laser.config import with_timeouts
 from detectors.laser.simbase import Fault, SimulatedInstrument
 from detectors.laser.transport import PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
@@ -25,16 +25,6 @@ from .vacuum import GunGauge, PfeifferGauge, SimulatedGunGauge, SimulatedPfeiffe
 SERIAL = ("lenses", "apertures", "gun_gauge", "column_gauge")
 NETWORK = ("ht", "probe", "stage")
 
-
-def _with_timeout(config: VGConfig, timeout_s: float) -> VGConfig:
-    """Copy of ``config`` with every section's ``timeout_s`` replaced."""
-    sections = {}
-    for field in dataclasses.fields(config):
-        section = getattr(config, field.name)
-        if hasattr(section, "timeout_s"):
-            section = dataclasses.replace(section, timeout_s=timeout_s)
-        sections[field.name] = section
-    return VGConfig(**sections)
 
 
 class WorldEELSSpectrometer:
@@ -97,7 +87,7 @@ class SimulatedVGColumn:
         if not isinstance(config, VGConfig):
             config = VGConfig.from_dict(config)
         if timeout_s is not None:
-            config = _with_timeout(config, timeout_s)
+            config = with_timeouts(config, timeout_s)
         self.world = world
         self.config = config
         self.physics = ColumnPhysics(world, config, probe_shift)
