@@ -14,13 +14,11 @@ import numpy as np
 from analysis.eels.maps import elemental_map
 from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
+from drift_eels.session import configure_simulation
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, image_axes
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
-#: core-loss window that holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
-CORE_LOSS_OFFSET_EV = 350.0
-CORE_LOSS_DISPERSION_EV = 1.0
 #: edges mapped by the demo, with signal-window widths that fit on the 350–1373 eV axis
 DEMO_EDGES = {"Sc L2,3": 30.0, "Dy M4,5": 70.0}
 
@@ -56,9 +54,8 @@ def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s:
     survey_frame = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
     haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1))
     if world is not None:
-        world.spectrometer.energy_offset_eV = CORE_LOSS_OFFSET_EV
-        world.spectrometer.dispersion_eV_per_channel = CORE_LOSS_DISPERSION_EV
-        world.beam.current_pA = max(world.beam.current_pA, 100.0)
+        # the core-loss axis 350–1373 eV holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
+        configure_simulation(world, drift_nm_per_min=None, current_pA=max(world.beam.current_pA, 100.0))
         grain = world.specimen.grains[0]
         centre = (grain.y_nm, grain.x_nm)
     else:
