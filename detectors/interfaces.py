@@ -76,6 +76,23 @@ class ScanFrame:
         i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
         return t0_s + (i * (w + self.flyback_px) + j + 0.5) * self.dwell_s
 
+    def visits(self, order: np.ndarray, t0_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions (y, x, nm) and mid-dwell times (s) of the pixels visited in ``order``.
+
+        ``order`` holds flat indices (row-major in ``size_px``); visit k starts at
+        ``t0_s + k·dwell_s`` (an arbitrary-order scan has no flyback). Raises ValueError for
+        indices outside the frame or repeated ones.
+        """
+        order = np.asarray(order, dtype=np.int64).ravel()
+        n = self.size_px[0] * self.size_px[1]
+        if order.size == 0 or order.min() < 0 or order.max() >= n:
+            raise ValueError(f"pixel order must hold flat indices in [0, {n}) for a {self.size_px} frame")
+        if np.unique(order).size != order.size:
+            raise ValueError("pixel order repeats a pixel")
+        y, x = self.positions_nm()
+        times = t0_s + (np.arange(order.size) + 0.5) * self.dwell_s
+        return y.ravel()[order], x.ravel()[order], times
+
     def subframe(self, top: int, left: int, height: int, width: int) -> "ScanFrame":
         """The frame covering pixels [top:top+height, left:left+width] with the same pixel size."""
         h, w = self.size_px

@@ -32,7 +32,8 @@ from detectors.cl import LinearCalibration, resample_to_uniform
 from detectors.cl.acton import MIRRORS
 from detectors.instrument import Instrument
 from nionswift_plugin.lumiere.eels_camera_device import BlockSynchronizedCamera, _SyncState
-from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, Control, LumiereInstrument, LumiereScanModule
+from nionswift_plugin.lumiere.scan_device import LumiereScanModule
+from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, Control, LumiereInstrument
 
 CL_CAMERA_ID = "lumiere_cl_camera"
 CL_PIXELS = 1024

@@ -13,7 +13,8 @@ from nionswift_plugin.lumiere.cl_camera_device import CL_CAMERA_ID, LumiereCLCam
 from nionswift_plugin.lumiere.eels_camera_device import CameraBackend, LumiereEELSCamera, MerlinBackend, WorldBackend
 
 EELS_CAMERA_ID = "lumiere_eels_camera"
-from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument, LumiereScanModule
+from nionswift_plugin.lumiere.scan_device import LumiereScanModule
+from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
 
 
 @dataclasses.dataclass

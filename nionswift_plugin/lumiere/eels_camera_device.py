@@ -26,7 +26,8 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.merlin.camera import MerlinEELSCamera
-from nionswift_plugin.lumiere.stem_device import LumiereInstrument, LumiereScanModule, scan_frame_from_nion
+from nionswift_plugin.lumiere.scan_device import LumiereScanModule, scan_frame_from_nion
+from nionswift_plugin.lumiere.stem_device import LumiereInstrument
 
 
 class CameraBackend(typing.Protocol):

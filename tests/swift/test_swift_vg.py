@@ -66,7 +66,7 @@ def test_refusals_return_false_and_say_why(stem):
 
 def _haadf(stem):
     from nion.instrumentation import scan_base
-    from nionswift_plugin.lumiere.stem_device import LumiereScanModule
+    from nionswift_plugin.lumiere.scan_device import LumiereScanModule
 
     module = LumiereScanModule(stem)
     fp = scan_base.ScanFrameParameters({"size": (8, 8), "pixel_time_us": 100, "fov_nm": 64.0})
