@@ -28,9 +28,9 @@ import threading
 
 import numpy as np
 
-from detectors.laser.errors import BadReply, InstrumentError, LimitError, check_range
-from detectors.laser.simbase import LineInstrument
-from detectors.laser.transport import Transport
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import Transport
 from detectors.simulation.clock import SimClock
 
 from .config import CLConfig

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from detectors.common.config_tables import from_table
+
 from .geometry import DEFAULT_GRATINGS, CzernyTurner, Grating
 
 
@@ -69,18 +71,7 @@ class CLConfig:
     def from_dict(cls, data: Mapping[str, Any] | None) -> "CLConfig":
         """From a ``[cl]`` table: ``gratings = [[600, 300], [300, 500]]``, ``geometry = {...}``,
         ``camera = {...}``; unknown keys raise ``ValueError``."""
-        data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"cl: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        if "geometry" in data and not isinstance(data["geometry"], CzernyTurner):
-            data["geometry"] = CzernyTurner(**data["geometry"])
-        if "camera" in data and not isinstance(data["camera"], CLCameraConfig):
-            data["camera"] = CLCameraConfig(**data["camera"])
-        if "gratings" in data:
-            data["gratings"] = tuple(g if isinstance(g, Grating) else Grating(*g) for g in data["gratings"])
-        for key in ("wavelength_range_nm", "slit_range_um"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        return from_table(cls, data, "cl", {
+            "geometry": lambda g: from_table(CzernyTurner, g, "cl.geometry"),
+            "camera": lambda c: from_table(CLCameraConfig, c, "cl.camera"),
+            "gratings": lambda gs: tuple(g if isinstance(g, Grating) else Grating(*g) for g in gs)})

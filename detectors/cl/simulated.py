@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from detectors.laser.simbase import Fault
-from detectors.laser.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.simbase import Fault
+from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .acton import ActonSpectrometer, SimulatedActon, SpectrographState

@@ -2,7 +2,7 @@
 
 Each device is an interface (``TunableLaser``, ``PumpSupply``, ``PowerMeter``, ``Attenuator``,
 ``BeamSync``), a real driver speaking the instrument's wire protocol over a
-:class:`~detectors.laser.transport.Transport`, and a simulated instrument answering the same
+:class:`~detectors.common.transport.Transport`, and a simulated instrument answering the same
 bytes. :class:`SimulatedLaserSystem` ``(state, clock, rng, config)`` is the simulated bench on the
 world's shared :class:`~detectors.simulation.state.LaserState`; :class:`SimulatedLaserBench`
 serves it on pty pairs / loopback sockets and returns connected drivers.
@@ -15,17 +15,17 @@ from .config import (AttenuatorConfig, BlankerConfig, CredoConfig, LaserConfig, 
                      PowerMeterConfig,
                      PumpConfig, SimulationConfig)
 from .credo import CredoStatus, SimulatedCredo, SirahCredo, TunableLaser
-from .errors import (BadReply, ChecksumError, ConnectionLost, DeviceError, DeviceTimeout,
+from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError, DeviceTimeout,
                      InstrumentError, LimitError)
 from .physics import LaserPhysics
 from .power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockResult, LockStep,
                          PowerActuator, PowerLock)
 from .power_meter import PowerMeter, SimulatedPM100, ThorlabsPM100, read_transmission
 from .pump import PumpSupply, SimulatedPumpSupply, SpectraPhysicsPump
-from .simbase import Fault
+from detectors.common.simbase import Fault
 from .bench import LaserBench, connect_bench
 from .simulated import SimulatedLaserBench, SimulatedLaserSystem
-from .transport import (LineChannel, PtyServer, RecordingTransport, SerialTransport,
+from detectors.common.transport import (LineChannel, PtyServer, RecordingTransport, SerialTransport,
                         SocketTransport, TcpServer, Transport)
 
 __all__ = [

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .config import AttenuatorConfig
-from .errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
 from .physics import LaserPhysics
-from .simbase import LineInstrument
-from .transport import LineChannel, Transport
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import LineChannel, Transport
 
 
 @runtime_checkable

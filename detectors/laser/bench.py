@@ -11,7 +11,7 @@ from .config import LaserConfig
 from .credo import SirahCredo
 from .power_meter import ThorlabsPM100, read_transmission
 from .pump import SpectraPhysicsPump
-from .transport import SerialTransport, SocketTransport, Transport
+from detectors.common.transport import SerialTransport, SocketTransport, Transport
 
 
 @dataclasses.dataclass

@@ -18,10 +18,10 @@ import dataclasses
 from typing import Protocol, runtime_checkable
 
 from .config import BlankerConfig
-from .errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
 from .physics import LaserPhysics
-from .simbase import LineInstrument
-from .transport import LineChannel, Transport
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import LineChannel, Transport
 
 
 @dataclasses.dataclass(frozen=True)

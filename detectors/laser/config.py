@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from detectors.common.config_tables import check_order, from_sections, with_timeouts
 
-def _check_order(name: str, low: float, high: float) -> None:
-    if not low < high:
-        raise ValueError(f"{name}: lower limit {low} must be below upper limit {high}")
+__all__ = ["AttenuatorConfig", "BlankerConfig", "CredoConfig", "LaserConfig", "LockConfig", "PowerMeterConfig",
+           "PumpConfig", "SimulationConfig", "with_timeouts"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class CredoConfig:
     move_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        _check_order("wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
+        check_order("wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
         if len(self.position_coefficients) < 2:
             raise ValueError("position_coefficients needs at least two coefficients")
 
@@ -55,7 +55,7 @@ class PumpConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("diode current range", 0.0, self.max_current_A)
+        check_order("diode current range", 0.0, self.max_current_A)
         if not 0 <= self.safe_current_A <= self.max_current_A:
             raise ValueError(f"safe current {self.safe_current_A} A outside 0–{self.max_current_A} A")
         if self.ramp_steps < 1:
@@ -77,7 +77,7 @@ class PowerMeterConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("power meter wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
+        check_order("power meter wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
         if not 1 <= self.averaging <= self.max_averaging:
             raise ValueError(f"averaging {self.averaging} outside 1–{self.max_averaging}")
 
@@ -93,7 +93,7 @@ class AttenuatorConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("servo angle range", self.min_angle_deg, self.max_angle_deg)
+        check_order("servo angle range", self.min_angle_deg, self.max_angle_deg)
         if self.min_angle_deg < 0 or self.max_angle_deg > 180:
             raise ValueError("servo angle limits must lie within the firmware range 0–180°")
 
@@ -113,9 +113,9 @@ class BlankerConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("delay range", self.min_delay_ns, self.max_delay_ns)
-        _check_order("width range", self.min_width_ns, self.max_width_ns)
-        _check_order("rate range", self.min_rate_Hz, self.max_rate_Hz)
+        check_order("delay range", self.min_delay_ns, self.max_delay_ns)
+        check_order("width range", self.min_width_ns, self.max_width_ns)
+        check_order("rate range", self.min_rate_Hz, self.max_rate_Hz)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,17 +161,6 @@ class SimulationConfig:
     credo_motor_max_steps: int = 2_000_000
 
 
-_SECTIONS = {
-    "credo": CredoConfig,
-    "pump": PumpConfig,
-    "meter": PowerMeterConfig,
-    "attenuator": AttenuatorConfig,
-    "blanker": BlankerConfig,
-    "lock": LockConfig,
-    "simulation": SimulationConfig,
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class LaserConfig:
     """All laser-bench settings; the defaults describe the simulated bench."""
@@ -190,23 +179,7 @@ class LaserConfig:
 
         Raises ``ValueError`` on unknown sections or keys and on inconsistent limits.
         """
-        data = dict(data or {})
-        unknown = set(data) - set(_SECTIONS)
-        if unknown:
-            raise ValueError(f"unknown laser config sections {sorted(unknown)}; "
-                             f"known: {sorted(_SECTIONS)}")
-        kwargs = {}
-        for name, klass in _SECTIONS.items():
-            section = dict(data.get(name, {}))
-            fields = {f.name for f in dataclasses.fields(klass)}
-            bad = set(section) - fields
-            if bad:
-                raise ValueError(f"unknown keys {sorted(bad)} in laser config section {name!r}")
-            if "position_coefficients" in section:
-                section["position_coefficients"] = tuple(float(c) for c in
-                                                         section["position_coefficients"])
-            kwargs[name] = klass(**section)
-        return cls(**kwargs)
+        return from_sections(cls, data, "laser config")
 
     @classmethod
     def from_site_section(cls, section: Mapping[str, Any]) -> "LaserConfig":
@@ -238,10 +211,3 @@ class LaserConfig:
         """Copy with some sections replaced (dataclass instances)."""
         return dataclasses.replace(self, **sections)
 
-
-def with_timeouts(config: Any, timeout_s: float) -> Any:
-    """Copy of a device-config dataclass (laser bench, VG column, …) with the ``timeout_s`` of
-    every section that has one replaced (tests and simulators use short or long reply timeouts)."""
-    sections = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
-    return dataclasses.replace(config, **{name: dataclasses.replace(section, timeout_s=timeout_s)
-                                          for name, section in sections.items() if hasattr(section, "timeout_s")})

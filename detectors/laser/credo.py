@@ -25,10 +25,10 @@ from typing import Callable, Protocol, runtime_checkable
 
 from .calibration import WavelengthCalibration
 from .config import CredoConfig
-from .errors import BadReply, ChecksumError, DeviceTimeout, InstrumentError, check_range
+from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout, InstrumentError, check_range
 from .physics import LaserPhysics
-from .simbase import SimulatedInstrument
-from .transport import Transport
+from detectors.common.simbase import SimulatedInstrument
+from detectors.common.transport import Transport
 
 REQUEST_START, REQUEST_END = 0x3C, 0x3E
 REPLY_START, REPLY_END = 0x5B, 0x5D

@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 
 from .attenuator import Attenuator
 from .config import LockConfig
-from .errors import LimitError, check_range
+from detectors.common.errors import LimitError, check_range
 from .power_meter import PowerMeter
 from .pump import PumpSupply
 

@@ -16,10 +16,10 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from .config import PumpConfig
-from .errors import BadReply, InstrumentError, check_range
+from detectors.common.errors import BadReply, InstrumentError, check_range
 from .physics import LaserPhysics
-from .simbase import LineInstrument
-from .transport import LineChannel, Transport
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import LineChannel, Transport
 
 
 @runtime_checkable

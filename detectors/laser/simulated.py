@@ -33,8 +33,8 @@ from .credo import SimulatedCredo, SirahCredo
 from .physics import LaserPhysics
 from .power_meter import SimulatedPM100, ThorlabsPM100
 from .pump import SimulatedPumpSupply, SpectraPhysicsPump
-from .simbase import Fault, SimulatedInstrument
-from .transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.simbase import Fault, SimulatedInstrument
+from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
 
 SERIAL_DEVICES = ("laser", "pump", "meter_in", "meter_out", "attenuator")
 DEVICES = SERIAL_DEVICES + ("blanker",)

@@ -1,7 +1,7 @@
 """VG Lumière column adaptor: HT, lenses, probe shift, apertures, stage, vacuum, interlocks.
 
 Each subsystem is a driver speaking a wire protocol over a
-:class:`~detectors.laser.transport.Transport` and a simulated instrument answering the same
+:class:`~detectors.common.transport.Transport` and a simulated instrument answering the same
 bytes on the shared world; :class:`VGColumn` puts them behind named controls (``"EHT"``,
 ``"OL"``, ``"CSH.x"``, ``"StageX"``, ``"GunVacuum"`` …) with interlocks.
 :class:`SimulatedVGColumn` ``(world, config=None)`` serves the simulators and returns the

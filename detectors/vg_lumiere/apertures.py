@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import struct
 
-from detectors.laser.simbase import SimulatedInstrument
-from detectors.laser.transport import Transport
+from detectors.common.simbase import SimulatedInstrument
+from detectors.common.transport import Transport
 
 from .config import ApertureConfig
 from .errors import BadReply, InstrumentError, check_range

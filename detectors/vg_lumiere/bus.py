@@ -28,8 +28,8 @@ import math
 import time
 from typing import Callable
 
-from detectors.laser.simbase import LineInstrument
-from detectors.laser.transport import LineChannel, Transport
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import LineChannel, Transport
 
 from .config import HTConfig, ProbeShiftConfig, StageConfig
 from .errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range

@@ -1,7 +1,7 @@
 """Configuration of the VG Lumière column: limits, per-HT table, interlocks, ports, simulator.
 
 One frozen dataclass per subsystem, grouped in :class:`VGConfig`. :meth:`VGConfig.from_dict`
-builds it from a ``[vg_lumiere]`` table (nested tables per section) and refuses unknown keys.
+builds it from the site file's ``[vg.*]`` tables (nested tables per section) and refuses unknown keys.
 Units are in the names: V, A, nm, µm (``_um``), Pa, °C (``_C``), s.
 """
 from __future__ import annotations
@@ -9,10 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-
-def _check_order(name: str, low: float, high: float) -> None:
-    if not low < high:
-        raise ValueError(f"{name}: lower limit {low} must be below upper limit {high}")
+from detectors.common.config_tables import check_order, from_sections
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +79,8 @@ class LensConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("objective current", 0.0, self.objective_max_A)
-        _check_order("condenser current", 0.0, self.condenser_max_A)
+        check_order("objective current", 0.0, self.objective_max_A)
+        check_order("condenser current", 0.0, self.condenser_max_A)
         if not self.tau_s > 0:
             raise ValueError(f"thermal time constant {self.tau_s} s must be > 0")
         if not 0 <= self.objective_safe_A <= self.objective_max_A:
@@ -113,8 +110,8 @@ class StageConfig:
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_order("stage x range", *self.x_range_nm)
-        _check_order("stage y range", *self.y_range_nm)
+        check_order("stage x range", *self.x_range_nm)
+        check_order("stage y range", *self.y_range_nm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +129,7 @@ class ApertureConfig:
     move_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        _check_order("aperture range", *self.range_um)
+        check_order("aperture range", *self.range_um)
         if any(not 1 <= d <= 254 for d in self.motors.values()):
             raise ValueError(f"aperture device numbers must be 1–254 (0 is broadcast): {dict(self.motors)}")
 
@@ -187,23 +184,9 @@ class VGConfig:
         The HT table is given as ``{"ht": {"table": {"60000": {"OL_A": 5.1, "C1_A": 0.7,
         "C2_A": 0.8, "spectrometer": {...}}}}}``. Unknown sections or keys raise ``ValueError``.
         """
-        data = dict(data or {})
-        sections: dict[str, Any] = {}
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for name, table in data.items():
-            if name not in fields:
-                raise ValueError(f"vg_lumiere: unknown section {name!r}; known: {sorted(fields)}")
-            section_cls = type(getattr(cls(), name))
-            known = {f.name for f in dataclasses.fields(section_cls)}
-            table = dict(table)
-            unknown = set(table) - known
-            if unknown:
-                raise ValueError(f"vg_lumiere.{name}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-            if name == "ht" and "table" in table:
-                table["table"] = {float(k): v if isinstance(v, HTSettings) else HTSettings(**v)
-                                  for k, v in table["table"].items()}
-            for key, value in table.items():
-                if isinstance(value, list):
-                    table[key] = tuple(value)
-            sections[name] = section_cls(**table)
-        return cls(**sections)
+        return from_sections(cls, data, "vg", {"ht": {"table": _ht_table}})
+
+
+def _ht_table(table: Mapping[Any, Any]) -> dict[float, HTSettings]:
+    """``{"60000": {"OL_A": …}}`` (TOML keys are strings) → ``{60000.0: HTSettings(…)}``."""
+    return {float(k): v if isinstance(v, HTSettings) else HTSettings(**v) for k, v in table.items()}

@@ -1,7 +1,7 @@
 """Typed errors and interlock events of the VG Lumière column adaptor.
 
-The communication errors are those of the laser bench (:mod:`detectors.laser.errors`), so a
-workflow catches one :class:`~detectors.laser.errors.DeviceError` family for every instrument.
+The communication errors are those of the laser bench (:mod:`detectors.common.errors`), so a
+workflow catches one :class:`~detectors.common.errors.DeviceError` family for every instrument.
 The column adds: an unknown control name, a value out of range, a silent subsystem, a read-only
 control and a tripped interlock.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from detectors.laser.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError,
+from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError,
                                     DeviceTimeout, InstrumentError, LimitError, check_range)
 
 __all__ = ["BadReply", "ChecksumError", "ConnectionLost", "ControlRangeError", "DeviceError",

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import re
 
-from detectors.laser.simbase import LineInstrument
-from detectors.laser.transport import Transport
+from detectors.common.simbase import LineInstrument
+from detectors.common.transport import Transport
 
 from .config import LensConfig
 from .errors import BadReply, InstrumentError, check_range

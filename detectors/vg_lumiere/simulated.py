@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from detectors.laser.config import with_timeouts
-from detectors.laser.simbase import Fault, SimulatedInstrument
-from detectors.laser.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.config_tables import with_timeouts
+from detectors.common.simbase import Fault, SimulatedInstrument
+from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .apertures import ApertureMotors, SimulatedApertureMotors

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import re
 
-from detectors.laser.simbase import LineInstrument, SimulatedInstrument
-from detectors.laser.transport import Transport
+from detectors.common.simbase import LineInstrument, SimulatedInstrument
+from detectors.common.transport import Transport
 
 from .errors import BadReply, ChecksumError, InstrumentError
 from .physics import ColumnPhysics

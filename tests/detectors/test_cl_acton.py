@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from detectors.cl import CLConfig, Grating, SimulatedCLSpectrometer
-from detectors.laser.errors import BadReply, ConnectionLost, DeviceTimeout, InstrumentError, LimitError
-from detectors.laser.simbase import Fault
+from detectors.common.errors import BadReply, ConnectionLost, DeviceTimeout, InstrumentError, LimitError
+from detectors.common.simbase import Fault
 from detectors.simulation.world import SimulatedWorld
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.laser.errors import ConnectionLost, DeviceTimeout
-from detectors.laser.simbase import Fault, LineInstrument
-from detectors.laser.transport import (LineChannel, PtyServer, RecordingTransport,
+from detectors.common.errors import ConnectionLost, DeviceTimeout
+from detectors.common.simbase import Fault, LineInstrument
+from detectors.common.transport import (LineChannel, PtyServer, RecordingTransport,
                                        SocketTransport, TcpServer, Transport)
 
 

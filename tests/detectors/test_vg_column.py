@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.simulation.devices import SimulatedProbeShift
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld

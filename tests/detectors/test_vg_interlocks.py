@@ -92,7 +92,7 @@ def test_column_vacuum_blanks_the_beam(vg, world):
 
 
 def test_two_trips_at_once_and_failed_action(vg, world):
-    from detectors.laser.simbase import Fault
+    from detectors.common.simbase import Fault
 
     vg.physics.gun_pressure_Pa = 1e-5
     vg.physics.column_pressure_Pa = 1e-2

@@ -5,9 +5,9 @@ import struct
 
 import pytest
 
-from detectors.laser.errors import (BadReply, ChecksumError, ConnectionLost, DeviceTimeout,
+from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceTimeout,
                                     InstrumentError, LimitError)
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
 from detectors.vg_lumiere import ApertureConfig, LensSupply, ObjectiveThermalModel, LensConfig, SimulatedVGColumn

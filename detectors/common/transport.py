@@ -1,7 +1,8 @@
-"""Byte transports for the laser-bench instruments, and servers for their simulators.
+"""Byte transports for every serial/TCP instrument (laser bench, VG column, CL spectrometer), and
+servers for their simulators.
 
 A :class:`Transport` moves bytes: ``write``, ``read_exact(n)``, ``read_until(terminator)``, each
-read with a timeout that raises :class:`~detectors.laser.errors.DeviceTimeout`. Two
+read with a timeout that raises :class:`~detectors.common.errors.DeviceTimeout`. Two
 implementations: :class:`SocketTransport` (TCP) and :class:`SerialTransport` (pyserial; a serial
 port, or the slave side of a pseudo-terminal for tests).
 
@@ -330,7 +331,7 @@ class PtyServer(_Server):
 
     Connect with ``SerialTransport(server.port)`` (or :meth:`connect`). A
     :class:`DisconnectRequested` from the handler closes the master: the client then sees
-    :class:`~detectors.laser.errors.ConnectionLost` or a timeout, as with an unplugged cable.
+    :class:`~detectors.common.errors.ConnectionLost` or a timeout, as with an unplugged cable.
     """
 
     def __init__(self, handler: ByteHandler) -> None:
@@ -480,7 +481,7 @@ class LineChannel:
     def read_line(self, timeout_s: float | None = None) -> str:
         """Read one reply line, stripped; unsolicited ``skip`` lines are dropped.
 
-        Raises :class:`~detectors.laser.errors.BadReply` if the line is not printable ASCII.
+        Raises :class:`~detectors.common.errors.BadReply` if the line is not printable ASCII.
         """
         from .errors import BadReply
 
