@@ -6,7 +6,7 @@ import pytest
 
 from detectors.laser.config import LaserConfig, SimulationConfig
 from detectors.laser.credo import TunableLaser
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.laser.bench import connect_bench
 from detectors.laser.simulated import DEVICES, SimulatedLaserBench, SimulatedLaserSystem
 from detectors.simulation.clock import SimClock

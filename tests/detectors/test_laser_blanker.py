@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from detectors.laser.blanker import BeamSync, SyncTiming
-from detectors.laser.errors import BadReply, DeviceTimeout, LimitError
-from detectors.laser.simbase import Fault
+from detectors.common.errors import BadReply, DeviceTimeout, LimitError
+from detectors.common.simbase import Fault
 from detectors.laser.simulated import SimulatedLaserBench
 
 

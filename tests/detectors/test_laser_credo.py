@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from detectors.laser import credo
 from detectors.laser.calibration import WavelengthCalibration
 from detectors.laser.config import CredoConfig, LaserConfig
-from detectors.laser.errors import (BadReply, ChecksumError, ConnectionLost, DeviceTimeout,
+from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceTimeout,
                                     InstrumentError, LimitError)
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState

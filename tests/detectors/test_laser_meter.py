@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.laser.errors import BadReply, DeviceTimeout, InstrumentError, LimitError
+from detectors.common.errors import BadReply, DeviceTimeout, InstrumentError, LimitError
 from detectors.laser.power_meter import PowerMeter, _scpi_key, read_transmission
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.laser.simulated import SimulatedLaserBench
 
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from detectors.laser.config import LockConfig
-from detectors.laser.errors import LimitError
+from detectors.common.errors import LimitError
 from detectors.laser.power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockStep,
                                         PowerLock)
 from detectors.laser.simulated import SimulatedLaserBench

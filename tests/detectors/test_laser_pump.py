@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from detectors.laser.config import LaserConfig, PumpConfig
-from detectors.laser.errors import BadReply, ConnectionLost, DeviceTimeout, InstrumentError, LimitError
+from detectors.common.errors import BadReply, ConnectionLost, DeviceTimeout, InstrumentError, LimitError
 from detectors.laser.pump import PumpSupply
-from detectors.laser.simbase import Fault
+from detectors.common.simbase import Fault
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
