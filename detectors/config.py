@@ -26,6 +26,7 @@ import tomllib
 import typing
 
 from detectors.laser.config import LaserConfig
+from detectors.scan.outputs import OutputLine, validate_output_line
 
 
 class ConfigError(ValueError):
@@ -75,7 +76,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dispersion_eV_per_channel": Key(0.1, (int, float), lambda v: 0.001 <= v <= 5, "0.001–5 eV/channel"),
     },
     "scan": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated",), '"simulated"'),
+        # the scan generator (detectors/scan/README.md): the world directly, the world behind our
+        # TCP scan protocol on 127.0.0.1 (in-process simulator), or a scan unit at host:port
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "tcp-simulated", "tcp"),
+                       '"simulated", "tcp-simulated" or "tcp"'),
+        "host": Key("127.0.0.1", str, lambda v: len(v) > 0, "a host name or address"),
+        "port": Key(7300, int, _port, "0–65535"),
+        "timeout_s": Key(2.0, (int, float), _positive, "a number > 0"),
+        "n_outputs": Key(4, int, lambda v: 1 <= v <= 16, "1–16"),
+        # [[scan.outputs]] tables: index, source, polarity, delay_us, width_us (outputs.py)
+        "outputs": Key([], list, lambda v: all(isinstance(t, dict) for t in v),
+                       "a list of [[scan.outputs]] tables"),
         "max_fov_nm": Key(4000.0, (int, float), _positive, "a number > 0"),
         "max_probe_shift_nm": Key(2000.0, (int, float), _positive, "a number > 0"),
     },
@@ -139,6 +150,15 @@ def _laser_tables(given: dict[str, dict[str, typing.Any]]) -> dict[str, dict[str
     return tables
 
 
+def _check_scan_outputs(scan: dict[str, typing.Any], source: str) -> None:
+    """Each [[scan.outputs]] table must be a valid output line (the error names the bad value)."""
+    for table in scan["outputs"]:
+        try:
+            validate_output_line(OutputLine.from_dict(table), scan["n_outputs"])
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{source}: [[scan.outputs]] {table}: {e}") from None
+
+
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
     given = _flatten(raw)
@@ -164,6 +184,7 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     if laser["wavelength_min_nm"] >= laser["wavelength_max_nm"]:
         raise ConfigError(f"{source}: laser.wavelength_min_nm = {laser['wavelength_min_nm']} must be below "
                           f"laser.wavelength_max_nm = {laser['wavelength_max_nm']}")
+    _check_scan_outputs(values["scan"], source)
     laser.update(laser_tables)
     try:
         LaserConfig.from_site_section(laser)
