@@ -15,6 +15,7 @@ from detectors.laser.bench import LaserBench, connect_bench
 from detectors.laser.config import LaserConfig
 from detectors.laser.errors import DeviceError
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
+from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator
 from detectors.simulation.clock import SimClock
 from detectors.simulation.devices import (SimulatedEELSCamera, SimulatedProbeShift, SimulatedScan,
                                           SimulatedSpectrumImager)
@@ -60,6 +61,9 @@ class Instrument:
     _closed: bool = dataclasses.field(default=False, repr=False)
     _column: SimulatedVGColumn | None = dataclasses.field(default=None, repr=False)
     _cl: SimulatedCLSpectrometer | None = dataclasses.field(default=None, repr=False)
+    #: the scan generator of ``[scan] backend`` (detectors/scan): what the Swift scan device drives
+    scan_generator: ScanGenerator | None = None
+    _scan_unit: SimulatedScanUnit | None = dataclasses.field(default=None, repr=False)
 
     @property
     def column(self) -> SimulatedVGColumn:
@@ -153,6 +157,10 @@ class Instrument:
                 server.stop()
             elif bench is not None:
                 bench.close()
+            if self._scan_unit is not None:  # "tcp-simulated": the driver and its server
+                self._scan_unit.stop()
+            elif self.scan_generator is not None:
+                self.scan_generator.close()
             close_camera = getattr(self.eels_camera, "close", None)
             if close_camera is not None:  # the Merlin's connections (and its in-process simulator)
                 close_camera()
@@ -203,6 +211,25 @@ def build_eels_camera(config: SiteConfig, world: SimulatedWorld) -> SimulatedEEL
                                  world.energy_axis_eV, timeout_s=section["timeout_s"])
 
 
+def build_scan_generator(config: SiteConfig, world: SimulatedWorld, probe_shift: SimulatedProbeShift
+                         ) -> tuple[ScanGenerator, SimulatedScanUnit | None]:
+    """The scan generator of ``scan.backend`` with the site's output lines: the world directly
+    ("simulated"), the world served on 127.0.0.1 through our scan protocol ("tcp-simulated", the
+    server is returned so it can be stopped), or a scan unit at ``host:port`` ("tcp")."""
+    section = config["scan"]
+    unit = None
+    if section["backend"] == "tcp":
+        generator: ScanGenerator = TcpScanGenerator.connect(section["host"], section["port"], section["timeout_s"])
+    else:
+        generator = SimulatedScanGenerator(world, probe_shift, n_outputs=section["n_outputs"])
+        if section["backend"] == "tcp-simulated":
+            unit = SimulatedScanUnit(generator, timeout_s=section["timeout_s"])
+            generator = unit.start()
+    for table in section["outputs"]:
+        generator.set_output_line(OutputLine.from_dict(table))
+    return generator, unit
+
+
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     """Create the devices the configuration asks for (default: the simulated instrument)."""
     if not isinstance(config, SiteConfig):
@@ -213,8 +240,9 @@ def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     laser_config = LaserConfig.from_site_section(config["laser"])
     laser_system = (build_laser_system(world, laser_config)
                     if config["laser"]["backend"] == "simulated" else None)
+    scan_generator, scan_unit = build_scan_generator(config, world, probe_shift)
     return Instrument(config=config, world=world, scan=SimulatedScan(world, probe_shift),
                       eels_camera=eels_camera,
                       spectrum_imager=SimulatedSpectrumImager(world, probe_shift),
                       probe_shift=probe_shift, laser_config=laser_config,
-                      laser_system=laser_system)
+                      laser_system=laser_system, scan_generator=scan_generator, _scan_unit=scan_unit)
