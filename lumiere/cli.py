@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "merlin-sim": ("lumiere.cli_merlin_sim", "simulated Merlin (Medipix3RX) control/data servers on 127.0.0.1"),
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
     "train": ("lumiere.cli_train", "training scenarios on the simulated instrument (goal, scripted run, check)"),
+    "reprocess": ("lumiere.cli_reprocess", "out-of-core reprocessing of a sequence stack with Dask (correction, drift alignment, PCA, maps)"),
 }
 
 
