@@ -2,8 +2,10 @@
 
 Live view, sequences and settings come from device_kit's ``CameraDevice.Camera``. Synchronized
 spectrum imaging is overridden: instead of one frame and one scan pixel at a time (which cannot
-keep up at 1 ms), each ``acquire_synchronized_continue`` acquires a block of ~0.1 s of spectra in
-one call to the backend and advances the scan's pixel counter by the block (the external clock).
+keep up at 1 ms), each ``acquire_synchronized_continue`` steps the scan generator through ~0.1 s of
+visits (:meth:`LumiereScanDevice.synchronized_block`: the external clock), acquires their spectra in
+one call to the backend and places them at the visited pixels. With a pixel order set on the scan
+device the visits follow it: unvisited pixels stay 0 in the SI and in the scan's images.
 
 Two backends behind one seam (:class:`CameraBackend`):
 
@@ -26,7 +28,7 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.merlin.camera import MerlinEELSCamera
-from nionswift_plugin.lumiere.scan_device import LumiereScanModule, scan_frame_from_nion
+from nionswift_plugin.lumiere.scan_device import LumiereScanModule, SyncScan
 from nionswift_plugin.lumiere.stem_device import LumiereInstrument
 
 
@@ -161,9 +163,9 @@ class BlockSynchronizedCamera:
             return super().acquire_synchronized_continue(update_period=update_period, **kwargs)  # type: ignore[misc]
         sync = self._sync
         if self._sync_cancel.is_set():
-            return camera_base.PartialData(sync.xdata, True, True, None, sync.done)
+            return camera_base.PartialData(sync.xdata, True, True, None, sync.valid)
         sync.acquire_block(update_period)
-        return camera_base.PartialData(sync.xdata, sync.done == sync.count, False, None, sync.done)
+        return camera_base.PartialData(sync.xdata, sync.complete, False, None, sync.valid)
 
     def acquire_synchronized_end(self, **kwargs: typing.Any) -> None:
         if self._sync is None:
@@ -204,8 +206,10 @@ class _SyncState:
         self.summed = params.processing == "sum_project"
         self.collection_shape = collection_shape
         self.count = int(np.prod(collection_shape))
-        self.done = 0
-        self.positions: tuple[np.ndarray, np.ndarray] | None = None
+        self.done = 0  # visits acquired
+        self.valid = 0  # leading pixels (row-major) that are final: what Swift may copy
+        self.complete = False
+        self.scan: SyncScan | None = None
         self.schedule_start_wall = 0.0
         rows, cols = camera.get_expected_dimensions(self.binning)
         datum = (cols,) if self.summed else (rows, cols)
@@ -218,34 +222,35 @@ class _SyncState:
             dimensional_calibrations=[Calibration.Calibration() for _ in collection_shape] + list(datum_cal),
             data_descriptor=DataAndMetadata.DataDescriptor(False, len(collection_shape), len(datum)))
 
-    def _scan_positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Probe positions (flat) of the scan this acquisition is synchronized with."""
+    def _sync_scan(self) -> SyncScan:
+        """The scan frame this acquisition is synchronized with (waits for the scan to start)."""
         device = self.camera.scan_module.device
         deadline = time.monotonic() + 5.0
         while not device.is_scanning and time.monotonic() < deadline:
             time.sleep(0.002)
-        frame = scan_frame_from_nion(device.current_frame_parameters)
-        frame = self.camera.lumiere.probe_shift.apply(frame)
-        y, x = frame.positions_nm()
-        y, x = y.ravel(), x.ravel()
-        if y.size != self.count:  # a scan shape Swift did not tell us about: repeat the last position
-            y = np.resize(y, self.count)
-            x = np.resize(x, self.count)
-        return y, x
+        sync = device.sync_scan()
+        if sync.count != self.count:
+            raise RuntimeError(f"synchronized scan of {sync.count} pixels {sync.frame.size_px} but the camera "
+                               f"was asked for {self.count} {self.collection_shape}")
+        return sync
 
     def acquire_block(self, update_period: float) -> None:
-        if self.positions is None:
-            self.positions = self._scan_positions()
+        """The next ~0.1 s of visits: the scan generator steps them (its channels' signals land in
+        the scan's images), the backend exposes one frame per visit at the visited position (probe
+        shift included) and the spectra go to the visited pixels, in visit order."""
+        if self.scan is None:
+            self.scan = self._sync_scan()
             self.schedule_start_wall = time.monotonic()
-        n = min(self.count - self.done, max(1, int(min(update_period, 0.1) / self.exposure_s)))
-        block = slice(self.done, self.done + n)
+        scan = self.scan
+        n = min(scan.n_visits - self.done, max(1, int(min(update_period, 0.1) / self.exposure_s)))
+        visits = self.camera.scan_module.device.synchronized_block(n, self.exposure_s).visits
+        dy, dx = self.camera.lumiere.probe_shift.get_shift_nm()
         flat = self.data.reshape((self.count,) + self.data.shape[len(self.collection_shape):])
-        spectra = self.camera.backend.block(self.positions[0][block], self.positions[1][block],
-                                            self.exposure_s, self.summed)
+        spectra = self.camera.backend.block(visits.y_nm + dy, visits.x_nm + dx, self.exposure_s, self.summed)
         if self.summed:
-            flat[block] = _bin_columns(spectra, self.binning)
+            flat[visits.order] = _bin_columns(spectra, self.binning)
         else:
-            flat[block] = _bin_frames(spectra, self.binning, self.binning)
+            flat[visits.order] = _bin_frames(spectra, self.binning, self.binning)
         # a real detector keeps exposing while the host handles the previous block: pace against
         # the acquisition's own schedule, so host overhead between blocks is absorbed
         if not self.world.clock.is_virtual:
@@ -253,10 +258,14 @@ class _SyncState:
             if ahead > 0:
                 time.sleep(ahead)
         self.done += n
+        self.complete = self.done >= scan.n_visits
+        self.valid = scan.valid_count()
         metadata = dict(self.xdata.metadata)
         metadata["lumiere"] = self.camera.backend.metadata()
+        if scan.order is not None:
+            metadata["lumiere"] = dict(metadata["lumiere"], pixel_order={"visits": int(scan.n_visits)})
         self.xdata._set_metadata(metadata)
-        self.camera.scan_module.scan_box._advance_pixel(n)
+        self.camera.scan_module.scan_box.set_pixels_done(self.valid)
 
 
 def _bin_columns(spectra: np.ndarray, b: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Lumière's scan device for Swift (``scan_module``): device_kit's pacing, buffering and
-synchronization over our scan geometry (:func:`scan_frame_from_nion`) and the simulated world."""
+synchronization over our scan geometry (:func:`scan_frame_from_nion`) and the instrument's scan
+generator (:mod:`detectors.scan`: the simulated world, or a scan unit over our TCP protocol)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.interfaces import ScanFrame
+from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, SimulatedScanGenerator
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
 
 SCAN_DEVICE_ID = "lumiere_scan"
@@ -50,10 +52,13 @@ def scan_frame_from_nion(fp: scan_base.ScanFrameParameters) -> ScanFrame:
 
 
 class WorldScanBox:
-    """``ScanDevice.ScanSimulatorLike`` over the simulated world.
+    """``ScanDevice.ScanSimulatorLike``: device_kit's pixel counter (the images come from the scan
+    generator through :meth:`LumiereScanDevice.get_scan_data`).
 
-    The pixel counter follows the device_kit protocol: in free-running scans the device advances
-    it from the wall clock; in synchronized scans the camera advances it (external clock).
+    In free-running scans the device advances the counter from the wall clock. In synchronized
+    scans the camera sets it to the number of leading pixels that are final (:class:`SyncScan`);
+    device_kit copies pixels ``[…, current_pixel_flat + 1)``, so in that mode the counter reads one
+    less than the final count (a pixel is never copied before its signal is in).
     """
 
     def __init__(self, instrument: Instrument) -> None:
@@ -61,6 +66,7 @@ class WorldScanBox:
         self.scan_shape_pixels = Geometry.IntSize()
         self.pixel_size_nm = Geometry.FloatSize()
         self.external_clock = False
+        self.device: "LumiereScanDevice | None" = None
         self._lock = threading.RLock()
         self._pixel = 0
         self._blanker = threading.Condition()
@@ -76,52 +82,120 @@ class WorldScanBox:
 
     @property
     def current_pixel_flat(self) -> int:
-        return self._pixel
+        return self._pixel - 1 if self.external_clock else self._pixel
 
     def reset_frame(self) -> None:
         with self._lock:
             self._pixel = 0
 
     def _advance_pixel(self, n: int) -> None:
+        self.set_pixels_done(self._pixel + n)
+
+    def set_pixels_done(self, n: int) -> None:
+        """The first ``n`` pixels of the frame are final (notifies the line blanker condition)."""
         with self._lock:
             w = self.scan_shape_pixels.width or 1
             line_before = self._pixel // w
-            self._pixel += n
+            self._pixel = max(self._pixel, int(n))
             if self._pixel // w > line_before:
                 with self._blanker:
                     self._blanker.notify_all()
 
     def advance_pixel(self) -> None:
-        if self.external_clock:
-            self._advance_pixel(1)
+        """device_kit's frame-by-frame synchronized path: one visit per camera frame."""
+        if self.external_clock and self.device is not None:
+            sync = self.device.sync_scan()
+            sync.block(1, sync.frame.dwell_s)
+            self.set_pixels_done(sync.valid_count())
 
     def generate_scan_data(self, instrument: typing.Any, scan_frame_parameters: ScanDevice.ScanFrameParameters) -> np.ndarray:
-        frame = scan_frame_from_nion(scan_frame_parameters)
-        frame = self.instrument.probe_shift.apply(frame)
-        world = self.instrument.world
-        with world.lock:
-            t0 = world.clock.now_s()
-            y, x = frame.positions_nm()
-            return world.haadf_counts(y, x, frame.pixel_times_s(t0), frame.dwell_s).astype(np.float32)
+        raise NotImplementedError("LumiereScanDevice.get_scan_data images through the scan generator")
+
+
+class SyncScan:
+    """One synchronized (externally clocked) frame: the camera steps the scan generator block-wise
+    through the frame's visits (raster, or the device's pixel order); the channels' signals are
+    written into the images device_kit reads (0 at unvisited pixels).
+
+    ``valid_count()`` is the number of leading pixels (row-major) that are final: every visit of a
+    pixel below it is done. Swift copies results in that flat order, so this is what the camera
+    and the scan report as progress.
+    """
+
+    def __init__(self, device: "LumiereScanDevice", frame_number: int, fp: scan_base.ScanFrameParameters) -> None:
+        self.device = device
+        self.frame_number = frame_number
+        self.frame = dataclasses.replace(scan_frame_from_nion(fp), flyback_px=0)
+        h, w = self.frame.size_px
+        self.count = h * w
+        self.order = device.usable_pixel_order(self.frame)
+        self.n_visits = self.count if self.order is None else self.order.size
+        # smallest flat index still to come after k visits: the valid prefix (monotonic)
+        self._pending_min = (None if self.order is None else
+                             np.minimum.accumulate(self.order[::-1])[::-1])
+        self.images = {name: np.zeros((h, w), np.float32) for name in device.generator.channel_names}
+        self.done = 0
+        self.visits: list[BlockData] = []
+        self._lock = threading.Lock()
+        self._configured_dwell: float | None = None
+
+    def valid_count(self) -> int:
+        if self.done >= self.n_visits:
+            return self.count
+        if self._pending_min is None:
+            return self.done
+        return int(self._pending_min[self.done])
+
+    def block(self, n: int, dwell_s: float) -> BlockData:
+        """Step the next ``n`` visits (``dwell_s`` each, the camera's exposure) and store the
+        channels' signals at their pixels."""
+        with self._lock:
+            generator = self.device.generator
+            n = min(n, self.n_visits - self.done)
+            if self._configured_dwell != dwell_s:
+                generator.set_pixel_order(None)
+                generator.configure(dataclasses.replace(self.frame, dwell_s=dwell_s))
+                generator.set_pixel_order(self.order)
+                generator.set_channels(list(self.images))
+                self._configured_dwell = dwell_s
+            data = generator.acquire_block(self.done, n)
+            for name, values in data.values.items():
+                self.images[name].ravel()[data.visits.order] = values
+            self.done += n
+            self.visits.append(data)
+            return data
+
+    def pixel_visits(self) -> "PixelVisits":
+        """The visits so far (positions include the probe shift, as where the beam was)."""
+        dy, dx = self.device.lumiere.probe_shift.get_shift_nm()
+        parts = self.visits or []
+        cat = lambda attr: np.concatenate([getattr(b.visits, attr) for b in parts]) if parts else np.zeros(0)
+        return PixelVisits(cat("order").astype(np.int64), cat("y_nm") + dy, cat("x_nm") + dx, cat("t_s"))
 
 
 class LumiereScanDevice(ScanDevice.Device):
-    """Scan device over the simulated world: device_kit's pacing, buffering and synchronization,
-    our geometry (:func:`scan_frame_from_nion`: subscan, line scan, rotation, probe shift) and signals.
+    """Scan device over the instrument's scan generator: device_kit's pacing, buffering and
+    synchronization, our geometry (:func:`scan_frame_from_nion`: subscan, line scan, rotation; the
+    probe shift is the column's) and signals.
 
-    Channels: 0 ``HAADF`` (``world.haadf_counts``) and 1 ``ADF`` (``world.adf_counts``, a lower-angle
-    ring: more signal, weaker Z-contrast), each switched with Swift's channel check boxes.
+    Channels: 0 ``HAADF`` and 1 ``ADF`` (a lower-angle ring: more signal, weaker Z-contrast), each
+    switched with Swift's channel check boxes; one generator frame serves all enabled channels.
 
     Flyback: in free-running scans every line starts ``flyback_time_us`` (frame parameter, default
     30 µs) after the previous one ended, so pixel times (and drift) include the flyback; the data
     hold no flyback columns. Synchronized scans have no flyback pixels (the camera paces the scan
-    block-wise).
+    block-wise, :class:`SyncScan`).
 
     Arbitrary pixel order (the sparse/random scan hook): :meth:`set_pixel_order` takes flat pixel
-    indices (row-major in the scanned grid: the subscan if any) and makes every following frame
-    visit exactly those pixels, in that order, one dwell each; the others stay 0 (never
-    illuminated). :attr:`last_visits` holds the order, positions (nm, microscope frame) and
-    simulated times of the last frame's visits. ``set_pixel_order(None)`` returns to raster.
+    indices (row-major in the scanned grid: the subscan if any) and makes every following frame —
+    free-running or synchronized with a camera — visit exactly those pixels, in that order, one
+    dwell each; the others stay 0 (never illuminated). :attr:`last_visits` holds the order,
+    positions (nm, microscope frame, probe shift included) and times of the last frame's visits.
+    ``set_pixel_order(None)`` returns to raster.
+
+    Output lines (laser gate, fast blanker): :attr:`output_lines` (list of dicts, see
+    :class:`detectors.scan.OutputLine`); a frame parameter ``output_lines`` of the same form is
+    applied when a frame starts. :meth:`output_timeline` gives their edges over one frame.
     """
 
     def __init__(self, device_id: str, device_name: str, instrument: LumiereInstrument,
@@ -130,9 +204,17 @@ class LumiereScanDevice(ScanDevice.Device):
         # device_kit keeps its channel list private (HAADF, MAADF, X1, X2): ours are HAADF and ADF
         self._Device__channels = [ScanDevice.Channel(0, "HAADF", True), ScanDevice.Channel(1, "ADF", False)]
         self.lumiere = instrument.lumiere
+        lumiere = instrument.lumiere
+        self.generator: ScanGenerator = (lumiere.scan_generator if lumiere.scan_generator is not None
+                                         else SimulatedScanGenerator(lumiere.world, lumiere.probe_shift))
+        scan_box.device = self
         self.pixel_order: np.ndarray | None = None
         self.last_visits: PixelVisits | None = None
+        self._sync: SyncScan | None = None
+        self._sync_lock = threading.Lock()
+        self._frame_cache: tuple[typing.Any, dict[str, np.ndarray]] | None = None
 
+    # -- pixel order and output lines -----------------------------------------------------------
     def set_pixel_order(self, flat_indices: typing.Sequence[int] | np.ndarray | None) -> None:
         """Visit these flat pixel indices, in this order, in every following frame (None: raster).
 
@@ -147,33 +229,91 @@ class LumiereScanDevice(ScanDevice.Device):
             raise ValueError("a pixel order needs distinct flat indices ≥ 0")
         self.pixel_order = order
 
+    def usable_pixel_order(self, frame: ScanFrame) -> np.ndarray | None:
+        order = self.pixel_order
+        n = frame.size_px[0] * frame.size_px[1]
+        if order is not None and order.max() >= n:
+            log.error("pixel order refused: index %d beyond the %d pixels of the frame; raster scan",
+                      int(order.max()), n)
+            return None
+        return order
+
+    @property
+    def output_lines(self) -> list[dict[str, typing.Any]]:
+        """The generator's TTL outputs as dicts (index, source, polarity, delay_us, width_us)."""
+        return [line.to_dict() for line in self.generator.output_lines()]
+
+    @output_lines.setter
+    def output_lines(self, lines: typing.Sequence[typing.Mapping[str, typing.Any]]) -> None:
+        self._apply_output_lines(lines)
+
+    def _apply_output_lines(self, lines: typing.Sequence[typing.Mapping[str, typing.Any]]) -> None:
+        parsed = [OutputLine.from_dict(d) for d in lines]  # all parsed before any is set
+        for line in parsed:
+            self.generator.set_output_line(line)
+
+    def output_timeline(self) -> dict[int, LineEdges]:
+        """Edges of every output over one frame of the generator's present configuration."""
+        return self.generator.edge_timeline()
+
+    # -- free-running frames ------------------------------------------------------------------------
     def _frame(self, frame_parameters: scan_base.ScanFrameParameters) -> ScanFrame:
         frame = scan_frame_from_nion(frame_parameters)
-        flyback = self.calculate_flyback_pixels(frame_parameters)
-        frame = dataclasses.replace(frame, flyback_px=flyback)
-        return self.lumiere.probe_shift.apply(frame)
+        return dataclasses.replace(frame, flyback_px=self.calculate_flyback_pixels(frame_parameters))
+
+    def _acquire(self, frame_parameters: scan_base.ScanFrameParameters, names: list[str]) -> dict[str, np.ndarray]:
+        frame = self._frame(frame_parameters)
+        order = self.usable_pixel_order(frame)
+        generator = self.generator
+        generator.set_pixel_order(None)
+        generator.configure(frame)
+        lines = frame_parameters.get_parameter("output_lines", None)
+        if lines:
+            self._apply_output_lines(lines)
+        generator.set_pixel_order(order)
+        generator.set_channels(names)
+        data = generator.acquire_frame()
+        if order is not None:
+            dy, dx = self.lumiere.probe_shift.get_shift_nm()
+            v = data.visits
+            self.last_visits = PixelVisits(v.order.copy(), v.y_nm + dy, v.x_nm + dx, v.t_s)
+        return dict(data.images)
 
     def get_scan_data(self, frame_parameters: scan_base.ScanFrameParameters,
                       channel: typing.Union[int, ScanDevice.Channel]) -> np.ndarray:
         name = channel.name if isinstance(channel, ScanDevice.Channel) else self.get_channel_name(channel)
-        frame = self._frame(frame_parameters)
-        world = self.lumiere.world
-        signal = world.adf_counts if name == "ADF" else world.haadf_counts
-        with world.lock:
-            t0 = world.clock.now_s()
-            y, x = frame.positions_nm()
-            order = self.pixel_order
-            if order is not None and order.max() >= y.size:
-                log.error("pixel order refused: index %d beyond the %d pixels of the frame; raster scan",
-                          int(order.max()), y.size)
-                order = None
-            if order is None:
-                return signal(y, x, frame.pixel_times_s(t0), frame.dwell_s).astype(np.float32)
-            yf, xf, times = frame.visits(order, t0)
-            out = np.zeros(y.size, np.float32)
-            out[order] = signal(yf, xf, times, frame.dwell_s)
-            self.last_visits = PixelVisits(order.copy(), yf, xf, times)
-            return out.reshape(y.shape)
+        if frame_parameters.get_parameter("external_clock_mode", 0):
+            sync = self.sync_scan()
+            return sync.images[name]
+        # device_kit asks channel by channel with the same parameters: one generator frame for all
+        cache = self._frame_cache
+        if cache is None or cache[0] is not frame_parameters or name not in cache[1]:
+            names = [self.get_channel_name(i) for i, on in enumerate(self.channels_enabled) if on]
+            cache = (frame_parameters, self._acquire(frame_parameters, names if name in names else [name]))
+        image = cache[1].pop(name)
+        self._frame_cache = cache
+        return image
+
+    # -- synchronized frames ------------------------------------------------------------------------
+    def sync_scan(self) -> SyncScan:
+        """The synchronized frame in progress (created by whichever of scan and camera asks first
+        for device_kit's present frame)."""
+        with self._sync_lock:
+            frame_number = self._Device__frame_number
+            if self._sync is None or self._sync.frame_number != frame_number:
+                current = self._Device__frame
+                fp = current.frame_parameters if current is not None else self.current_frame_parameters
+                self._sync = SyncScan(self, frame_number, fp)
+            return self._sync
+
+    def synchronized_block(self, n: int, exposure_s: float) -> BlockData:
+        """Next ``n`` visits of the synchronized frame, one camera exposure each (called by the
+        camera; device_kit's pixel counter follows the final prefix)."""
+        sync = self.sync_scan()
+        data = sync.block(n, exposure_s)
+        if sync.order is not None:
+            self.last_visits = sync.pixel_visits()
+        return data
 
     def calculate_flyback_pixels(self, frame_parameters: scan_base.ScanFrameParameters) -> int:
         if frame_parameters.get_parameter("external_clock_mode", 0):
