@@ -4,6 +4,7 @@ memory limit; bad inputs are named."""
 from __future__ import annotations
 
 import math
+import time
 
 import h5py
 import numpy as np
@@ -30,18 +31,19 @@ SHIFTS_PX = [(0.0, 0.0), (1.5, -2.5), (-2.1, 1.3), (0.7, 3.2)]
 EDGES = ("Sc L2,3", "Dy M4,5")
 
 
-def write_stack(path, si: np.ndarray, haadf: np.ndarray, energy_offset_eV: float = 350.0,
-                dispersion_eV: float = 1.0) -> None:
-    """si_sequences / haadf_sequences as DriftCorrectedSI writes them with keep_sequences."""
+def write_stack(path, n: int, sequence, energy_offset_eV: float = 350.0, dispersion_eV: float = 1.0) -> None:
+    """si_sequences / haadf_sequences as DriftCorrectedSI writes them with keep_sequences;
+    ``sequence(k)`` gives the (si (y, x, E), haadf (y, x)) of sequence k (one in memory at a time)."""
     sink = HDF5Sink(path)
-    n, h, w, e = si.shape
+    si, haadf = sequence(0)
     img = [Axis("y", "nm", PIXEL_NM, 0.0, True), Axis("x", "nm", PIXEL_NM, 0.0, True)]
     seq = Axis("sequence", "", 1.0, 0.0, True)
-    sink.create("si_sequences", si.shape, [seq, *img, Axis("Energy loss", "eV", dispersion_eV, energy_offset_eV)])
-    sink.create("haadf_sequences", haadf.shape, [seq, *img])
+    sink.create("si_sequences", (n,) + si.shape, [seq, *img, Axis("Energy loss", "eV", dispersion_eV, energy_offset_eV)])
+    sink.create("haadf_sequences", (n,) + haadf.shape, [seq, *img])
     for k in range(n):
-        sink.write("si_sequences", k, si[k])
-        sink.write("haadf_sequences", k, haadf[k])
+        si, haadf = sequence(k) if k else (si, haadf)
+        sink.write("si_sequences", k, si)
+        sink.write("haadf_sequences", k, haadf)
     sink.finish()
 
 
@@ -62,7 +64,7 @@ def simulated_stack(tmp_path_factory):
         si.append(world.eels_counts(y, x, 0.0, 2e-3))
     path = tmp_path_factory.mktemp("reprocess") / "stack.h5"
     si, haadf = np.array(si, np.float32), np.array(haadf, np.float32)
-    write_stack(path, si, haadf)
+    write_stack(path, len(si), lambda k: (si[k], haadf[k]))
     return path, si, haadf, world.energy_axis_eV()
 
 
@@ -179,3 +181,56 @@ def test_cli_errors_name_the_bad_value(simulated_stack, tmp_path, capsys):
         f["x"] = np.zeros(3)
     assert cli.main(["reprocess", str(tmp_path / "plain.h5"), "--out", str(tmp_path / "o.h5")]) == 1
     assert "has no dataset 'si_sequences'" in capsys.readouterr().err
+
+
+def big_stack(path, n: int = 20, size: int = 64, channels: int = 2048) -> np.ndarray:
+    """A cheap n × size × size × channels float32 stack (671 MB by default), made analytically:
+    two phases (Gaussian grains), a power-law background with Sc and Dy steps, small particles
+    in the HAADF; sequence k shows it translated by known sub-pixel shifts (returned, (n, 2) px)."""
+    e = 350.0 + 0.5 * np.arange(channels)
+    edges = (200.0 * (e >= 402) + 50.0 * (e >= 1295)).astype(np.float32)
+    background = (1e9 * e ** -3).astype(np.float32)
+    shifts = np.array([(1.3 * math.sin(k), 2.1 * math.cos(k)) for k in range(n)])
+    shifts -= shifts[0]
+    particles = [(10, 12), (20, 50), (45, 15), (52, 44), (30, 30), (12, 40)]
+
+    def sequence(k: int) -> tuple[np.ndarray, np.ndarray]:
+        yy, xx = np.mgrid[:size, :size] - shifts[k][:, None, None]
+
+        def blob(cy: float, cx: float, sigma: float) -> np.ndarray:
+            return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+        grain1, grain2 = blob(26, 32, 6.0), blob(45, 19, 4.5)
+        haadf = 100 + 900 * grain1 + 400 * grain2 + sum(2000 * blob(y, x, 1.5) for y, x in particles)
+        si = background * (1 + grain2[..., None]) + grain1[..., None] * edges
+        return si, haadf
+
+    write_stack(path, n, sequence, dispersion_eV=0.5)
+    return shifts
+
+
+def test_local_cluster_on_a_stack_larger_than_worker_memory(tmp_path):
+    from distributed import Client, LocalCluster
+
+    path = tmp_path / "big.h5"
+    shifts = big_stack(path)
+    limit = 400 << 20
+    assert path.stat().st_size > 1.5 * limit
+    threaded = reprocess(path, tmp_path / "threads.h5", edges=EDGES, chunk_mb=8.0)
+    np.testing.assert_allclose(threaded.shifts_px, shifts, atol=0.1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, memory_limit=limit) as cluster, Client(cluster) as client:
+        assert cli.main(["reprocess", str(path), "--out", str(tmp_path / "cluster.h5"), "--chunk-mb", "8",
+                         "--scheduler", cluster.scheduler_address]) == 0
+        # the blocks ran in the worker processes, within their memory limit
+        executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
+        assert all(v > 0 for v in executed.values()) and sum(executed.values()) > 100
+        assert all(w.memory_limit == limit for w in cluster.scheduler.workers.values())
+    # the stack is noise-free and of rank 2 (two phases): PCA components beyond the second are
+    # rounding noise, which differs with the BLAS threads of the process; compare the first two
+    for name, part in (("si", ...), ("count_map", ...), ("shifts", ...), ("map_Dy_M45", ...),
+                       ("snr_Sc_L23", ...), ("pca_loadings", slice(0, 2)), ("pca_scores", (..., slice(0, 2)))):
+        a, _, meta_a = read_hdf5_result(tmp_path / "threads.h5", name)
+        b, _, meta_b = read_hdf5_result(tmp_path / "cluster.h5", name)
+        a, b = a[part], b[part]
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, equal_nan=True, err_msg=name)
+        assert meta_a["scheduler"] == "threads" and meta_b["scheduler"] == cluster.scheduler_address
