@@ -13,8 +13,7 @@ import numpy as np
 
 from detectors.interfaces import ScanFrame
 from detectors.scan.interface import CHANNELS, check_pixel_order
-from detectors.scan.outputs import (LineEdges, OutputLine, check_lines_for_order, default_lines,
-                                    edge_timeline, validate_output_line)
+from detectors.scan.outputs import LineEdges, OutputLine, default_lines, edge_timeline, validate_output_line
 
 
 class GeneratorSettings:
@@ -51,14 +50,10 @@ class GeneratorSettings:
     def _check_order(self, order: typing.Sequence[int] | np.ndarray | None) -> np.ndarray | None:
         if order is None:
             return None
-        order = check_pixel_order(order, self._frame)
-        check_lines_for_order(self._lines.values(), order)
-        return order
+        return check_pixel_order(order, self._frame)
 
     def _check_line(self, line: OutputLine) -> OutputLine:
-        line = validate_output_line(line, self.n_outputs)
-        check_lines_for_order([line], self._order)
-        return line
+        return validate_output_line(line, self.n_outputs)
 
     # -- state ------------------------------------------------------------------------------------
     @property

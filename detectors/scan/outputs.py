@@ -15,7 +15,9 @@ source                       active while
 ``flyback``                  every line's flyback (``flyback_px·dwell`` after each line)
 ``beam-blank-between-visits``raster: the flybacks (the beam is blanked while it returns); with a
                              pixel order: ``width_us`` at the start of each visit that is a jump
-                             (not the raster neighbour of the previous visit), while the beam settles
+                             (not the raster neighbour of the previous visit), while the beam
+                             settles — set the width to the settle time: visits are back to back,
+                             so with width 0 there is nothing to blank (no edges)
 ===========================  ==================================================================
 
 Shaping, in this order: ``width_us > 0`` turns each active interval into a one-shot pulse of that
@@ -91,16 +93,6 @@ def validate_output_line(line: OutputLine, n_outputs: int) -> OutputLine:
             raise ValueError(f"output {line.index}: {name} {value!r} outside 0–{MAX_TIME_US:g} µs")
     return dataclasses.replace(line, index=int(line.index), delay_us=float(line.delay_us),
                                width_us=float(line.width_us))
-
-
-def check_lines_for_order(lines: typing.Iterable[OutputLine], order: np.ndarray | None) -> None:
-    """A blanker line has nothing to blank between back-to-back visits unless it has a width."""
-    if order is None:
-        return
-    for line in lines:
-        if line.source == "beam-blank-between-visits" and line.width_us <= 0:
-            raise ValueError(f"output {line.index}: beam-blank-between-visits with a pixel order needs "
-                             f"width_us > 0 (the settle time blanked at each jump), got {line.width_us}")
 
 
 def source_intervals(source: str, frame: ScanFrame, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
