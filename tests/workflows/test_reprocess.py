@@ -4,7 +4,6 @@ memory limit; bad inputs are named."""
 from __future__ import annotations
 
 import math
-import time
 
 import h5py
 import numpy as np
@@ -20,31 +19,16 @@ from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
 from drift_eels.reprocess import reprocess
 from drift_eels.reprocess_blocks import edge_windows
+from drift_eels.reprocess_synthetic import write_sequence_stack, write_synthetic_stack
 from drift_eels.session import configure_simulation
 from lumiere import cli
-from lumiere.sinks import Axis, HDF5Sink, read_hdf5_result
+from lumiere.sinks import read_hdf5_result
 from lumiere.tasks import Aborted, TaskControl
 
 SIZE, PIXEL_NM = 48, 3.0
 #: drift of each sequence vs the first, px (the sequence = the first translated by (dy, dx))
 SHIFTS_PX = [(0.0, 0.0), (1.5, -2.5), (-2.1, 1.3), (0.7, 3.2)]
 EDGES = ("Sc L2,3", "Dy M4,5")
-
-
-def write_stack(path, n: int, sequence, energy_offset_eV: float = 350.0, dispersion_eV: float = 1.0) -> None:
-    """si_sequences / haadf_sequences as DriftCorrectedSI writes them with keep_sequences;
-    ``sequence(k)`` gives the (si (y, x, E), haadf (y, x)) of sequence k (one in memory at a time)."""
-    sink = HDF5Sink(path)
-    si, haadf = sequence(0)
-    img = [Axis("y", "nm", PIXEL_NM, 0.0, True), Axis("x", "nm", PIXEL_NM, 0.0, True)]
-    seq = Axis("sequence", "", 1.0, 0.0, True)
-    sink.create("si_sequences", (n,) + si.shape, [seq, *img, Axis("Energy loss", "eV", dispersion_eV, energy_offset_eV)])
-    sink.create("haadf_sequences", (n,) + haadf.shape, [seq, *img])
-    for k in range(n):
-        si, haadf = sequence(k) if k else (si, haadf)
-        sink.write("si_sequences", k, si)
-        sink.write("haadf_sequences", k, haadf)
-    sink.finish()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +48,7 @@ def simulated_stack(tmp_path_factory):
         si.append(world.eels_counts(y, x, 0.0, 2e-3))
     path = tmp_path_factory.mktemp("reprocess") / "stack.h5"
     si, haadf = np.array(si, np.float32), np.array(haadf, np.float32)
-    write_stack(path, len(si), lambda k: (si[k], haadf[k]))
+    write_sequence_stack(path, len(si), lambda k: (si[k], haadf[k]), pixel_nm=PIXEL_NM)
     return path, si, haadf, world.energy_axis_eV()
 
 
@@ -183,36 +167,11 @@ def test_cli_errors_name_the_bad_value(simulated_stack, tmp_path, capsys):
     assert "has no dataset 'si_sequences'" in capsys.readouterr().err
 
 
-def big_stack(path, n: int = 20, size: int = 64, channels: int = 2048) -> np.ndarray:
-    """A cheap n × size × size × channels float32 stack (671 MB by default), made analytically:
-    two phases (Gaussian grains), a power-law background with Sc and Dy steps, small particles
-    in the HAADF; sequence k shows it translated by known sub-pixel shifts (returned, (n, 2) px)."""
-    e = 350.0 + 0.5 * np.arange(channels)
-    edges = (200.0 * (e >= 402) + 50.0 * (e >= 1295)).astype(np.float32)
-    background = (1e9 * e ** -3).astype(np.float32)
-    shifts = np.array([(1.3 * math.sin(k), 2.1 * math.cos(k)) for k in range(n)])
-    shifts -= shifts[0]
-    particles = [(10, 12), (20, 50), (45, 15), (52, 44), (30, 30), (12, 40)]
-
-    def sequence(k: int) -> tuple[np.ndarray, np.ndarray]:
-        yy, xx = np.mgrid[:size, :size] - shifts[k][:, None, None]
-
-        def blob(cy: float, cx: float, sigma: float) -> np.ndarray:
-            return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2)).astype(np.float32)
-        grain1, grain2 = blob(26, 32, 6.0), blob(45, 19, 4.5)
-        haadf = 100 + 900 * grain1 + 400 * grain2 + sum(2000 * blob(y, x, 1.5) for y, x in particles)
-        si = background * (1 + grain2[..., None]) + grain1[..., None] * edges
-        return si, haadf
-
-    write_stack(path, n, sequence, dispersion_eV=0.5)
-    return shifts
-
-
 def test_local_cluster_on_a_stack_larger_than_worker_memory(tmp_path):
     from distributed import Client, LocalCluster
 
     path = tmp_path / "big.h5"
-    shifts = big_stack(path)
+    shifts = write_synthetic_stack(path)   # 20 × 64 × 64 × 2048 float32
     limit = 400 << 20
     assert path.stat().st_size > 1.5 * limit
     threaded = reprocess(path, tmp_path / "threads.h5", edges=EDGES, chunk_mb=8.0)
