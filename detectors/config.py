@@ -17,6 +17,45 @@ Example::
     [eels_camera]
     backend = "merlin"
     host = "192.168.0.20"
+
+    [vg]
+    backend = "serial"           # "simulated" (default) or "serial": the real column
+    [vg.lenses]
+    port = "/dev/ttyUSB0"        # device path, pty path or pyserial URL ("socket://host:port")
+    baudrate = 57600
+    [vg.apertures]
+    port = "/dev/ttyUSB1"        # 9600
+    [vg.vacuum]
+    gun_port = "/dev/ttyUSB2"    # 115200
+    column_port = "/dev/ttyUSB3" # 9600
+    [vg.ht]
+    host = "192.168.0.30"        # HT, probe unit and stage: our TCP line protocol (bridge)
+    port = 7001
+    [vg.probe_shift]
+    host = "192.168.0.30"
+    port = 7002
+    [vg.stage]
+    host = "192.168.0.30"
+    port = 7003
+
+    [cl]
+    backend = "serial"
+    port = "COM4"                # Acton spectrometer, 9600 8N1
+
+Every table below ``[vg]`` is a section of :class:`~detectors.vg_lumiere.config.VGConfig`
+(limits, HT table, interlock thresholds, ports; ``[vg.ht.table.60000]`` …); the keys of ``[cl]``
+besides ``backend`` (and ``[cl.geometry]``, ``[cl.camera]``) are
+:class:`~detectors.cl.config.CLConfig`'s. With ``backend = "serial"`` every port, host and baud
+rate of that device must be given (checked at load time, the error names the key); the simulated
+backends ignore them (but a given one is still checked).
+
+The simulated world (``[world]``, ``[beam]``, ``[spectrometer]``) is always built: it is the
+physics behind every device whose backend is simulated, whatever the others are. A real device
+neither reads nor writes it: a real VG column's ``EHT``/``CSH``/blanker do not change the
+simulated beam or the simulated scan's probe shift, and a real CL spectrometer has no camera
+(the simulated CL camera needs the simulated spectrometer's state). Mixing is for bench tests
+of one real instrument; a workflow whose devices must share one specimen needs them all
+simulated or all real.
 """
 from __future__ import annotations
 
@@ -25,7 +64,11 @@ import pathlib
 import tomllib
 import typing
 
+from detectors.cl.config import CLConfig
+from detectors.cl.connect import check_address as check_cl_address
 from detectors.laser.config import LaserConfig
+from detectors.vg_lumiere.config import VGConfig
+from detectors.vg_lumiere.connect import check_addresses as check_vg_addresses
 from detectors.scan.outputs import OutputLine, validate_output_line
 
 
@@ -98,6 +141,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "data_port": Key(6342, int, _port, "0–65535"),
         "timeout_s": Key(5.0, (int, float), _positive, "a number > 0"),
     },
+    "vg": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
+    },
+    "cl": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
+    },
     "laser": {
         "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
         "wavelength_min_nm": Key(532.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
@@ -123,6 +172,14 @@ class SiteConfig:
         speed = self.values["world"]["clock_speed"]
         return None if speed == "virtual" else float(speed)
 
+    def vg_config(self) -> VGConfig:
+        """The VG column's configuration from ``[vg]`` and its ``[vg.*]`` tables."""
+        return VGConfig.from_dict({k: v for k, v in self.values["vg"].items() if k != "backend"})
+
+    def cl_config(self) -> CLConfig:
+        """The CL spectrometer's configuration from ``[cl]`` (and ``[cl.geometry]``, ``[cl.camera]``)."""
+        return CLConfig.from_dict({k: v for k, v in self.values["cl"].items() if k != "backend"})
+
 
 def _flatten(table: dict[str, typing.Any], prefix: str = "") -> dict[str, dict[str, typing.Any]]:
     sections: dict[str, dict[str, typing.Any]] = {}
@@ -140,14 +197,32 @@ def _flatten(table: dict[str, typing.Any], prefix: str = "") -> dict[str, dict[s
 LASER_TABLES = ("credo", "pump", "meter", "attenuator", "blanker", "lock", "simulation")
 
 
-def _laser_tables(given: dict[str, dict[str, typing.Any]]) -> dict[str, dict[str, typing.Any]]:
-    """Remove the ``laser.<device>`` tables from ``given`` and return them by device name."""
-    tables = {}
-    for section in [s for s in given if s.startswith("laser.")]:
-        name = section.split(".", 1)[1]
-        if name in LASER_TABLES:
-            tables[name] = given.pop(section)
+#: device tables below [vg] (``[vg.lenses]`` …): the sections of :class:`detectors.vg_lumiere.config.VGConfig`
+VG_TABLES = tuple(f.name for f in dataclasses.fields(VGConfig))
+#: tables below [cl]; the other keys of [cl] but ``backend`` are :class:`detectors.cl.config.CLConfig`'s
+CL_TABLES = ("geometry", "camera")
+
+
+def _device_tables(given: dict[str, dict[str, typing.Any]], device: str,
+                   names: tuple[str, ...]) -> dict[str, dict[str, typing.Any]]:
+    """Remove the ``<device>.<name>`` tables (and tables nested in them, such as
+    ``[vg.ht.table.60000]``) from ``given`` and return them by name, nested again."""
+    tables: dict[str, typing.Any] = {}
+    for section in [s for s in given if s.startswith(device + ".")]:
+        path = section.split(".")[1:]
+        if path[0] in names:
+            table = tables
+            for part in path:
+                table = table.setdefault(part, {})
+            table.update(given.pop(section))
     return tables
+
+
+def _check_device(source: str, device: str, build: typing.Callable[[], typing.Any]) -> typing.Any:
+    try:
+        return build()
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{source}: [{device}]: {e}") from None
 
 
 def _check_scan_outputs(scan: dict[str, typing.Any], source: str) -> None:
@@ -162,7 +237,12 @@ def _check_scan_outputs(scan: dict[str, typing.Any], source: str) -> None:
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
     given = _flatten(raw)
-    laser_tables = _laser_tables(given)
+    laser_tables = _device_tables(given, "laser", LASER_TABLES)
+    vg_tables = _device_tables(given, "vg", VG_TABLES)
+    cl_tables = _device_tables(given, "cl", CL_TABLES)
+    if "cl" in given:  # [cl] holds CLConfig's own keys next to backend
+        cl_tables.update({k: v for k, v in given["cl"].items() if k != "backend"})
+        given["cl"] = {k: v for k, v in given["cl"].items() if k == "backend"}
     for section, keys in given.items():
         if section not in SCHEMA:
             raise ConfigError(f"{source}: unknown section [{section or '(top level)'}] with keys "
@@ -186,11 +266,16 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
                           f"laser.wavelength_max_nm = {laser['wavelength_max_nm']}")
     _check_scan_outputs(values["scan"], source)
     laser.update(laser_tables)
-    try:
-        LaserConfig.from_site_section(laser)
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"{source}: [laser]: {e}") from None
+    _check_device(source, "laser", lambda: LaserConfig.from_site_section(laser))
+    vg = _check_device(source, "vg", lambda: VGConfig.from_dict(vg_tables))
+    cl = _check_device(source, "cl", lambda: CLConfig.from_dict(cl_tables))
+    # ports are required by the serial backends, and checked wherever given
+    _check_device(source, "vg", lambda: check_vg_addresses(vg, required=values["vg"]["backend"] == "serial"))
+    _check_device(source, "cl", lambda: check_cl_address(cl, required=values["cl"]["backend"] == "serial"))
+    values["vg"].update(vg_tables)
+    values["cl"].update(cl_tables)
     return SiteConfig(values, source)
+
 
 
 def load_config(path: str | pathlib.Path | None = None) -> SiteConfig:

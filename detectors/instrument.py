@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from detectors.cl import SimulatedCLSpectrometer
+from detectors.cl import CLSpectrometer, SimulatedCLSpectrometer, connect_cl_spectrometer
 from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
 from detectors.config import SiteConfig, load_config
 from detectors.laser.bench import LaserBench, connect_bench
@@ -21,7 +21,7 @@ from detectors.simulation.devices import (SimulatedEELSCamera, SimulatedProbeShi
                                           SimulatedSpectrumImager)
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
-from detectors.vg_lumiere import SimulatedVGColumn
+from detectors.vg_lumiere import SimulatedVGColumn, VGColumn, connect_column
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,15 @@ class Instrument:
     simulated backend the bench's physics (:attr:`laser_system`) is part of the world from the
     start: ``world.laser`` follows it before every signal.
 
-    The VG column (:attr:`column`, a :class:`~detectors.vg_lumiere.SimulatedVGColumn`: HT, lenses,
-    probe shift, stage, apertures, gauges, interlocks) and the CL spectrometer (:attr:`cl`, a
-    :class:`~detectors.cl.SimulatedCLSpectrometer`: Acton driver + CL camera) are started on first
-    access too (their simulators serve on ptys/sockets). The column drives the scan's
-    :attr:`probe_shift` (``CSH`` moves the scan) and the CL camera follows it.
+    The VG column (:attr:`column`: HT, lenses, probe shift, stage, apertures, gauges, interlocks)
+    and the CL spectrometer (:attr:`cl`: Acton driver + CL camera) are connected on first access
+    too. ``[vg] backend = "simulated"`` (default): a :class:`~detectors.vg_lumiere.SimulatedVGColumn`
+    whose simulators serve on ptys/sockets; it drives the scan's :attr:`probe_shift` (``CSH``
+    moves the scan) and the CL camera follows it. ``"serial"``: the same drivers on the
+    ``[vg.*]`` ports (:func:`~detectors.vg_lumiere.connect_column`, wall clock); a real column
+    does not touch the world. Same for ``[cl]``: a
+    :class:`~detectors.cl.SimulatedCLSpectrometer`, or a :class:`~detectors.cl.CLSpectrometer`
+    on ``cl.port`` (no real CL camera yet).
     """
 
     config: SiteConfig
@@ -59,23 +63,30 @@ class Instrument:
     _laser_bench: LaserBench | None = dataclasses.field(default=None, repr=False)
     _laser_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _closed: bool = dataclasses.field(default=False, repr=False)
-    _column: SimulatedVGColumn | None = dataclasses.field(default=None, repr=False)
-    _cl: SimulatedCLSpectrometer | None = dataclasses.field(default=None, repr=False)
+    _column: SimulatedVGColumn | VGColumn | None = dataclasses.field(default=None, repr=False)
+    _cl: SimulatedCLSpectrometer | CLSpectrometer | None = dataclasses.field(default=None, repr=False)
     #: the scan generator of ``[scan] backend`` (detectors/scan): what the Swift scan device drives
     scan_generator: ScanGenerator | None = None
     _scan_unit: SimulatedScanUnit | None = dataclasses.field(default=None, repr=False)
 
     @property
-    def column(self) -> SimulatedVGColumn:
-        """The VG column (simulated: drivers over the simulators' ptys/sockets), started on first
-        access. Its ``CSH`` is kept equal to the scan's :attr:`probe_shift`."""
+    def column(self) -> SimulatedVGColumn | VGColumn:
+        """The VG column, connected on first access: simulated (drivers over the simulators'
+        ptys/sockets; its ``CSH`` is kept equal to the scan's :attr:`probe_shift`) or, with
+        ``[vg] backend = "serial"``, the real column on the configured ports. Raises what
+        :func:`~detectors.vg_lumiere.connect_column` raises (a silent device names itself and
+        its port)."""
         with self._laser_lock:
             if self._closed:
                 raise RuntimeError("the instrument was closed")
             if self._column is None:
-                if self.world is None:
-                    raise RuntimeError("no VG column backend for real hardware yet")
-                self._column = SimulatedVGColumn(self.world, probe_shift=self.probe_shift)
+                vg_config = self.config.vg_config()
+                if self.config["vg"]["backend"] == "serial":
+                    self._column = connect_column(vg_config)
+                elif self.world is None:
+                    raise RuntimeError("the simulated VG column needs the simulated world")
+                else:
+                    self._column = SimulatedVGColumn(self.world, vg_config, probe_shift=self.probe_shift)
             return self._column
 
     @property
@@ -83,17 +94,22 @@ class Instrument:
         return self._column is not None
 
     @property
-    def cl(self) -> SimulatedCLSpectrometer:
-        """The CL spectrometer (Acton driver over a pty) and its camera, started on first access;
-        the camera follows the scan's :attr:`probe_shift`."""
+    def cl(self) -> SimulatedCLSpectrometer | CLSpectrometer:
+        """The CL spectrometer, connected on first access: simulated (Acton driver over a pty, and
+        the CL camera, which follows the scan's :attr:`probe_shift`) or, with ``[cl] backend =
+        "serial"``, the real spectrometer on ``cl.port`` (no camera yet)."""
         with self._laser_lock:
             if self._closed:
                 raise RuntimeError("the instrument was closed")
             if self._cl is None:
-                if self.world is None:
-                    raise RuntimeError("no CL spectrometer backend for real hardware yet")
-                self._cl = SimulatedCLSpectrometer(self.world)
-                self._cl.camera.probe_shift = self.probe_shift
+                cl_config = self.config.cl_config()
+                if self.config["cl"]["backend"] == "serial":
+                    self._cl = connect_cl_spectrometer(cl_config)
+                elif self.world is None:
+                    raise RuntimeError("the simulated CL spectrometer needs the simulated world")
+                else:
+                    self._cl = SimulatedCLSpectrometer(self.world, cl_config)
+                    self._cl.camera.probe_shift = self.probe_shift
             return self._cl
 
     @property

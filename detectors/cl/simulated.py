@@ -25,6 +25,9 @@ class SimulatedCLSpectrometer:
         Driver read timeout (wall-clock s); default ``config.timeout_s``.
     emission : callable, optional
         Replaces ``world.cl_emission`` for the camera (synthetic lines in tests).
+    connect : bool
+        False: only serve the simulator (no :attr:`spectrometer` driver); a client connects to
+        :meth:`site_table` (the ``serial`` backend of a site file, in tests).
 
     Attributes
     ----------
@@ -49,7 +52,8 @@ class SimulatedCLSpectrometer:
     """
 
     def __init__(self, world: SimulatedWorld, config: CLConfig | Mapping[str, Any] | None = None, *,
-                 serial: str = "pty", timeout_s: float | None = None, emission: Emission | None = None) -> None:
+                 serial: str = "pty", timeout_s: float | None = None, emission: Emission | None = None,
+                 connect: bool = True) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
         if not isinstance(config, CLConfig):
@@ -60,13 +64,23 @@ class SimulatedCLSpectrometer:
         self.simulator = SimulatedActon(self.state)
         self.server = PtyServer(self.simulator) if serial == "pty" else TcpServer(self.simulator)
         self.server.start()
+        self.camera = SimulatedCLCamera(world, self.state, emission)
+        self.transport: RecordingTransport | None = None
+        if not connect:
+            return
         try:
             self.transport = RecordingTransport(self.server.connect(timeout_s=timeout_s or config.timeout_s))
         except BaseException:
             self.server.stop()
             raise
         self.spectrometer = ActonSpectrometer(self.transport, config)
-        self.camera = SimulatedCLCamera(world, self.state, emission)
+
+    def site_table(self) -> dict[str, str]:
+        """``[cl]`` keys of a site file whose ``serial`` backend reaches this simulator: the pty
+        path, or a ``socket://127.0.0.1:<port>`` URL when served on a socket (one client on a pty:
+        use with ``connect=False``)."""
+        server = self.server
+        return {"port": server.port if isinstance(server, PtyServer) else f"socket://{server.host}:{server.port}"}
 
     def clear_faults(self) -> None:
         self.simulator.fault = Fault.NONE
@@ -75,7 +89,8 @@ class SimulatedCLSpectrometer:
         """Close the driver's transport and stop the simulator (safe to call twice)."""
         if self.server is not None:
             try:
-                self.transport.close()
+                if self.transport is not None:
+                    self.transport.close()
             finally:
                 self.server.stop()
                 self.server = None

@@ -40,12 +40,39 @@ def from_table(cls: type[T], table: Mapping[str, Any] | T | None, where: str,
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"unknown keys {unknown} in {where}; known: {sorted(known)}")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for key, value in values.items():
         if convert and key in convert:
             values[key] = convert[key](value)
-        elif isinstance(value, list):
+            continue
+        _check_type(f"{where}.{key}", value, defaults[key])
+        if isinstance(value, list):
             values[key] = tuple(value)
     return cls(**values)
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """Refuse a value whose type does not match the field's default (a number for a number …)."""
+    if default is dataclasses.MISSING or isinstance(value, type(default)) and not (
+            isinstance(value, bool) and not isinstance(default, bool)):
+        return
+    if isinstance(default, bool):
+        expected = "true or false"
+    elif isinstance(default, int):
+        expected = "an integer"
+    elif isinstance(default, float):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return
+        expected = "a number"
+    elif isinstance(default, str):
+        expected = "a string"
+    elif isinstance(default, tuple):
+        if isinstance(value, list):
+            return
+        expected = "an array"
+    else:
+        return
+    raise ValueError(f"{name} = {value!r} is not allowed; expected {expected}")
 
 
 def from_sections(cls: type[T], data: Mapping[str, Any] | None, where: str,
@@ -57,13 +84,36 @@ def from_sections(cls: type[T], data: Mapping[str, Any] | None, where: str,
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"unknown {where} sections {unknown}; known: {sorted(fields)}")
+        raise ValueError(f"unknown {where} config sections {unknown}; known: {sorted(fields)}")
     sections = {}
     for name, table in data.items():
         field = fields[name]
         section_cls = field.default_factory if field.default_factory is not dataclasses.MISSING else type(field.default)
-        sections[name] = from_table(section_cls, table, f"{where} section {name!r}", (convert or {}).get(name))
+        sections[name] = from_table(section_cls, table, f"{where}.{name}", (convert or {}).get(name))
     return cls(**sections)
+
+
+#: line speeds a serial instrument may be configured with (8N1 framing throughout)
+BAUD_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+def check_serial_address(port_key: str, port: Any, baudrate_key: str, baudrate: Any) -> None:
+    """Refuse an empty/non-text serial port or an unusual baud rate, naming the key
+    (``"vg.lenses.port"``). A port is a device path (``/dev/ttyUSB0``, ``COM3``, a pty path) or a
+    pyserial URL (``socket://127.0.0.1:4001``, ``rfc2217://…``)."""
+    if not isinstance(port, str) or not port.strip():
+        raise ValueError(f"{port_key} = {port!r} is not allowed; expected a serial device path "
+                         "or a pyserial URL such as 'socket://127.0.0.1:4001'")
+    if isinstance(baudrate, bool) or baudrate not in BAUD_RATES:
+        raise ValueError(f"{baudrate_key} = {baudrate!r} is not allowed; expected one of {list(BAUD_RATES)}")
+
+
+def check_tcp_address(host_key: str, host: Any, port_key: str, port: Any) -> None:
+    """Refuse an empty host or a TCP port outside 1–65535, naming the key."""
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"{host_key} = {host!r} is not allowed; expected a host name or address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"{port_key} = {port!r} is not allowed; expected a TCP port 1–65535")
 
 
 def with_timeouts(config: T, timeout_s: float) -> T:

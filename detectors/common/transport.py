@@ -49,6 +49,9 @@ class Transport(Protocol):
 class _BufferedTransport:
     """Common read logic on top of a ``_recv_some(timeout_s) -> bytes`` primitive."""
 
+    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001")
+    name = ""
+
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
             raise ValueError(f"timeout {timeout_s!r} s must be > 0")
@@ -76,7 +79,8 @@ class _BufferedTransport:
     def _fill(self, deadline: float, what: str) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DeviceTimeout(f"timed out waiting for {what}; received {bytes(self._buffer)!r}")
+            source = f" from {self.name}" if self.name else ""
+            raise DeviceTimeout(f"timed out waiting for {what}{source}; received {bytes(self._buffer)!r}")
         chunk = self._recv_some(remaining)
         self._buffer.extend(chunk)
 
@@ -152,6 +156,7 @@ class SocketTransport(_BufferedTransport):
     def __init__(self, host: str, port: int, timeout_s: float = 1.0,
                  connect_timeout_s: float = 3.0) -> None:
         super().__init__(timeout_s)
+        self.name = f"{host}:{port}"
         try:
             self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout_s)
         except OSError as exc:
@@ -199,6 +204,7 @@ class SerialTransport(_BufferedTransport):
 
     def __init__(self, port: str, baudrate: int = 9600, timeout_s: float = 1.0) -> None:
         super().__init__(timeout_s)
+        self.name = f"serial port {port}"
         import serial  # pyserial; imported here so TCP-only users do not need it
 
         errors: tuple[type[BaseException], ...] = (serial.SerialException, OSError)

@@ -179,7 +179,7 @@ class LaserConfig:
 
         Raises ``ValueError`` on unknown sections or keys and on inconsistent limits.
         """
-        return from_sections(cls, data, "laser config")
+        return from_sections(cls, data, "laser")
 
     @classmethod
     def from_site_section(cls, section: Mapping[str, Any]) -> "LaserConfig":

@@ -5,11 +5,13 @@ Each subsystem is a driver speaking a wire protocol over a
 bytes on the shared world; :class:`VGColumn` puts them behind named controls (``"EHT"``,
 ``"OL"``, ``"CSH.x"``, ``"StageX"``, ``"GunVacuum"`` …) with interlocks.
 :class:`SimulatedVGColumn` ``(world, config=None)`` serves the simulators and returns the
-connected column. See ``README.md`` for the protocols.
+connected column; :func:`connect_column` ``(config)`` connects the same drivers to the real
+instruments at the configured ports. See ``README.md`` for the protocols.
 """
 from .apertures import ApertureMotors, SimulatedApertureMotors
 from .bus import HighTension, ProbeUnit, SimulatedHighTension, SimulatedProbeUnit, SimulatedStage, Stage
 from .column import Control, SpectrometerLink, VGColumn
+from .connect import column_from_transports, connect_column
 from .config import (ApertureConfig, HTConfig, HTSettings, LensConfig, ProbeShiftConfig,
                      SimulatedColumnConfig, StageConfig, VacuumConfig, VGConfig)
 from .errors import (ControlRangeError, InterlockEvent, InterlockTripped, ReadOnlyControl,
@@ -27,5 +29,5 @@ __all__ = [
     "SimulatedHighTension", "SimulatedLensSupply", "SimulatedPfeifferGauge", "SimulatedProbeUnit",
     "SimulatedStage", "SimulatedVGColumn", "SpectrometerLink", "Stage", "StageConfig",
     "SubsystemTimeout", "UnknownControl", "VGColumn", "VGConfig", "VacuumConfig",
-    "WorldEELSSpectrometer",
+    "WorldEELSSpectrometer", "column_from_transports", "connect_column",
 ]

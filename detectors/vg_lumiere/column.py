@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from .apertures import ApertureMotors
 from .bus import HighTension, ProbeUnit, Stage
@@ -97,16 +97,21 @@ class VGColumn:
         world clock's ``now_s``).
     check_on_access : bool
         Run :meth:`poll` before every ``get``/``set`` (two gauge reads).
+    owned_transports : sequence of Transport
+        Closed by :meth:`close` (those :func:`~.connect.connect_column` opened); the simulated
+        column closes its own.
     """
 
     def __init__(self, *, ht: HighTension, lenses: LensSupply, probe: ProbeUnit, stage: Stage,
                  apertures: ApertureMotors, gun_gauge: GunGauge, column_gauge: PfeifferGauge,
                  config: VGConfig | None = None, spectrometer: SpectrometerLink | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, check_on_access: bool = True) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, check_on_access: bool = True,
+                 owned_transports: Sequence[Any] = ()) -> None:
         self.config = config or VGConfig()
         self.ht, self.lenses, self.probe, self.stage = ht, lenses, probe, stage
         self.apertures, self.gun_gauge, self.column_gauge = apertures, gun_gauge, column_gauge
         self.spectrometer = spectrometer
+        self.owned_transports = list(owned_transports)
         self._now = monotonic
         self.check_on_access = check_on_access
         self.events: list[InterlockEvent] = []
@@ -405,5 +410,11 @@ class VGColumn:
             self._monitor = None
 
     def close(self) -> None:
-        """Stop the monitor (the transports belong to whoever opened them)."""
+        """Stop the monitor and close the :attr:`owned_transports` (safe to call twice)."""
         self.stop_monitor()
+        for transport in self.owned_transports:
+            try:
+                transport.close()
+            except DeviceError as exc:
+                log.warning("closing a VG column transport: %s", exc)
+        self.owned_transports = []

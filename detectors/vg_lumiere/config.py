@@ -3,6 +3,13 @@
 One frozen dataclass per subsystem, grouped in :class:`VGConfig`. :meth:`VGConfig.from_dict`
 builds it from the site file's ``[vg.*]`` tables (nested tables per section) and refuses unknown keys.
 Units are in the names: V, A, nm, µm (``_um``), Pa, °C (``_C``), s.
+
+Where each device is reached (the ``serial`` backend, :func:`~.connect.connect_column`): the serial
+instruments have ``port`` (a device path such as ``/dev/ttyUSB0`` or ``COM3``, a pty path, or a
+pyserial URL such as ``socket://127.0.0.1:4001``) and ``baudrate`` (the instruments' own: lenses
+57600, apertures 9600, gun gauge 115200, column gauge 9600, all 8N1); the units behind our TCP line
+protocol (HT, probe unit, stage: :mod:`.bus`) have ``host`` and ``port``. The simulated backend
+ignores all of them.
 """
 from __future__ import annotations
 
@@ -43,7 +50,8 @@ class HTConfig:
 
     table: Mapping[float, HTSettings] = dataclasses.field(default_factory=_default_ht_table)
     initial_V: float = 100_000.0
-    port: str = ""
+    host: str = ""
+    port: int = 0
     timeout_s: float = 0.5
 
     @property
@@ -92,7 +100,8 @@ class ProbeShiftConfig:
     """Probe shift (``CSH``) limits, nm, per axis."""
 
     limit_nm: float = 2000.0
-    port: str = ""
+    host: str = ""
+    port: int = 0
     timeout_s: float = 0.5
 
 
@@ -106,7 +115,8 @@ class StageConfig:
     settle_s: float = 0.5
     poll_interval_s: float = 0.05
     move_timeout_s: float = 120.0
-    port: str = ""
+    host: str = ""
+    port: int = 0
     timeout_s: float = 0.5
 
     def __post_init__(self) -> None:

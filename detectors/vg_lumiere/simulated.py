@@ -1,7 +1,7 @@
 """The simulated VG column: byte-level simulators served on ptys/sockets, real drivers on top.
 
 :class:`SimulatedVGColumn` ``(world, config=None)`` builds :class:`~.physics.ColumnPhysics` on the
-world, serves each simulated instrument through the laser package's transport servers (pty pairs
+world, serves each simulated instrument through :mod:`detectors.common.transport`'s servers (pty pairs
 for the serial instruments, 127.0.0.1 sockets for the units we gave a TCP line protocol), connects
 the real drivers and assembles a :class:`~.column.VGColumn` waiting on the world clock.
 """
@@ -14,16 +14,13 @@ from detectors.common.simbase import Fault, SimulatedInstrument
 from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
-from .apertures import ApertureMotors, SimulatedApertureMotors
-from .bus import HighTension, ProbeUnit, SimulatedHighTension, SimulatedProbeUnit, SimulatedStage, Stage
-from .column import VGColumn
+from .apertures import SimulatedApertureMotors
+from .bus import SimulatedHighTension, SimulatedProbeUnit, SimulatedStage
 from .config import VGConfig
-from .lenses import LensSupply, SimulatedLensSupply
+from .connect import SERIAL_DEVICES, TCP_DEVICES, column_from_transports
+from .lenses import SimulatedLensSupply
 from .physics import ColumnPhysics
-from .vacuum import GunGauge, PfeifferGauge, SimulatedGunGauge, SimulatedPfeifferGauge
-
-SERIAL = ("lenses", "apertures", "gun_gauge", "column_gauge")
-NETWORK = ("ht", "probe", "stage")
+from .vacuum import SimulatedGunGauge, SimulatedPfeifferGauge
 
 
 
@@ -58,6 +55,9 @@ class SimulatedVGColumn:
         How the serial instruments are served (pty pairs through pyserial, or sockets).
     timeout_s : float, optional
         If given, replaces the read timeout of every driver's config (wall-clock s).
+    connect : bool
+        False: only serve the simulators (no drivers, no :attr:`column`); a client connects to
+        :meth:`site_tables` (e.g. the ``serial`` backend of a site file, in tests).
 
     Attributes
     ----------
@@ -81,7 +81,8 @@ class SimulatedVGColumn:
     """
 
     def __init__(self, world: SimulatedWorld, config: VGConfig | Mapping[str, Any] | None = None, *,
-                 probe_shift: object | None = None, serial: str = "pty", timeout_s: float | None = None) -> None:
+                 probe_shift: object | None = None, serial: str = "pty", timeout_s: float | None = None,
+                 connect: bool = True) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
         if not isinstance(config, VGConfig):
@@ -101,28 +102,39 @@ class SimulatedVGColumn:
         self.servers: dict[str, PtyServer | TcpServer] = {}
         self.transports: dict[str, RecordingTransport] = {}
         try:
-            t = {name: self._serve(name, serial, timeout_s or 0.5) for name in self.simulators}
-            clock = world.clock
-            self.column = VGColumn(
-                ht=HighTension(t["ht"], config.ht), lenses=LensSupply(t["lenses"], config.lenses),
-                probe=ProbeUnit(t["probe"], config.probe_shift),
-                stage=Stage(t["stage"], config.stage, sleep=clock.sleep, monotonic=clock.now_s),
-                apertures=ApertureMotors(t["apertures"], config.apertures),
-                gun_gauge=GunGauge(t["gun_gauge"], 1, config.vacuum.timeout_s),
-                column_gauge=PfeifferGauge(t["column_gauge"], config.vacuum.column_address,
-                                           config.vacuum.timeout_s),
-                config=config, spectrometer=WorldEELSSpectrometer(world), monotonic=clock.now_s)
+            for name, handler in self.simulators.items():
+                server = PtyServer(handler) if (name in SERIAL_DEVICES and serial == "pty") else TcpServer(handler)
+                self.servers[name] = server.start()
+            if not connect:
+                return
+            t = {name: self._connect(name, timeout_s or 0.5) for name in self.simulators}
+            self.column = column_from_transports(t, config, spectrometer=WorldEELSSpectrometer(world),
+                                                 sleep=world.clock.sleep, monotonic=world.clock.now_s)
         except BaseException:
             self.close()
             raise
 
-    def _serve(self, name: str, serial: str, timeout_s: float) -> RecordingTransport:
-        handler = self.simulators[name]
-        server = PtyServer(handler) if (name in SERIAL and serial == "pty") else TcpServer(handler)
-        self.servers[name] = server.start()
-        transport = RecordingTransport(server.connect(timeout_s=timeout_s))
+    def _connect(self, name: str, timeout_s: float) -> RecordingTransport:
+        transport = RecordingTransport(self.servers[name].connect(timeout_s=timeout_s))
         self.transports[name] = transport
         return transport
+
+    def site_tables(self) -> dict[str, dict[str, Any]]:
+        """``[vg.*]`` tables of a site file whose ``serial`` backend reaches these simulators: pty
+        paths (or ``socket://127.0.0.1:<port>`` URLs when served on sockets) for the serial
+        instruments, 127.0.0.1 host/port for the others. A pty has room for one client only: use
+        with ``connect=False``."""
+        def address(name: str) -> str:
+            server = self.servers[name]
+            return server.port if isinstance(server, PtyServer) else f"socket://{server.host}:{server.port}"
+
+        tables: dict[str, dict[str, Any]] = {}
+        for name, d in SERIAL_DEVICES.items():
+            tables.setdefault(d.section, {})[d.port_key] = address(name)
+        for name, d in TCP_DEVICES.items():
+            server = self.servers[name]
+            tables.setdefault(d.section, {}).update(host=server.host, port=server.port)
+        return tables
 
     def __getattr__(self, name: str) -> Any:
         # get/set/try_get/poll/controls/events/reset_interlocks … of the facade
