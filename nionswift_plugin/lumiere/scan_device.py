@@ -256,6 +256,16 @@ class LumiereScanDevice(ScanDevice.Device):
         """Edges of every output over one frame of the generator's present configuration."""
         return self.generator.edge_timeline()
 
+    def set_scan_context_probe_position(self, scan_context: typing.Any, probe_position: Geometry.FloatPoint | None) -> None:
+        """Spot mode: the stem controller works out where Swift's probe graphic points (world
+        beam, probe shift included); the scan generator is then commanded there (on the TCP
+        backend this is what moves a real beam)."""
+        super().set_scan_context_probe_position(scan_context, probe_position)
+        world = self.lumiere.world
+        if probe_position is not None and world is not None:
+            dy, dx = self.lumiere.probe_shift.get_shift_nm()
+            self.generator.set_probe_position_nm(world.beam.probe_y_nm - dy, world.beam.probe_x_nm - dx)
+
     # -- free-running frames ------------------------------------------------------------------------
     def _frame(self, frame_parameters: scan_base.ScanFrameParameters) -> ScanFrame:
         frame = scan_frame_from_nion(frame_parameters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nion.instrumentation import scan_base
+from nion.instrumentation import scan_base, stem_controller
 from nion.utils import Geometry
 
 from detectors.config import validate
@@ -91,6 +91,9 @@ def test_scan_device_over_the_tcp_backend_images_as_the_simulated_one():
             module = LumiereScanModule(LumiereInstrument(instrument))
             assert module.device.generator is instrument.scan_generator
             images[backend] = module.device.get_scan_data(fp, 0)
+            context = stem_controller.ScanContext(Geometry.IntSize(12, 12), Geometry.FloatPoint(10.0, -20.0), 48.0, 0.0)
+            module.device.set_scan_context_probe_position(context, Geometry.FloatPoint(y=0.25, x=0.5))
+            assert instrument.scan_generator.probe_position_nm() == pytest.approx((10.0 - 12.0, -20.0))
         finally:
             instrument.close()
     assert images["simulated"].sum() > 0
