@@ -71,8 +71,10 @@ class TcpScanGenerator(GeneratorSettings):
         self.identity = ident
         super().__init__(int(fields[3]))
         self.channel_names = tuple(fields[4].split(":"))
-        # the unit's present state becomes ours (a fresh connection does not reset the unit)
+        # the unit's present state becomes ours; the pixel order is not read back but reset, so a
+        # new driver starts from a raster scan whatever a previous session left behind
         self._store(frame=self._read_frame(), channels=self._read_channels())
+        self._command("ORDER NONE")
         for i in range(1, self.n_outputs + 1):
             self._store(line=self._read_line_settings(i))
 

@@ -256,7 +256,8 @@ class LumiereScanDevice(ScanDevice.Device):
         """Edges of every output over one frame of the generator's present configuration."""
         return self.generator.edge_timeline()
 
-    def set_scan_context_probe_position(self, scan_context: typing.Any, probe_position: Geometry.FloatPoint | None) -> None:
+    def set_scan_context_probe_position(self, scan_context: typing.Any,
+                                        probe_position: Geometry.FloatPoint | None) -> None:
         """Spot mode: the stem controller works out where Swift's probe graphic points (world
         beam, probe shift included); the scan generator is then commanded there (on the TCP
         backend this is what moves a real beam)."""
