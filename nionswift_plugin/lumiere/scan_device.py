@@ -16,7 +16,7 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.interfaces import ScanFrame
-from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, SimulatedScanGenerator
+from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, SimulatedScanGenerator, Visits
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
 
 SCAN_DEVICE_ID = "lumiere_scan"
@@ -105,7 +105,8 @@ class WorldScanBox:
         """device_kit's frame-by-frame synchronized path: one visit per camera frame."""
         if self.external_clock and self.device is not None:
             sync = self.device.sync_scan()
-            sync.block(1, sync.frame.dwell_s)
+            if sync.done < sync.n_visits:  # the camera may count more frames than there are visits
+                self.device.synchronized_block(1, sync.frame.dwell_s)
             self.set_pixels_done(sync.valid_count())
 
     def generate_scan_data(self, instrument: typing.Any, scan_frame_parameters: ScanDevice.ScanFrameParameters) -> np.ndarray:
@@ -135,7 +136,7 @@ class SyncScan:
                              np.minimum.accumulate(self.order[::-1])[::-1])
         self.images = {name: np.zeros((h, w), np.float32) for name in device.generator.channel_names}
         self.done = 0
-        self.visits: list[BlockData] = []
+        self.visits: list[Visits] = []
         self._lock = threading.Lock()
         self._configured_dwell: float | None = None
 
@@ -162,15 +163,14 @@ class SyncScan:
             for name, values in data.values.items():
                 self.images[name].ravel()[data.visits.order] = values
             self.done += n
-            self.visits.append(data)
+            self.visits.append(data.visits)
             return data
 
     def pixel_visits(self) -> "PixelVisits":
         """The visits so far (positions include the probe shift, as where the beam was)."""
         dy, dx = self.device.lumiere.probe_shift.get_shift_nm()
-        parts = self.visits or []
-        cat = lambda attr: np.concatenate([getattr(b.visits, attr) for b in parts]) if parts else np.zeros(0)
-        return PixelVisits(cat("order").astype(np.int64), cat("y_nm") + dy, cat("x_nm") + dx, cat("t_s"))
+        return PixelVisits(*(np.concatenate([getattr(v, f) for v in self.visits] or [np.zeros(0)])
+                             for f in ("order", "y_nm", "x_nm", "t_s")))._shifted(dy, dx)
 
 
 class LumiereScanDevice(ScanDevice.Device):
@@ -209,7 +209,7 @@ class LumiereScanDevice(ScanDevice.Device):
                                          else SimulatedScanGenerator(lumiere.world, lumiere.probe_shift))
         scan_box.device = self
         self.pixel_order: np.ndarray | None = None
-        self.last_visits: PixelVisits | None = None
+        self._last_visits: PixelVisits | SyncScan | None = None
         self._sync: SyncScan | None = None
         self._sync_lock = threading.Lock()
         self._frame_cache: tuple[typing.Any, dict[str, np.ndarray]] | None = None
@@ -228,6 +228,13 @@ class LumiereScanDevice(ScanDevice.Device):
         if order.size == 0 or (order < 0).any() or np.unique(order).size != order.size:
             raise ValueError("a pixel order needs distinct flat indices ≥ 0")
         self.pixel_order = order
+
+    @property
+    def last_visits(self) -> PixelVisits | None:
+        """Order, positions (nm, probe shift included) and times of the last pixel-order frame's
+        visits (a synchronized one: those done so far)."""
+        last = self._last_visits
+        return last.pixel_visits() if isinstance(last, SyncScan) else last
 
     def usable_pixel_order(self, frame: ScanFrame) -> np.ndarray | None:
         order = self.pixel_order
@@ -287,7 +294,7 @@ class LumiereScanDevice(ScanDevice.Device):
         if order is not None:
             dy, dx = self.lumiere.probe_shift.get_shift_nm()
             v = data.visits
-            self.last_visits = PixelVisits(v.order.copy(), v.y_nm + dy, v.x_nm + dx, v.t_s)
+            self._last_visits = PixelVisits(v.order.copy(), v.y_nm, v.x_nm, v.t_s)._shifted(dy, dx)
         return dict(data.images)
 
     def get_scan_data(self, frame_parameters: scan_base.ScanFrameParameters,
@@ -323,7 +330,7 @@ class LumiereScanDevice(ScanDevice.Device):
         sync = self.sync_scan()
         data = sync.block(n, exposure_s)
         if sync.order is not None:
-            self.last_visits = sync.pixel_visits()
+            self._last_visits = sync
         return data
 
     def calculate_flyback_pixels(self, frame_parameters: scan_base.ScanFrameParameters) -> int:
@@ -344,6 +351,10 @@ class PixelVisits:
     y_nm: np.ndarray
     x_nm: np.ndarray
     t_s: np.ndarray
+
+    def _shifted(self, dy_nm: float, dx_nm: float) -> "PixelVisits":
+        return dataclasses.replace(self, order=self.order.astype(np.int64), y_nm=self.y_nm + dy_nm,
+                                   x_nm=self.x_nm + dx_nm)
 
 
 class LumiereScanModule(scan_base.ScanModule):
