@@ -60,13 +60,14 @@ import typing
 import dask
 import dask.array as da
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from analysis.accumulate import AlignedAccumulator
 from analysis.decomposition import StreamingPCA
 from analysis.registration import measure_shift
 from drift_eels.parameters import DEFAULT_EDGES
-from drift_eels.reprocess_blocks import (ChannelCorrection, analyse_block, edge_windows, find_result,
-                                         load_corrected, place_block, score_block)
+from drift_eels.reprocess_blocks import (ChannelCorrection, analyse_block, correct_and_place, edge_windows,
+                                         find_result, score_block)
 from lumiere.sinks import Axis, HDF5Sink
 from lumiere.tasks import Aborted, TaskControl
 
@@ -196,10 +197,12 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
             # -- correction + alignment, blocks of channels -----------------------------------
             t = time.perf_counter()
             e_chunks = _split(n_e, e_chunk)
-            corrected = da.map_blocks(load_corrected, source=stack, sequences=complete, correction=correction,
-                                      chunks=((1,) * n, (ny,), (nx,), e_chunks), dtype=np.float32,
-                                      meta=np.empty((0, 0, 0, 0), np.float32))
-            placed = corrected.map_blocks(place_block, shifts_px=shifts, dtype=np.float32)
+            # ≤ 4 partial sums per channel block, each a group of sequences summed in one task
+            groups = tuple(np.linspace(0, n, min(n, 4) + 1).round().astype(int))
+            placed = da.map_blocks(correct_and_place, source=stack, sequences=complete, groups=groups,
+                                   shifts_px=shifts, correction=correction, dtype=np.float32,
+                                   chunks=((1,) * (len(groups) - 1), (ny,), (nx,), e_chunks),
+                                   meta=np.empty((0, 0, 0, 0), np.float32))
             scale = np.where(count > 0, n / np.where(count > 0, count, 1.0), np.nan).astype(np.float32)
             si = placed.sum(axis=0, dtype=np.float32, split_every=4) * scale[:, :, None]
             edges_e = np.cumsum((0,) + e_chunks)
@@ -329,10 +332,15 @@ def _batches(work: list, batch: int, get: typing.Any, task: TaskControl, stage: 
 @contextlib.contextmanager
 def _scheduler(address: str | None) -> typing.Iterator[tuple[typing.Any, int, str]]:
     """(scheduler for dask.compute, worker threads, name); a distributed Client is closed after."""
-    if address in (None, "threads"):
-        yield "threads", os.cpu_count() or 1, "threads"
-    elif address == "synchronous":
-        yield "synchronous", 1, "synchronous"
+    if address in (None, "threads", "synchronous"):
+        # the PCA updates are small BLAS calls: BLAS threads inside Dask's threads oversubscribe
+        # the cores (measured 13× slower with 2 × 2 threads). dask.distributed workers already
+        # start with OPENBLAS/OMP/MKL_NUM_THREADS=1; the threaded scheduler runs in this process.
+        with threadpool_limits(1):
+            if address == "synchronous":
+                yield "synchronous", 1, "synchronous"
+            else:
+                yield "threads", os.cpu_count() or 1, "threads"
     elif isinstance(address, str) and address.startswith("tcp://"):
         from distributed import Client
         try:

@@ -116,29 +116,32 @@ class ChannelCorrection:
         return cls(vector("dark", dark, 0.0), vector("gain", gain, 1.0), dead)
 
 
-def load_corrected(source: H5Array, sequences: np.ndarray, correction: ChannelCorrection, *,
-                   block_info: dict | None = None) -> np.ndarray:
-    """One (1, y, x, channels) block of the stack, read and corrected (numba
-    :func:`~analysis.correction.correct_spectra`). One channel beyond each side of the block is
-    read too and dropped after the correction: a dead channel at the block's edge is repaired
-    from its true neighbour (the halo of a ``map_overlap``, without loading the neighbouring
-    blocks)."""
-    loc = block_info[None]["array-location"]
-    (k0, k1), _, _, (e0, e1) = loc
+def correct_and_place(source: H5Array, sequences: np.ndarray, groups: tuple[int, ...], shifts_px: np.ndarray,
+                      correction: ChannelCorrection, *, block_info: dict | None = None) -> np.ndarray:
+    """One (1, y, x, channels) block: the sum of a group of sequences' channel block, each read,
+    corrected (numba :func:`~analysis.correction.correct_spectra`) and placed sub-pixel on the
+    first sequence's grid (:class:`~analysis.accumulate.AlignedAccumulator`), unnormalised.
+
+    Block (i, 0, 0, j) covers the sequences ``groups[i]:groups[i + 1]`` (indices into
+    ``sequences``, the stack's sequences to use, and ``shifts_px``) and the channels of the
+    block's array location. One channel beyond each side is read too and dropped after the
+    correction: a dead channel at the block's edge is repaired from its true neighbour (the halo
+    of a ``map_overlap`` without loading the neighbouring blocks). The sequences of a group
+    are summed here, one in memory at a time, so a task holds ~3 blocks whatever the group size.
+    """
+    i = block_info[None]["chunk-location"][0]
+    _, (y0, y1), (x0, x1), (e0, e1) = block_info[None]["array-location"]
     lo, hi = max(e0 - 1, 0), min(e1 + 1, source.shape[-1])
-    raw = np.stack([source[(int(k), slice(None), slice(None), slice(lo, hi))] for k in sequences[k0:k1]])
     c = correction
-    out = correct_spectra(raw, c.dark[lo:hi], c.gain[lo:hi], c.dead[lo:hi])
-    return out[..., e0 - lo:e1 - lo]
-
-
-def place_block(block: np.ndarray, shifts_px: np.ndarray, *, block_info: dict | None = None) -> np.ndarray:
-    """Place one (1, y, x, channels) block of sequence k on the first sequence's grid
-    (sub-pixel bilinear, :class:`~analysis.accumulate.AlignedAccumulator`), unnormalised sum."""
-    k = block_info[0]["chunk-location"][0]
-    _, h, w, n = block.shape
-    acc = AlignedAccumulator((h, w), (n,), dtype=np.float32)
-    acc.add(block[0], float(shifts_px[k, 0]), float(shifts_px[k, 1]))
+    dark, gain, dead = c.dark[lo:hi], c.gain[lo:hi], c.dead[lo:hi]
+    acc = AlignedAccumulator((y1 - y0, x1 - x0), (e1 - e0,), dtype=np.float32)
+    corrected = None
+    for k in range(groups[i], groups[i + 1]):
+        raw = source[(int(sequences[k]), slice(y0, y1), slice(x0, x1), slice(lo, hi))]
+        if corrected is None:
+            corrected = np.empty(raw.shape, np.float32)
+        correct_spectra(raw, dark, gain, dead, out=corrected)
+        acc.add(corrected[..., e0 - lo:e1 - lo], float(shifts_px[k, 0]), float(shifts_px[k, 1]))
     return acc.sum[None]
 
 

@@ -182,7 +182,7 @@ def test_local_cluster_on_a_stack_larger_than_worker_memory(tmp_path):
                          "--scheduler", cluster.scheduler_address]) == 0
         # the blocks ran in the worker processes, within their memory limit
         executed = client.run(lambda dask_worker: dask_worker.state.executed_count)
-        assert all(v > 0 for v in executed.values()) and sum(executed.values()) > 100
+        assert all(v > 0 for v in executed.values()) and sum(executed.values()) > 16
         assert all(w.memory_limit == limit for w in cluster.scheduler.workers.values())
     # the stack is noise-free and of rank 2 (two phases): PCA components beyond the second are
     # rounding noise, which differs with the BLAS threads of the process; compare the first two
