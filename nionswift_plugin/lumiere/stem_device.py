@@ -3,16 +3,28 @@
 Built on nionswift-instrumentation's ``nion.device_kit`` base classes: the instrument is an
 ``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``) read and write the
 shared simulated world. The scan device is in :mod:`nionswift_plugin.lumiere.scan_device`.
+
+Drift correction (the stock hooks of nionswift-instrumentation 23.x): ``drift_channel_id``,
+``drift_region`` (fractions of the scan context), ``drift_rotation`` and ``drift_settings``
+(``DriftCorrectionSettings``: interval and unit) are the upstream ``STEMController`` properties;
+``drift_tracker`` is ours, a :class:`ProbeShiftDriftTracker`: the synchronized acquisitions scan
+the drift region between sections and submit it to the tracker (upstream
+``DriftCorrectionBehavior``); each measured drift moves the probe shift (``CSH``, through the VG
+column, which keeps the scan's ``instrument.probe_shift`` equal), and the tracker predicts no
+further ``center_nm`` shift, so the correction is applied once, by the probe shift, as in our
+workflows. :func:`drift_correction_functor` builds the upstream functor from these settings.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
+import time
 import typing
 
 from nion.device_kit import InstrumentDevice
-from nion.instrumentation import stem_controller
+from nion.instrumentation import DriftTracker, stem_controller
 from nion.utils import Geometry
 
 from detectors.instrument import Instrument
@@ -198,6 +210,105 @@ class AxisManager:
         return point
 
 
+def scan_to_microscope_nm(v_nm: float, u_nm: float, rotation_rad: float) -> tuple[float, float]:
+    """A displacement (v, u) in a scan frame rotated by ``rotation_rad`` → (dy, dx) in the
+    microscope frame, nm (the vector part of :meth:`ScanFrame.to_microscope_nm`)."""
+    c, s = math.cos(rotation_rad), math.sin(rotation_rad)
+    return u_nm * s + v_nm * c, u_nm * c - v_nm * s
+
+
+class ProbeShiftDriftTracker(DriftTracker.DriftTracker):
+    """Swift's drift tracker, whose measured drift is corrected with our probe shift.
+
+    Upstream, a measured drift is corrected by shifting the scan's ``center_nm`` by
+    :meth:`predict_drift` (accumulated drift plus rate × time). Here every measurement
+    (``drift_changed_event``: the drift since the last correction, scan-context frame, nm) is
+    rotated into the microscope frame (the context's ``rotation_rad`` from the drift scan's
+    metadata) and added to the probe shift through ``shift_probe_nm(dy, dx)``; the scan then
+    needs no ``center_nm`` shift, so :meth:`predict_drift` and :attr:`total_delta_nm` are zero.
+
+    Sign: the tracker measures how far the specimen moved in the image; following it with the
+    probe keeps the drift region's content in place (``PROBE_SIGN`` maps one onto the other).
+
+    Attributes
+    ----------
+    measured_total_nm : Geometry.FloatSize
+        Sum of the measured drifts since the last reset, scan-context frame (h = v, w = u), nm.
+    corrections_nm : list of (dy, dx)
+        Probe-shift changes applied, microscope frame, nm.
+    last_error : str or None
+        Why the last correction could not be applied (probe shift out of range, interlock …).
+    submit_times_s : list of float
+        ``now_s()`` (the instrument's clock: the simulated world's, s) at every submitted drift
+        image since the last reset; the first is the reference.
+    """
+
+    #: probe-shift change per measured drift (scan frame → microscope frame, then this sign)
+    PROBE_SIGN = -1.0
+
+    def __init__(self, shift_probe_nm: typing.Callable[[float, float], None],
+                 now_s: typing.Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.shift_probe_nm = shift_probe_nm
+        self.now_s = now_s
+        self.submit_times_s: list[float] = []
+        self.measured_total_nm = Geometry.FloatSize()
+        self.corrections_nm: list[tuple[float, float]] = []
+        self.last_error: str | None = None
+        self._rotation_rad = 0.0
+        self._listener = self.drift_changed_event.listen(self._apply)
+
+    def reset(self) -> None:
+        super().reset()
+        self.measured_total_nm = Geometry.FloatSize()
+        self.submit_times_s = []
+
+    def submit_image(self, xdata: typing.Any, rotation: float, *, wait: bool = False) -> None:
+        parameters = (xdata.metadata or {}).get("scan", {}).get("scan_device_parameters", {})
+        self._rotation_rad = float(parameters.get("rotation_rad", 0.0) or 0.0)
+        now = self.now_s()
+        super().submit_image(xdata, rotation, wait=wait)  # may reset (first image, new rotation)
+        self.submit_times_s.append(now)
+
+    @property
+    def total_delta_nm(self) -> Geometry.FloatSize:
+        return Geometry.FloatSize()  # already corrected by the probe shift
+
+    def predict_drift(self, utc_time: typing.Any, *, n: int | None = None) -> Geometry.FloatSize:
+        return Geometry.FloatSize()  # the probe shift follows the drift: the scan centre stays
+
+    def _apply(self, delta_nm: Geometry.FloatSize, elapsed_s: float) -> None:
+        self.measured_total_nm = self.measured_total_nm + delta_nm
+        dy, dx = scan_to_microscope_nm(delta_nm.height, delta_nm.width, self._rotation_rad)
+        dy, dx = self.PROBE_SIGN * dy, self.PROBE_SIGN * dx
+        try:
+            self.shift_probe_nm(dy, dx)
+        except Exception as e:  # noqa: BLE001 - a refused correction must not stop the acquisition
+            self.last_error = f"drift correction ({dy:.2f}, {dx:.2f}) nm not applied: {type(e).__name__}: {e}"
+            log.error("%s", self.last_error)
+            return
+        self.last_error = None
+        self.corrections_nm.append((dy, dx))
+
+
+def drift_correction_functor(scan_hardware_source: typing.Any, scan_frame_parameters: typing.Any,
+                             pixel_time_s: float) -> tuple[typing.Any, int | None]:
+    """``(functor, section_height)`` for ``grab_synchronized``/``make_synchronized_scan_data_stream``
+    from the stem_controller's drift settings, as Swift's spectrum-imaging panel builds them
+    (``pixel_time_s``: the camera exposure, which converts a TIME interval to lines);
+    ``(None, None)`` when drift correction is off (no drift region/channel, or interval 0)."""
+    width = Geometry.IntSize.make(scan_frame_parameters.subscan_pixel_size or scan_frame_parameters.pixel_size).width
+    lines = scan_hardware_source.calculate_drift_lines(width, pixel_time_s)
+    scans = scan_hardware_source.calculate_drift_scans()
+    tracker = scan_hardware_source.drift_tracker
+    if tracker is None or (lines <= 0 and scans <= 0):
+        return None, None
+    functor = DriftTracker.DriftCorrectionDataStreamFunctor(
+        scan_hardware_source, scan_frame_parameters, tracker, scans, scan_hardware_source.drift_channel_id,
+        scan_hardware_source.drift_region, scan_hardware_source.drift_rotation)
+    return functor, (lines if lines > 0 else None)
+
+
 class LumiereInstrument(InstrumentDevice.Instrument):
     """Swift's ``stem_controller`` for the (simulated) VG Lumière."""
 
@@ -206,9 +317,23 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         super().__init__(INSTRUMENT_ID, self.vg_values, AxisManager())
         self.lumiere = instrument
         self.world = instrument.world
+        self._drift_tracker = ProbeShiftDriftTracker(
+            self.shift_probe_nm, instrument.world.clock.now_s if instrument.world is not None else time.monotonic)
         self.monitor_error: Exception | None = None
         self._monitor: threading.Thread | None = None
         self._monitor_stop = threading.Event()
+
+    @property
+    def drift_tracker(self) -> ProbeShiftDriftTracker:
+        """Our drift tracker (measured drift → probe shift), instead of the registry's."""
+        return self._drift_tracker
+
+    def shift_probe_nm(self, dy_nm: float, dx_nm: float) -> None:
+        """Move the probe shift (``CSH``, microscope frame) by (dy, dx) nm through the VG column,
+        which keeps the scan's ``instrument.probe_shift`` equal (range-checked, interlocks)."""
+        column = self.vg_values.column
+        y, x = column.get_shift_nm()
+        column.set_shift_nm(y + dy_nm, x + dx_nm)
 
     @property
     def last_error(self) -> str | None:
