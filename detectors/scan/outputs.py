@@ -3,22 +3,22 @@
 Each output line follows a *source* — a logical signal the generator derives from its scan —
 shaped by polarity, delay and width:
 
-===========================  ==================================================================
-source                       active while
-===========================  ==================================================================
-``off``                      never; the output is not driven (reads low)
-``low`` / ``high``           constant level (no edges)
-``frame-active``             from the first dwell's start to the last dwell's end
-``line-active``              each line's dwells (h pulses ``(w + flyback)·dwell`` apart); with a
-                             pixel order there are no lines: the whole visit sequence
-``pixel-clock``              the first half of every dwell (one pulse per pixel / visit)
-``flyback``                  every line's flyback (``flyback_px·dwell`` after each line)
-``beam-blank-between-visits``raster: the flybacks (the beam is blanked while it returns); with a
-                             pixel order: ``width_us`` at the start of each visit that is a jump
-                             (not the raster neighbour of the previous visit), while the beam
-                             settles — set the width to the settle time: visits are back to back,
-                             so with width 0 there is nothing to blank (no edges)
-===========================  ==================================================================
+=================================  ============================================================
+source                             active while
+=================================  ============================================================
+``off``                            never; the output is not driven (reads low, any polarity)
+``low`` / ``high``                 constant level (no edges)
+``frame-active``                   from the first dwell's start to the last dwell's end
+``line-active``                    each line's dwells (h pulses ``(w + flyback)·dwell`` apart);
+                                   with a pixel order there are no lines: the whole sequence
+``pixel-clock``                    the first half of every dwell (one pulse per pixel / visit)
+``flyback``                        every line's flyback (``flyback_px·dwell`` after each line)
+``beam-blank-between-visits``      raster: the flybacks (the beam is blanked while it returns);
+                                   with a pixel order: ``width_us`` at the start of each visit
+                                   that jumps (is not the raster neighbour of the previous one)
+                                   while the beam settles — visits are back to back, so with
+                                   width 0 there is nothing to blank (no edges)
+=================================  ============================================================
 
 Shaping, in this order: ``width_us > 0`` turns each active interval into a one-shot pulse of that
 width starting where the interval starts (``0`` = follow the source); ``delay_us`` shifts every edge
@@ -131,7 +131,9 @@ def edge_timeline(line: OutputLine, frame: ScanFrame, order: np.ndarray | None =
     """Rising and falling edges of ``line`` over one frame (see the module docstring)."""
     active_high = line.polarity == "high"
     if line.source in ("off", "high", "low"):
-        level = {"off": False, "low": False, "high": True}[line.source]
+        if line.source == "off":
+            return LineEdges(np.zeros(0), np.zeros(0), False)
+        level = line.source == "high"
         return LineEdges(np.zeros(0), np.zeros(0), level if active_high else not level)
     starts, ends = source_intervals(line.source, frame, order)
     if line.width_us > 0:

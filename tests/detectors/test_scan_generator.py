@@ -80,6 +80,9 @@ def test_faults_raise_typed_errors_naming_what_was_expected(unit):
         driver.acquire_frame()
     sim.fault = Fault.NONE
     assert driver.acquire_frame().images["HAADF"].shape == (4, 4), "recovers once the fault is gone"
+    sim.fault = Fault.GARBLED
+    with pytest.raises(BadReply, match=r"expected LUMIERE,SCANGEN,<version>,<outputs>,<channels> to '\*IDN\?'"):
+        unit.connect()
     sim.fault = Fault.DISCONNECT
     with pytest.raises((ConnectionLost, DeviceTimeout)):
         driver.park()
@@ -137,6 +140,7 @@ def test_output_line_timelines_follow_the_frame_geometry():
     assert merged.rising_s.size == 1 and merged.falling_s[0] == pytest.approx((h - 1) * period + 30e-6)
     high = edge_timeline(OutputLine(1, "high", "low"), frame)
     assert high.rising_s.size == 0 and not high.idle_high
+    assert not edge_timeline(OutputLine(1, "off", "low"), frame).idle_high, "undriven reads low"
     # with a pixel order: no lines, a blank pulse at every jump, back-to-back visits
     order = np.array([0, 1, 2, 17, 30, 31, 5])
     blank = edge_timeline(OutputLine(2, "beam-blank-between-visits", width_us=0.5), frame, order)
