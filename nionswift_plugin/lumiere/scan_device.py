@@ -361,7 +361,9 @@ class LumiereScanModule(scan_base.ScanModule):
     def __init__(self, instrument: LumiereInstrument) -> None:
         self.stem_controller_id = INSTRUMENT_ID
         self.scan_box = WorldScanBox(instrument.lumiere)
-        self.device = LumiereScanDevice(SCAN_DEVICE_ID, "Lumière Scan (simulated)", instrument, self.scan_box)
+        backend = instrument.lumiere.config["scan"]["backend"]
+        name = "Lumière Scan (simulated)" if backend == "simulated" else f"Lumière Scan ({backend})"
+        self.device = LumiereScanDevice(SCAN_DEVICE_ID, name, instrument, self.scan_box)
         setattr(self.device, "priority", 20)
         fp = ScanDevice.ScanFrameParameters
         modes = (
