@@ -65,9 +65,9 @@ from threadpoolctl import threadpool_limits
 from analysis.accumulate import AlignedAccumulator
 from analysis.decomposition import StreamingPCA
 from analysis.registration import measure_shift
-from drift_eels.parameters import DEFAULT_EDGES
-from drift_eels.reprocess_blocks import (ChannelCorrection, analyse_block, correct_and_place, edge_windows,
-                                         find_result, score_block)
+from drift_eels.parameters import DEFAULT_EDGES, EdgeWindows
+from drift_eels.reprocess_blocks import (ChannelCorrection, H5Array, analyse_block, correct_and_place,
+                                         edge_windows, find_result, score_block)
 from lumiere.sinks import Axis, HDF5Sink
 from lumiere.tasks import Aborted, TaskControl
 
@@ -154,7 +154,6 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         raise ValueError(f"n_components = {n_components!r} must be in [1, {n_e}] (channels)")
     correction = ChannelCorrection.build(n_e, gain, dark, dead_channels)
     e_chunk, row_chunk = _chunking(stack, chunk_mb)
-    timing: dict[str, float] = {}
     with _scheduler(scheduler) as (get, n_workers, name):
         t = time.perf_counter()
         haadf_all = haadf_src[()]
@@ -165,115 +164,168 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         hacc = AlignedAccumulator((ny, nx))
         for img, (dy, dx) in zip(haadf_all[complete], shifts):
             hacc.add(img, dy, dx)
-        n = complete.size
-        count = hacc.count
-        timing["registration_s"] = time.perf_counter() - t
-        meta = {"input_file": str(input_path), "input_prefix": prefix, "sequences_used": complete.tolist(),
-                "scheduler": name, "chunk_mb": float(chunk_mb), "energy_chunk": e_chunk,
-                "row_chunk": row_chunk, "shifts_px": shifts.ravel().tolist(),
-                "correction": {"gain_given": gain is not None, "dark_given": dark is not None,
-                               "dead_channels": np.flatnonzero(correction.dead).tolist()}}
-        sink = HDF5Sink(output_path)
-        out = _Output(sink, meta)
-        img_axes = [dataclasses.replace(a, navigate=True) for a in axes[1:3]]
-        e_axis = dataclasses.replace(axes[3], navigate=False)
-        comp_axis = Axis("component", "", navigate=True)
-        out.create("si", (ny, nx, n_e), img_axes + [e_axis], signal_type="EELS")
-        out.create("haadf", (ny, nx), img_axes)
-        out.create("count_map", (ny, nx), img_axes)
-        out.create("shifts", (n, 3), [Axis("sequence", "", navigate=True), Axis("dy_dx_quality", "px")])
-        for e in windows:
-            out.create(f"map_{e.key}", (ny, nx), img_axes, metadata={
-                "edge": e.name, "fit_window_eV": list(e.fit_window_eV), "signal_window_eV": list(e.signal_window_eV)})
-            out.create(f"snr_{e.key}", (ny, nx), img_axes, metadata={"edge": e.name})
-        out.create("pca_loadings", (int(n_components), n_e), [comp_axis, e_axis])
-        out.create("pca_mean", (n_e,), [e_axis])
-        out.create("pca_scores", (ny, nx, int(n_components)), img_axes + [dataclasses.replace(comp_axis, navigate=False)])
-        sink.write("haadf", slice(None), (hacc.mean() * n).astype(np.float32))
-        sink.write("count_map", slice(None), count.astype(np.float32))
-        sink.write("shifts", slice(None), np.column_stack([shifts, quality]).astype(np.float32))
-        batch = max(1, 2 * n_workers)
+        run = _Run(HDF5Sink(output_path), get, max(1, 2 * n_workers), task, stack, complete, shifts,
+                   hacc.count, energy, windows, int(n_components), poisson, correction, e_chunk, row_chunk,
+                   output_path)
+        run.timing["registration_s"] = time.perf_counter() - t
+        task.progress(_STAGES["alignment"], f"registered {complete.size} sequences")
+        run.create_results(axes, {
+            "input_file": str(input_path), "input_prefix": prefix, "sequences_used": complete.tolist(),
+            "scheduler": name, "chunk_mb": float(chunk_mb), "energy_chunk": e_chunk, "row_chunk": row_chunk,
+            "shifts_px": shifts.ravel().tolist(),
+            "correction": {"gain_given": gain is not None, "dark_given": dark is not None,
+                           "dead_channels": np.flatnonzero(correction.dead).tolist()}})
+        run.sink.write("haadf", slice(None), (hacc.mean() * complete.size).astype(np.float32))
+        run.sink.write("count_map", slice(None), hacc.count.astype(np.float32))
+        run.sink.write("shifts", slice(None), np.column_stack([shifts, quality]).astype(np.float32))
         try:
-            # -- correction + alignment, blocks of channels -----------------------------------
-            t = time.perf_counter()
-            e_chunks = _split(n_e, e_chunk)
-            # ≤ 4 partial sums per channel block, each a group of sequences summed in one task
-            groups = tuple(np.linspace(0, n, min(n, 4) + 1).round().astype(int))
-            placed = da.map_blocks(correct_and_place, source=stack, sequences=complete, groups=groups,
-                                   shifts_px=shifts, correction=correction, dtype=np.float32,
-                                   chunks=((1,) * (len(groups) - 1), (ny,), (nx,), e_chunks),
-                                   meta=np.empty((0, 0, 0, 0), np.float32))
-            scale = np.where(count > 0, n / np.where(count > 0, count, 1.0), np.nan).astype(np.float32)
-            si = placed.sum(axis=0, dtype=np.float32, split_every=4) * scale[:, :, None]
-            edges_e = np.cumsum((0,) + e_chunks)
-            blocks = [si.blocks[0, 0, j] for j in range(len(e_chunks))]
-            for j0, results in _batches(blocks, batch, get, task, "alignment", "channels"):
-                for j, r in enumerate(results, j0):
-                    sink.write("si", (slice(None), slice(None), slice(edges_e[j], edges_e[j + 1])), r)
-            timing["alignment_s"] = time.perf_counter() - t
-            # -- maps + PCA partial models, blocks of rows of the written SI ----------------------
-            t = time.perf_counter()
-            written, _ = find_result(output_path, "si")
-            rows = _split(ny, row_chunk)
-            edges_y = np.cumsum((0,) + rows)
-            si_rows = da.from_array(written, chunks=(rows, (nx,), (n_e,)), lock=False, asarray=True).to_delayed().ravel()
-            work = [dask.delayed(analyse_block, pure=True)(b, count[edges_y[i]:edges_y[i + 1]], n, energy, windows,
-                                                           int(n_components), poisson)
-                    for i, b in enumerate(si_rows)]
-            model: StreamingPCA | None = None
-            for i0, results in _batches(work, batch, get, task, "maps_pca", "rows"):
-                for i, (maps, partial) in enumerate(results, i0):
-                    rs = slice(edges_y[i], edges_y[i + 1])
-                    for key, (signal, snr) in maps.items():
-                        sink.write(f"map_{key}", rs, signal)
-                        sink.write(f"snr_{key}", rs, snr)
-                    if partial.n_samples_seen_:
-                        model = partial if model is None else model.merge(partial)
-            if model is None:
-                raise ValueError("no pixel of the aligned SI is covered by a sequence")
-            sink.write("pca_loadings", slice(None), model.components_.astype(np.float32))
-            sink.write("pca_mean", slice(None), model.mean_.astype(np.float32))
-            out.update("pca_loadings", {"explained_variance": model.explained_variance_.tolist(),
-                                        "poisson_weighting": bool(poisson)})
-            timing["maps_pca_s"] = time.perf_counter() - t
-            # -- scores ---------------------------------------------------------------------------
-            t = time.perf_counter()
-            model_d = dask.delayed(model, pure=True)
-            work = [dask.delayed(score_block, pure=True)(b, count[edges_y[i]:edges_y[i + 1]], model_d)
-                    for i, b in enumerate(si_rows)]
-            for i0, results in _batches(work, batch, get, task, "scores", "rows"):
-                for i, scores in enumerate(results, i0):
-                    sink.write("pca_scores", slice(edges_y[i], edges_y[i + 1]), scores)
-            timing["scores_s"] = time.perf_counter() - t
+            run.align()
+            model = run.analyse()
+            run.scores(model)
         except Aborted as e:
-            out.update_all({"aborted": True, "abort_reason": str(e) or task.abort_reason, "timing": timing})
+            run.mark({"aborted": True, "abort_reason": str(e) or task.abort_reason, "timing": run.timing})
             raise
         except BaseException as e:
-            out.update_all({"error": f"{type(e).__name__}: {e}", "timing": timing})
+            run.mark({"error": f"{type(e).__name__}: {e}", "timing": run.timing})
             raise
         finally:
-            out.finish()
-        out.update_all({"timing": timing})
+            run.finish()
+        run.mark({"timing": run.timing})
     task.progress(1.0, "done")
-    return ReprocessSummary(output_path, n, (ny, nx, n_e), shifts, quality, model.explained_variance_,
-                            name, e_chunk, row_chunk, timing)
+    return ReprocessSummary(output_path, complete.size, (ny, nx, n_e), shifts, quality, model.explained_variance_,
+                            name, e_chunk, row_chunk, run.timing)
 
 
-class _Output:
-    """The results created so far (to mark them all finished / aborted)."""
+@dataclasses.dataclass
+class _Run:
+    """One reprocessing run after registration: the stages, each walking its output blocks in
+    batches (:func:`_batches`) and writing them to the sink."""
 
-    def __init__(self, sink: HDF5Sink, metadata: dict) -> None:
-        self.sink, self.metadata, self.names = sink, metadata, []
+    sink: HDF5Sink
+    get: typing.Any                  #: scheduler for dask.compute
+    batch: int                       #: blocks computed per batch
+    task: TaskControl
+    stack: H5Array                   #: si_sequences (sequence, y, x, E)
+    sequences: np.ndarray            #: indices of the complete sequences
+    shifts: np.ndarray               #: (n, 2) px
+    count: np.ndarray                #: (y, x) count map
+    energy: np.ndarray
+    windows: tuple[EdgeWindows, ...]
+    n_components: int
+    poisson: bool
+    correction: ChannelCorrection
+    e_chunk: int
+    row_chunk: int
+    output_path: pathlib.Path
+    names: list[str] = dataclasses.field(default_factory=list)
+    timing: dict[str, float] = dataclasses.field(default_factory=dict)
 
-    def create(self, name: str, shape: tuple[int, ...], axes: list[Axis], *, metadata: dict | None = None,
-               signal_type: str = "") -> None:
-        self.sink.create(name, shape, axes, metadata={**self.metadata, **(metadata or {})}, signal_type=signal_type)
-        self.names.append(name)
+    @property
+    def n(self) -> int:
+        return len(self.sequences)
 
-    def update(self, name: str, metadata: dict) -> None:
-        self.sink.update_metadata(name, metadata)
+    def create_results(self, axes: list[Axis], metadata: dict) -> None:
+        _, ny, nx, n_e = self.stack.shape
+        img = [dataclasses.replace(a, navigate=True) for a in axes[1:3]]
+        e_axis = dataclasses.replace(axes[3], navigate=False)
+        comp = Axis("component", "", navigate=True)
+        k = self.n_components
+        results: list[tuple[str, tuple[int, ...], list[Axis], dict]] = [
+            ("si", (ny, nx, n_e), img + [e_axis], {}),
+            ("haadf", (ny, nx), img, {}),
+            ("count_map", (ny, nx), img, {}),
+            ("shifts", (self.n, 3), [Axis("sequence", "", navigate=True), Axis("dy_dx_quality", "px")], {})]
+        for e in self.windows:
+            results += [(f"map_{e.key}", (ny, nx), img, {"edge": e.name, "fit_window_eV": list(e.fit_window_eV),
+                                                         "signal_window_eV": list(e.signal_window_eV)}),
+                        (f"snr_{e.key}", (ny, nx), img, {"edge": e.name})]
+        results += [("pca_loadings", (k, n_e), [comp, e_axis], {}),
+                    ("pca_mean", (n_e,), [e_axis], {}),
+                    ("pca_scores", (ny, nx, k), img + [dataclasses.replace(comp, navigate=False)], {})]
+        for name, shape, ax, meta in results:
+            self.sink.create(name, shape, ax, metadata={**metadata, **meta},
+                             signal_type="EELS" if name == "si" else "")
+            self.names.append(name)
 
-    def update_all(self, metadata: dict) -> None:
+    def align(self) -> None:
+        """Correction + alignment, blocks of channels → ``si``."""
+        t = time.perf_counter()
+        _, ny, nx, n_e = self.stack.shape
+        e_chunks = _split(n_e, self.e_chunk)
+        # ≤ 4 partial sums per channel block, each a group of sequences summed in one task
+        groups = tuple(np.linspace(0, self.n, min(self.n, 4) + 1).round().astype(int))
+        placed = da.map_blocks(correct_and_place, source=self.stack, sequences=self.sequences, groups=groups,
+                               shifts_px=self.shifts, correction=self.correction, dtype=np.float32,
+                               chunks=((1,) * (len(groups) - 1), (ny,), (nx,), e_chunks),
+                               meta=np.empty((0, 0, 0, 0), np.float32))
+        c = self.count
+        scale = np.where(c > 0, self.n / np.where(c > 0, c, 1.0), np.nan).astype(np.float32)
+        si = placed.sum(axis=0, dtype=np.float32, split_every=4) * scale[:, :, None]
+        edges = np.cumsum((0,) + e_chunks)
+        blocks = [si.blocks[0, 0, j] for j in range(len(e_chunks))]
+        for j0, results in self._batches(blocks, "alignment", "channels"):
+            for j, r in enumerate(results, j0):
+                self.sink.write("si", (slice(None), slice(None), slice(edges[j], edges[j + 1])), r)
+        self.timing["alignment_s"] = time.perf_counter() - t
+
+    def _row_blocks(self) -> tuple[list, np.ndarray]:
+        """Delayed (rows, x, E) blocks of the written ``si`` and the row boundaries."""
+        written, _ = find_result(self.output_path, "si")
+        ny, nx, n_e = written.shape
+        rows = _split(ny, self.row_chunk)
+        blocks = da.from_array(written, chunks=(rows, (nx,), (n_e,)), lock=False, asarray=True)
+        return list(blocks.to_delayed().ravel()), np.cumsum((0,) + rows)
+
+    def analyse(self) -> StreamingPCA:
+        """Maps + PCA partial models, blocks of rows of the written SI; returns the merged model."""
+        t = time.perf_counter()
+        blocks, edges = self._row_blocks()
+        work = [dask.delayed(analyse_block, pure=True)(b, self.count[edges[i]:edges[i + 1]], self.n, self.energy,
+                                                       self.windows, self.n_components, self.poisson)
+                for i, b in enumerate(blocks)]
+        model: StreamingPCA | None = None
+        for i0, results in self._batches(work, "maps_pca", "rows"):
+            for i, (maps, partial) in enumerate(results, i0):
+                rows = slice(edges[i], edges[i + 1])
+                for key, (signal, snr) in maps.items():
+                    self.sink.write(f"map_{key}", rows, signal)
+                    self.sink.write(f"snr_{key}", rows, snr)
+                if partial.n_samples_seen_:
+                    model = partial if model is None else model.merge(partial)
+        if model is None:
+            raise ValueError("no pixel of the aligned SI is covered by a sequence")
+        self.sink.write("pca_loadings", slice(None), model.components_.astype(np.float32))
+        self.sink.write("pca_mean", slice(None), model.mean_.astype(np.float32))
+        self.sink.update_metadata("pca_loadings", {"explained_variance": model.explained_variance_.tolist(),
+                                                   "poisson_weighting": self.poisson})
+        self.timing["maps_pca_s"] = time.perf_counter() - t
+        return model
+
+    def scores(self, model: StreamingPCA) -> None:
+        """PCA scores of every block of rows on the merged model."""
+        t = time.perf_counter()
+        blocks, edges = self._row_blocks()
+        model_d = dask.delayed(model, pure=True)  # one graph key: shipped to each worker once
+        work = [dask.delayed(score_block, pure=True)(b, self.count[edges[i]:edges[i + 1]], model_d)
+                for i, b in enumerate(blocks)]
+        for i0, results in self._batches(work, "scores", "rows"):
+            for i, scores in enumerate(results, i0):
+                self.sink.write("pca_scores", slice(edges[i], edges[i + 1]), scores)
+        self.timing["scores_s"] = time.perf_counter() - t
+
+    def _batches(self, work: list, stage: str, what: str) -> typing.Iterator[tuple[int, tuple]]:
+        """Compute ``work`` (Dask collections) ``batch`` at a time: yields (first index,
+        results); progress and abort between batches."""
+        stages = list(_STAGES)
+        start = _STAGES[stage]
+        span = (_STAGES[stages[stages.index(stage) + 1]] if stage != stages[-1] else 1.0) - start
+        for i in range(0, len(work), self.batch):
+            self.task.check_abort()
+            yield i, dask.compute(*work[i:i + self.batch], scheduler=self.get)
+            done = min(i + self.batch, len(work))
+            self.task.progress(start + span * done / len(work), f"{stage}: {done}/{len(work)} blocks of {what}")
+
+    def mark(self, metadata: dict) -> None:
         for name in self.names:
             try:
                 self.sink.update_metadata(name, metadata)
@@ -313,20 +365,6 @@ def _chunking(stack: typing.Any, chunk_mb: float) -> tuple[int, int]:
 
 def _split(size: int, chunk: int) -> tuple[int, ...]:
     return tuple(min(chunk, size - s) for s in range(0, size, chunk))
-
-
-def _batches(work: list, batch: int, get: typing.Any, task: TaskControl, stage: str, what: str
-             ) -> typing.Iterator[tuple[int, tuple]]:
-    """Compute ``work`` (Dask collections) ``batch`` at a time: yields (first index, results);
-    progress and abort between batches."""
-    stages = list(_STAGES)
-    start = _STAGES[stage]
-    span = (_STAGES[stages[stages.index(stage) + 1]] if stage != stages[-1] else 1.0) - start
-    for i in range(0, len(work), batch):
-        task.check_abort()
-        yield i, dask.compute(*work[i:i + batch], scheduler=get)
-        done = min(i + batch, len(work))
-        task.progress(start + span * done / len(work), f"{stage}: {done}/{len(work)} blocks of {what}")
 
 
 @contextlib.contextmanager

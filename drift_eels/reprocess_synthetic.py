@@ -25,8 +25,8 @@ def write_sequence_stack(path: str | pathlib.Path, n: int, sequence: SequenceFn,
     si, haadf = sequence(0)
     img = [Axis("y", "nm", pixel_nm, 0.0, True), Axis("x", "nm", pixel_nm, 0.0, True)]
     seq = Axis("sequence", "", 1.0, 0.0, True)
-    sink.create("si_sequences", (n,) + si.shape, [seq, *img, Axis("Energy loss", "eV", dispersion_eV, energy_offset_eV)],
-                signal_type="EELS")
+    energy = Axis("Energy loss", "eV", dispersion_eV, energy_offset_eV)
+    sink.create("si_sequences", (n,) + si.shape, [seq, *img, energy], signal_type="EELS")
     sink.create("haadf_sequences", (n,) + haadf.shape, [seq, *img])
     for k in range(n):
         si, haadf = sequence(k) if k else (si, haadf)
@@ -48,7 +48,8 @@ def write_synthetic_stack(path: str | pathlib.Path, n: int = 20, size: int = 64,
     shifts = np.array([(1.3 * math.sin(k), 2.1 * math.cos(k)) for k in range(n)]) * size / 64
     shifts -= shifts[0]
     s = size / 64
-    particles = [(10 * s, 12 * s), (20 * s, 50 * s), (45 * s, 15 * s), (52 * s, 44 * s), (30 * s, 30 * s), (12 * s, 40 * s)]
+    particles = [(10 * s, 12 * s), (20 * s, 50 * s), (45 * s, 15 * s), (52 * s, 44 * s), (30 * s, 30 * s),
+                 (12 * s, 40 * s)]
 
     def sequence(k: int) -> tuple[np.ndarray, np.ndarray]:
         yy, xx = np.mgrid[:size, :size] - shifts[k][:, None, None]
