@@ -13,6 +13,7 @@ output timelines are computed on the host from the frame and ``t0_s`` (pure geom
 """
 from __future__ import annotations
 
+import threading
 import typing
 import zlib
 
@@ -61,6 +62,9 @@ class TcpScanGenerator(GeneratorSettings):
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")
+        # one command/reply exchange at a time: Swift sets the probe from the UI thread while its
+        # scan thread reads frames
+        self._lock = threading.RLock()
         ident = self._query("*IDN?", "LUMIERE,SCANGEN,<version>,<outputs>,<channels>")
         fields = ident.split(",")
         if len(fields) != 5 or fields[:2] != ["LUMIERE", "SCANGEN"] or not fields[3].isdigit():
@@ -86,7 +90,8 @@ class TcpScanGenerator(GeneratorSettings):
     def _query(self, command: str, expected: str, timeout_s: float | None = None) -> str:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
-            reply = self.channel.query(command, timeout)
+            with self._lock:
+                reply = self.channel.query(command, timeout)
         except DeviceTimeout as exc:
             raise DeviceTimeout(f"no reply to {command.split(' ')[0]!r} within {timeout:g} s "
                                 f"(expected {expected})") from exc
@@ -98,9 +103,10 @@ class TcpScanGenerator(GeneratorSettings):
 
     def _command(self, command: str, payload: bytes = b"") -> None:
         if payload:  # header line and payload in one write: the unit reads the payload after the line
-            self.transport.reset_input()
-            self.transport.write(command.encode("ascii") + b"\n" + payload)
-            reply = self._read_reply(command, "OK")
+            with self._lock:
+                self.transport.reset_input()
+                self.transport.write(command.encode("ascii") + b"\n" + payload)
+                reply = self._read_reply(command, "OK")
         else:
             reply = self._query(command, "OK")
         if reply != "OK":
@@ -147,6 +153,10 @@ class TcpScanGenerator(GeneratorSettings):
             raise BadReply(f"expected {expected} to 'OUT? {index}', got {fields!r}") from exc
 
     def _read_data(self, command: str, n_values: int, timeout_s: float) -> tuple[float, dict[str, np.ndarray]]:
+        with self._lock:
+            return self._read_data_locked(command, n_values, timeout_s)
+
+    def _read_data_locked(self, command: str, n_values: int, timeout_s: float) -> tuple[float, dict[str, np.ndarray]]:
         expected = "DATA <t0_s> <n> <nbytes> <crc32>"
         self.transport.reset_input()
         self.channel.send(command)

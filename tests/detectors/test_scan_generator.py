@@ -193,3 +193,25 @@ def test_site_config_builds_the_tcp_backend_with_its_output_lines():
         validate({"scan": {"outputs": [{"index": 1, "source": "flyback", "polarity": "up"}]}})
     with pytest.raises(ConfigError, match="scan.backend"):
         validate({"scan": {"backend": "orsay"}})
+
+
+def test_driver_serialises_commands_from_two_threads(unit):
+    import threading
+
+    driver = unit.driver
+    driver.configure(ScanFrame((32, 32), 64.0, dwell_s=1e-6))
+    errors = []
+
+    def spot_mode():
+        try:
+            for i in range(30):
+                driver.set_probe_position_nm(float(i), 0.0)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=spot_mode)
+    thread.start()
+    frames = [driver.acquire_frame() for _ in range(5)]
+    thread.join()
+    assert errors == [] and all(f.images["HAADF"].shape == (32, 32) for f in frames)
+    assert driver.probe_position_nm() == (29.0, 0.0)
