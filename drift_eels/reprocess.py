@@ -10,13 +10,17 @@ Pipeline
 1. **Registration** (eager, the HAADF stack is small): every complete sequence's HAADF against
    the first one's, :func:`analysis.registration.measure_shift` — ``(dy, dx)`` px means the
    sequence equals the first translated by (dy, dx) — and the summed HAADF with its count map.
-2. **Correction + alignment** (Dask, blocks of (1 sequence, y, x, channels)): each block is read
-   and corrected per channel (numba :func:`analysis.correction.correct_spectra` via
-   ``map_blocks``; dark, gain, dead channels), placed sub-pixel on the first sequence's grid
-   (:class:`analysis.accumulate.AlignedAccumulator`) and summed over sequences by a Dask tree
-   reduction. The energy axis is the chunked one: a sequence's shift is the same for every
-   channel, so a block of channels is aligned on its own. Normalised like the workflow's ``si``
-   (sum · n / count: n sequences' worth of counts, NaN where none landed), written block-wise.
+   One shift per sequence: the live workflow also places each row by its drift model, so drift
+   *within* a sequence is not corrected again here (on the simulator the two sums correlate
+   > 0.999, ``tests/workflows/test_reprocess.py``).
+2. **Correction + alignment** (Dask, blocks of (y, x, channels)): a ``map_blocks`` task reads
+   a group of sequences' channel block one sequence at a time, corrects it per channel (numba
+   :func:`analysis.correction.correct_spectra`: dark, gain, dead channels), places it sub-pixel
+   on the first sequence's grid (:class:`analysis.accumulate.AlignedAccumulator`) and sums the
+   group; Dask adds the ≤ 4 group sums. The energy axis is the chunked one: a sequence's shift
+   is the same for every channel, so a block of channels is aligned on its own. Normalised like
+   the workflow's ``si`` (sum · n / count: n sequences' worth of counts, NaN where none landed),
+   written block-wise.
 3. **Maps + PCA** (Dask, blocks of rows of the aligned SI read back from the output file, all
    channels): elemental maps per block (:func:`analysis.eels.maps.elemental_map`, fitted on the
    summed counts as in the workflow) and a :class:`analysis.decomposition.StreamingPCA` partial
@@ -116,8 +120,8 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         (debugging); ``"tcp://host:port"``: a ``dask.distributed`` scheduler (its workers must
         see both files at the same paths).
     chunk_mb : float
-        Target size of one Dask block, MiB (float32). Worker memory should hold ~4 blocks per
-        thread.
+        Target size of one Dask block, MiB (float32). A worker needs ~6 blocks per thread on
+        top of its imports (~250 MB with numba, scipy, h5py; measured with 16 MiB blocks).
     gain, dark, dead_channels : optional
         Per-channel correction (:mod:`analysis.correction`); default gain 1, dark 0, none dead.
     poisson : bool
