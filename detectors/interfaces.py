@@ -143,11 +143,18 @@ class SpectrumImager(typing.Protocol):
     def acquire_spectrum_image(self, frame: ScanFrame, exposure_s: float, *,
                                rows_done: typing.Callable[[int], None] | None = None,
                                abort: typing.Callable[[], bool] | None = None,
+                               pixel_order: np.ndarray | None = None,
                                ) -> tuple[np.ndarray, np.ndarray]:
         """Acquire an SI: returns (si (h, w, channels) counts, haadf (h, w)).
 
         ``rows_done(n)`` is called as rows complete; when ``abort()`` becomes true the scan stops
         at the next row and :class:`Abort` is raised (the device is left stopped).
+
+        With ``pixel_order`` (flat row-major indices into ``frame.size_px``, no repeats) only
+        those pixels are visited, in that order, one exposure each (times as
+        :meth:`ScanFrame.visits`): returns (spectra (n, channels), haadf (n,)) in visiting
+        order, and ``rows_done(k)`` counts visits instead of rows. A backend that cannot visit
+        an arbitrary pixel order raises ``NotImplementedError`` naming itself.
         """
 
 

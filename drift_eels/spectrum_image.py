@@ -13,6 +13,7 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
+from drift_eels.live_decomposition import LiveDecompositionWriter
 from lumiere.sinks import Axis, Sink
 from lumiere.tasks import Aborted, TaskControl
 
@@ -55,26 +56,23 @@ def acquire_survey(scan: ScanDevice, frame: ScanFrame, sink: Sink, *, name: str 
 
 def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s: float, sink: Sink, *,
                            name: str = "si", task: TaskControl | None = None, rows_per_section: int = 4,
-                           metadata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+                           metadata: dict | None = None, live_components: int = 0,
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """Acquire an EELS spectrum image in sections of ``rows_per_section`` scan rows.
 
     Results: ``name`` (y, x, energy loss) counts and ``name + "_haadf"`` (y, x), calibrated in
-    nm and eV. Raises :class:`~lumiere.tasks.Aborted` after writing every completed section if the
-    task is aborted.
+    nm and eV. With ``live_components = k > 0`` also ``pca_loadings`` (k, eV) and ``pca_scores``
+    (k, y, x; nm), a streaming PCA updated after every section
+    (:class:`~drift_eels.live_decomposition.LiveDecompositionWriter`). Raises
+    :class:`~lumiere.tasks.Aborted` after writing every completed section if the task is aborted.
     """
     task = task or TaskControl()
-    if not 0 < exposure_s <= 60:
-        raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
-    if rows_per_section < 1:
-        raise ValueError(f"rows_per_section must be ≥ 1, got {rows_per_section}")
+    check_si_inputs(exposure_s, rows_per_section, live_components)
     h, w = frame.size_px
     energy = imager.energy_axis_eV()
-    axes = image_axes(frame)
     meta = {**frame_metadata(frame), "exposure_s": exposure_s, **(metadata or {})}
-    sink.create(name, (h, w, energy.size), axes + [energy_axis(energy)], metadata=meta,
-                title="EELS spectrum image", signal_type="EELS")
-    sink.create(name + "_haadf", (h, w), [dataclasses.replace(a, navigate=False) for a in axes],
-                metadata=meta, title="HAADF (simultaneous)")
+    create_si_results(sink, name, frame, energy, meta)
+    live = live_writer(sink, live_components, frame, energy)
     si = np.full((h, w, energy.size), np.nan, np.float32)
     haadf = np.full((h, w), np.nan, np.float32)
     try:
@@ -87,6 +85,8 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
             haadf[top:top + rows] = part_haadf
             sink.write(name, np.s_[top:top + rows], part)
             sink.write(name + "_haadf", np.s_[top:top + rows], part_haadf)
+            if live is not None:
+                live.update(si.reshape(h * w, -1), np.arange(top * w, (top + rows) * w))
             task.progress((top + rows) / h, f"SI row {top + rows}/{h}")
     except Aborted:
         sink.update_metadata(name, {"aborted": True})
@@ -94,7 +94,38 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
     finally:
         sink.finish(name)
         sink.finish(name + "_haadf")
+        if live is not None:
+            live.finish()
     return si, haadf
+
+
+def check_si_inputs(exposure_s: float, sections: int, live_components: int, section_unit: str = "rows_per_section") -> None:
+    """ValueError naming the bad value of an SI's exposure, section size or live PCA size."""
+    if not 0 < exposure_s <= 60:
+        raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
+    if sections < 1:
+        raise ValueError(f"{section_unit} must be ≥ 1, got {sections}")
+    if not 0 <= live_components <= 32:
+        raise ValueError(f"live PCA components = {live_components}; it must be 0 (off) to 32")
+
+
+def create_si_results(sink: Sink, name: str, frame: ScanFrame, energy: np.ndarray, metadata: dict) -> None:
+    """Announce ``name`` (y, x, energy loss) and ``name + "_haadf"`` (y, x), calibrated."""
+    h, w = frame.size_px
+    axes = image_axes(frame)
+    sink.create(name, (h, w, energy.size), axes + [energy_axis(energy)], metadata=metadata,
+                title="EELS spectrum image", signal_type="EELS")
+    sink.create(name + "_haadf", (h, w), [dataclasses.replace(a, navigate=False) for a in axes],
+                metadata=metadata, title="HAADF (simultaneous)")
+
+
+def live_writer(sink: Sink, live_components: int, frame: ScanFrame, energy: np.ndarray,
+                metadata: dict | None = None) -> LiveDecompositionWriter | None:
+    """The live PCA results of an SI (None when ``live_components`` is 0)."""
+    if not live_components:
+        return None
+    return LiveDecompositionWriter(sink, live_components, frame.size_px, image_axes(frame), energy_axis(energy),
+                                   energy.size, metadata=metadata)
 
 
 def acquire_cl_spectrum_image(cl: typing.Any, frame: ScanFrame, sink: Sink, *, name: str = "cl_si",

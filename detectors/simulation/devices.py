@@ -92,6 +92,9 @@ class SimulatedSpectrumImager:
     """Scan synchronised with the EELS camera: one spectrum per pixel, HAADF alongside.
 
     The scan's flyback is ignored for the camera (the camera is the clock: one exposure per pixel).
+    With ``pixel_order`` (a sparse scan) the probe visits only those pixels, in that order, one
+    exposure each and no flyback (:meth:`ScanFrame.visits`), in chunks of about 0.1 s like the
+    raster.
     """
 
     def __init__(self, world: SimulatedWorld, probe_shift: SimulatedProbeShift | None = None,
@@ -106,14 +109,17 @@ class SimulatedSpectrumImager:
     def acquire_spectrum_image(self, frame: ScanFrame, exposure_s: float, *,
                                rows_done: typing.Callable[[int], None] | None = None,
                                abort: typing.Callable[[], bool] | None = None,
+                               pixel_order: np.ndarray | None = None,
                                ) -> tuple[np.ndarray, np.ndarray]:
         _check_exposure(1, exposure_s)
+        sync = dataclasses.replace(self.probe_shift.apply(frame), dwell_s=exposure_s, flyback_px=0)
+        if pixel_order is not None:
+            return self._acquire_visits(sync, np.asarray(pixel_order), exposure_s, rows_done, abort)
         world = self.world
         h, w = frame.size_px
         channels = world.spectrometer.channels
         si = np.zeros((h, w, channels), np.float32)
         haadf = np.zeros((h, w), np.float32)
-        sync = dataclasses.replace(self.probe_shift.apply(frame), dwell_s=exposure_s, flyback_px=0)
         y, x = sync.positions_nm()
         # chunks of about 0.1 s of data (at least one row) keep progress and abort responsive
         chunk = self.rows_per_chunk or max(1, min(h, int(0.1 / (exposure_s * w)) or 1))
@@ -131,6 +137,31 @@ class SimulatedSpectrumImager:
             if rows_done is not None:
                 rows_done(rows.stop)
         return si, haadf
+
+    def _acquire_visits(self, sync: ScanFrame, order: np.ndarray, exposure_s: float,
+                        visits_done: typing.Callable[[int], None] | None,
+                        abort: typing.Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels of ``order`` (flat indices) in that order: (spectra (n, channels), haadf (n,))."""
+        world = self.world
+        n = order.size
+        sync.visits(order, 0.0)  # validates the order (range, repeats) before the beam moves
+        spectra = np.zeros((n, world.spectrometer.channels), np.float32)
+        haadf = np.zeros(n, np.float32)
+        # chunks of about 0.1 s, like the raster path: responsive progress and abort
+        chunk = max(1, int(0.1 / exposure_s))
+        for start in range(0, n, chunk):
+            if abort is not None and abort():
+                raise Abort(f"spectrum image aborted after {start} of {n} pixels")
+            part = slice(start, min(start + chunk, n))
+            wall_start = time.monotonic()
+            with world.lock:
+                y, x, times = sync.visits(order[part], world.clock.now_s())
+                spectra[part] = world.eels_counts(y, x, times, exposure_s)
+                haadf[part] = world.haadf_counts(y, x, times, exposure_s)
+                world.pace(wall_start, (part.stop - part.start) * exposure_s)
+            if visits_done is not None:
+                visits_done(part.stop)
+        return spectra, haadf
 
 
 def _check_exposure(n: int, exposure_s: float) -> None:
