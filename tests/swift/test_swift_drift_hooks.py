@@ -79,7 +79,7 @@ def test_synchronized_scan_measures_the_worlds_drift_and_the_probe_shift_follows
     camera_params.processing = "sum_project"
     scan_params = scan.get_current_frame_parameters()
     scan_params.pixel_size = Geometry.IntSize(16, 16)
-    scan_params.fov_nm = 256.0
+    scan_params.fov_nm = 512.0  # drift region 256 nm on 64 px: 4 nm pixels (registration ≤ 0.3 px)
     scan_params.rotation_rad = 0.0
     scan_params.center_nm = Geometry.FloatPoint()
     shift_before = np.array(instrument.probe_shift.get_shift_nm())
@@ -94,24 +94,27 @@ def test_synchronized_scan_measures_the_worlds_drift_and_the_probe_shift_follows
     assert si.data.shape == (16, 16, 1024)
 
     # four sections → four drift scans: the first is the reference, three measure
-    assert len(measured) == 3 and tracker.last_error is None
-    times = tracker.submit_times_s  # world clock at each drift image
+    assert len(measured) == 3 and len(tracker.corrections_nm) == 3 and tracker.last_error is None
+    times = tracker.submit_times_s  # world clock when each drift image was submitted
     assert len(times) == 4
     rate = np.array(RATE_NM_PER_MIN) / 60.0  # (vy, vx) nm/s; scan frame = microscope frame (rotation 0)
-    # The tracker measures the image shift, i.e. minus the specimen's displacement. Between two
-    # non-reference drift scans the drift is rate × Δt within 20 % + 2 nm (a drift pixel is 2 nm).
+    corrections = np.array(tracker.corrections_nm)
+    # Closed loop: each measurement is the drift since the last correction (the tracker registers
+    # against the reference image, the probe shift has followed), so each correction is the
+    # world's drift over one interval. Stated tolerance: 15 % + 4 nm (one drift-scan pixel).
     for k in (1, 2):
         world_drift = rate * (times[k + 1] - times[k])
-        assert np.all(np.abs(-np.array(measured[k][:2]) - world_drift) <= 0.2 * np.abs(world_drift) + 2.0), \
-            (k, measured[k], world_drift)
-    # The probe shift followed the specimen: it moved by every correction, along the drift. The
-    # reference image is older than its submission (by ≈0.25 s here: README, known issues), so
-    # the first correction includes up to 0.5 s more drift than the submission times say.
+        assert np.all(np.abs(corrections[k] - world_drift) <= 0.15 * np.abs(world_drift) + 4.0), \
+            (k, corrections[k], world_drift)
+    # The reference image is scanned 0.2–0.5 s before it is submitted (README, known issues),
+    # so the first correction covers that much more drift than the submission times say.
+    first = rate * (times[1] - times[0])
+    assert np.all(np.abs(corrections[0]) >= 0.85 * np.abs(first) - 4.0)
+    assert np.all(np.abs(corrections[0]) <= np.abs(rate) * (times[1] - times[0] + 1.0) + 4.0)
+    assert np.all(np.sign(corrections) == np.sign(rate)), "the probe moves with the specimen"
+    # the tracker reports the image shift, i.e. minus the specimen's displacement (scan frame)
+    assert np.all(np.sign(np.sum(measured, axis=0)) == -np.sign(rate))
     moved = np.array(instrument.probe_shift.get_shift_nm()) - shift_before
-    assert moved == pytest.approx(np.sum(tracker.corrections_nm, axis=0), abs=0.01)  # CSH: 1 pm steps
-    span = times[-1] - times[0]
-    assert np.all(moved * rate > 0), "the probe moves with the specimen"
-    assert np.all(np.abs(moved) >= 0.8 * np.abs(rate) * span - 2.0)
-    assert np.all(np.abs(moved) <= np.abs(rate) * (span + 0.5) + 2.0)
+    assert moved == pytest.approx(corrections.sum(axis=0), abs=0.01)  # CSH: 1 pm steps
     assert stem.lumiere.column.get_shift_nm() == pytest.approx(tuple(instrument.probe_shift.get_shift_nm()))
     assert tracker.predict_drift(None) == Geometry.FloatSize(), "the scan centre is left alone"
