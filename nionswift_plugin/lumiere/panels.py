@@ -8,6 +8,7 @@ import numpy as np
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import DriftSIParameters, region_around
 from drift_eels.session import default_regions
+from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image, check_sparse_backend
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
 from drift_eels.workflow import DriftCorrectedSI
 from eegs.analysis import analyse_scan, write_analysis
@@ -28,7 +29,10 @@ def _instrument() -> typing.Any:
 
 
 class SpectrumImageHandler(WorkflowHandler):
-    """A plain EELS spectrum image of a region (no drift correction)."""
+    """An EELS spectrum image of a region (no drift correction): a full raster, or sparse
+    (Sampling < 1: a random or line-hopping subset of the pixels, then the low-rank
+    reconstruction); optionally a live PCA (loadings and score maps updated after every
+    section)."""
 
     title = "Lumière SI"
     fields = (
@@ -37,23 +41,49 @@ class SpectrumImageHandler(WorkflowHandler):
         Field("center_y_nm", "Centre y", 0.0, float, "nm"),
         Field("center_x_nm", "Centre x", 0.0, float, "nm"),
         Field("exposure_ms", "Exposure", 5.0, float, "ms"),
+        Field("sampling", "Sampling (fraction of pixels)", 1.0, float),
+        Field("pattern", "Pattern", "random", str, choices=PATTERNS),
+        Field("live_components", "Live PCA components", 3, int),
     )
 
     def check_parameters(self, p: dict[str, typing.Any]) -> None:
         if not 1 <= p["size_px"] <= 1024:
             raise ValueError(f"SI size = {p['size_px']} px outside 1–1024 px")
-        max_fov = _instrument().config["scan"]["max_fov_nm"]
+        config = _instrument().config
+        max_fov = config["scan"]["max_fov_nm"]
         if not 0 < p["fov_nm"] <= max_fov:
             raise ValueError(f"field of view = {p['fov_nm']} nm outside (0, {max_fov}] nm")
         if not 0 < p["exposure_ms"] <= 60_000:
             raise ValueError(f"exposure = {p['exposure_ms']} ms outside (0, 60000] ms")
+        if not 0 < p["sampling"] <= 1:
+            raise ValueError(f"sampling = {p['sampling']} outside (0, 1] (1 = full raster)")
+        if not 0 <= p["live_components"] <= 32:
+            raise ValueError(f"live PCA components = {p['live_components']} outside 0–32 (0 = off)")
+        if p["sampling"] < 1:
+            check_sparse_backend(config)
+            visits = round(p["sampling"] * p["size_px"] ** 2)
+            if visits < max(3, p["live_components"]):
+                raise ValueError(f"sampling = {p['sampling']} of {p['size_px']}×{p['size_px']} px visits {visits} "
+                                 f"pixels; at least {max(3, p['live_components'])} are needed")
 
     def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
         instrument = _instrument()
         frame = ScanFrame((p["size_px"], p["size_px"]), p["fov_nm"], (p["center_y_nm"], p["center_x_nm"]),
                           dwell_s=p["exposure_ms"] / 1000)
-        si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, p["exposure_ms"] / 1000, sink, task=task)
-        return f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels."
+        exposure_s, k = p["exposure_ms"] / 1000, p["live_components"]
+        live = f"; live PCA of {k} components" if k else ""
+        if p["sampling"] >= 1:
+            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
+                                           live_components=k)
+            return f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels{live}."
+        result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,
+                                               pattern=p["pattern"], fraction=p["sampling"], task=task,
+                                               live_components=k)
+        h, w, n = result.si.shape
+        fraction = result.pattern.fraction
+        return (f"sparse {h}×{w} SI ({p['pattern']}), {n} channels: {result.visits_done} of {h * w} pixels "
+                f"visited ({100 * fraction:.0f} %), dose reduced {1 / fraction:.1f}×; low-rank "
+                f"reconstruction{live}.")
 
 
 class EEGSWavelengthScanHandler(WorkflowHandler):

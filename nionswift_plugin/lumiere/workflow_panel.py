@@ -26,15 +26,28 @@ from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    """A numeric or text parameter of a workflow panel."""
+    """A numeric or text parameter of a workflow panel.
+
+    With ``choices`` (texts) the field is a choice, shown as a combo box; its value is the
+    chosen text (``kind`` str).
+    """
 
     name: str
     label: str
     default: typing.Any
     kind: type = float
     units: str = ""
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.choices and str(self.default) not in self.choices:
+            raise ValueError(f"field {self.name}: default {self.default!r} is not one of {self.choices}")
 
     def parse(self, text: str) -> typing.Any:
+        if self.choices:
+            if text.strip() not in self.choices:
+                raise ValueError(f"{self.label} = {text!r} is not one of {', '.join(self.choices)}")
+            return text.strip()
         try:
             return self.kind(text.strip())
         except ValueError:
@@ -53,8 +66,11 @@ class WorkflowHandler(Declarative.Handler):
         super().__init__()
         self.document_controller = document_controller
         self.models = {f.name: Model.PropertyModel(str(f.default)) for f in self.fields}
+        self._choice_listeners: list[typing.Any] = []
         for f in self.fields:
             setattr(self, f"field_{f.name}", self.models[f.name])
+            if f.choices:
+                self._bind_choice(f)
         self.output_folder = Model.PropertyModel("")
         self.progress = Model.PropertyModel(0)
         self.status = Model.PropertyModel("Ready.")
@@ -66,7 +82,8 @@ class WorkflowHandler(Declarative.Handler):
         u = Declarative.DeclarativeUI()
         rows = [u.create_row(u.create_label(text=f"{f.label}" + (f" ({f.units})" if f.units else "")),
                              u.create_stretch(),
-                             u.create_line_edit(text=f"@binding(field_{f.name}.value)", width=90),
+                             u.create_combo_box(items=list(f.choices), current_index=f"@binding(field_{f.name}_index.value)")
+                             if f.choices else u.create_line_edit(text=f"@binding(field_{f.name}.value)", width=90),
                              spacing=8) for f in self.fields]
         rows.append(u.create_row(u.create_label(text="Save HDF5 to folder"), u.create_stretch(),
                                  u.create_line_edit(text="@binding(output_folder.value)", width=160,
@@ -80,6 +97,24 @@ class WorkflowHandler(Declarative.Handler):
                                        u.create_progress_bar(value="@binding(progress.value)", minimum=0, maximum=100),
                                        u.create_label(text="@binding(status.value)", word_wrap=True),
                                        u.create_stretch(), spacing=6, margin=8)
+
+    def _bind_choice(self, f: Field) -> None:
+        """A choice field keeps its text in ``models[name]`` (as every field, so scripts and tests
+        set it the same way) and the combo box's index in ``field_<name>_index``: each follows
+        the other (an unknown text leaves the index; parse() names it)."""
+        text, index = self.models[f.name], Model.PropertyModel(f.choices.index(str(f.default)))
+        setattr(self, f"field_{f.name}_index", index)
+
+        def text_changed(key: str) -> None:
+            if key == "value" and text.value in f.choices:
+                index.value = f.choices.index(text.value)
+
+        def index_changed(key: str) -> None:
+            if key == "value" and index.value is not None and 0 <= index.value < len(f.choices):
+                text.value = f.choices[index.value]
+
+        self._choice_listeners += [text.property_changed_event.listen(text_changed),
+                                   index.property_changed_event.listen(index_changed)]
 
     @property
     def idle(self) -> bool:
@@ -165,6 +200,9 @@ class WorkflowHandler(Declarative.Handler):
     def close(self) -> None:
         if self.task is not None and self.running.value:
             self.task.abort("Swift panel closed")
+        for listener in self._choice_listeners:
+            listener.close()
+        self._choice_listeners = []
         super().close()
 
 

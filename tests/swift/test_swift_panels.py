@@ -128,3 +128,121 @@ def test_drift_corrected_si_panel_runs_and_validates(swift):
         drift_plot = handler.sink.data_item("drift_plot")
         assert drift_plot.data.shape == (3, 2) and drift_plot.xdata.datum_dimension_count == 1
         assert np.all(drift_plot.data[2] >= 0)  # |d|
+
+
+def _weighted_components(si: np.ndarray, k: int) -> np.ndarray:
+    """Top-k right singular vectors of the Keenan–Kotula-weighted, centred SI (offline PCA)."""
+    x = si.reshape(-1, si.shape[-1]).astype(np.float64)
+    xw = x / np.sqrt(x.mean(axis=1)[:, None] * x.mean(axis=0)[None, :])
+    return np.linalg.svd(xw - xw.mean(axis=0), full_matrices=False)[2][:k]
+
+
+def _run_watching(handler, document_controller, name, timeout_s=60.0):
+    """Start and run to the end, returning the distinct versions of result ``name``'s data item
+    seen while the workflow ran (Swift data items are replaced by the sink on every flush)."""
+    handler.start_clicked()
+    assert handler.running.value, handler.status.value
+    versions = []
+    deadline = time.monotonic() + timeout_s
+    while handler.running.value and time.monotonic() < deadline:
+        document_controller.periodic()
+        item = handler.sink.data_item(name)
+        if item is not None and item.data is not None and (not versions or not np.array_equal(item.data, versions[-1])):
+            versions.append(np.array(item.data))
+        time.sleep(0.005)
+    _run_until_idle(handler, document_controller, 5.0)
+    document_controller.periodic()
+    return versions
+
+
+def test_si_panel_live_pca_sparse_scan_and_abort(swift):
+    """Issue 7 in Swift: live PCA loadings/scores during a raster SI, then a sparse SI at 25 %
+    (mask, reconstruction, dose in the summary), an aborted sparse SI, and the new fields' checks.
+    The region (Sc2O3, DyScO3, Dy2O3 grains, 350–1373 eV, 200 pA) has three components well above
+    the Poisson noise, so the live subspace can be compared with the offline SVD."""
+    from analysis.decomposition import principal_angles_deg
+    from analysis.sampling import inpaint_interpolate
+
+    test_setup = TestContext.TestSetup()
+    world = swift.devices.instrument.world
+    saved = world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel, world.beam.current_pA
+    world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel = 350.0, 1.0
+    world.beam.current_pA = 200.0
+    try:
+        with TestContext.create_memory_context() as context:
+            document_controller = context.create_document_controller()
+            handler = SpectrumImageHandler(document_controller)
+            for name, value in (("size_px", "16"), ("fov_nm", "256"), ("center_y_nm", "60"), ("center_x_nm", "130"),
+                                ("exposure_ms", "3"), ("live_components", "3")):
+                handler.models[name].value = value
+            assert handler.models["sampling"].value == "1.0" and handler.models["pattern"].value == "random"
+            # raster SI with live PCA: 4 sections of 4 rows, ~0.2 s each on the real-time clock
+            versions = _run_watching(handler, document_controller, "pca_loadings")
+            assert handler.status.value == "Done. 16×16 SI, 1024 channels; live PCA of 3 components.", handler.status.value
+            loadings, scores = handler.sink.data_item("pca_loadings"), handler.sink.data_item("pca_scores")
+            assert [c.units for c in loadings.dimensional_calibrations] == ["", "eV"]
+            assert loadings.dimensional_calibrations[1].offset == 350.0 and loadings.data.shape == (3, 1024)
+            assert [c.units for c in scores.dimensional_calibrations] == ["", "nm", "nm"]
+            assert scores.data.shape == (3, 16, 16) and scores.dimensional_calibrations[1].scale == 16.0
+            assert loadings.metadata["lumiere"]["updates"] == 4, "updated after every section"
+            assert len(versions) >= 2, f"the loadings item changed {len(versions)} time(s) during the run"
+            full = np.array(handler.sink.data_item("si").data)
+            angles = principal_angles_deg(loadings.data, _weighted_components(full, 3))
+            assert angles.max() < 2.0, angles
+
+            # sparse, 25 % random: mask, reconstruction, summary with the dose reduction
+            handler.models["sampling"].value = "0.25"
+            _run_watching(handler, document_controller, "pca_scores")
+            assert handler.status.value.startswith("Done. sparse 16×16 SI (random), 1024 channels: 64 of 256 pixels "
+                                                   "visited (25 %), dose reduced 4.0×"), handler.status.value
+            mask = handler.sink.data_item("sampling_mask").data.astype(bool)
+            assert abs(int(mask.sum()) - 64) <= 1
+            recon_item = handler.sink.data_item("si_reconstructed")
+            assert [c.units for c in recon_item.dimensional_calibrations] == ["nm", "nm", "eV"]
+            sparse, recon = handler.sink.data_item("si").data, recon_item.data
+            assert (sparse[~mask] == 0).all() and (sparse[mask].sum(axis=1) > 0).all()
+            assert handler.sink.data_item("pca_loadings").metadata["lumiere"]["spectra_seen"] == 64
+            # Error at the unvisited pixels against the fully sampled SI of the same region just
+            # acquired (its own noise is the floor): finite, and below the per-channel
+            # interpolation baseline (low rank drops the noise outside the signal subspace).
+            order = np.flatnonzero(mask.ravel())
+            lin = inpaint_interpolate(sparse.reshape(-1, 1024)[order], order, (16, 16))
+            err_low = np.sqrt(np.mean((recon[~mask] - full[~mask]) ** 2))
+            err_lin = np.sqrt(np.mean((lin[~mask] - full[~mask]) ** 2))
+            assert np.isfinite(recon).all() and err_low < err_lin, (err_low, err_lin)
+
+            # abort during a sparse run: the visited spectra and their mask are kept
+            handler.models["exposure_ms"].value = "20"  # 4 sections of 16 visits of 20 ms: ~1.3 s
+            handler.start_clicked()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # abort once the first section is on screen
+                document_controller.periodic()
+                item = handler.sink.data_item("sampling_mask")
+                if item is not None and item.data.any():
+                    break
+                time.sleep(0.01)
+            handler.abort_clicked()
+            _run_until_idle(handler, document_controller)
+            document_controller.periodic()
+            assert handler.status.value.startswith("Aborted"), handler.status.value
+            mask = handler.sink.data_item("sampling_mask").data.astype(bool)
+            si = handler.sink.data_item("si")
+            assert 0 < mask.sum() < 64 and (si.data[mask].sum(axis=1) > 0).all()
+            assert si.metadata["lumiere"]["aborted"] and si.metadata["lumiere"]["visits_done"] == mask.sum()
+            assert handler.sink.data_item("si_reconstructed") is None
+
+            # the new fields: checked before anything moves, the bad value named
+            for name, value, message in (("sampling", "0", "sampling = 0.0 outside (0, 1]"),
+                                         ("sampling", "0.005", "visits 1 pixels; at least 3"),
+                                         ("live_components", "40", "live PCA components = 40 outside 0–32"),
+                                         ("pattern", "spiral", "Pattern = 'spiral' is not one of random, line-hopping")):
+                handler.models[name].value = value
+                handler.start_clicked()
+                assert not handler.running.value and message in handler.status.value, handler.status.value
+                handler.models[name].value = {"sampling": "0.25", "live_components": "3", "pattern": "random"}[name]
+            handler.models["pattern"].value = "line-hopping"
+            assert handler.field_pattern_index.value == 1  # the combo box follows the text
+            handler.field_pattern_index.value = 0
+            assert handler.models["pattern"].value == "random"
+    finally:
+        world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel, world.beam.current_pA = saved
