@@ -3,8 +3,8 @@ synchronized scan that measures the drift region between sections (upstream Drif
 correction applied through our probe shift (CSH, the scan's instrument.probe_shift).
 
 The world's drift is set from a site configuration's ``[world.drift]`` (linear, no random walk),
-so the drift between two measurements is ``rate × elapsed`` (the Swift session runs the world on
-the wall clock, speed 1, like the tracker's timestamps)."""
+so the specimen moves by ``rate × elapsed`` between two drift images, ``elapsed`` on the world's
+clock (real time in the Swift session), which the tracker records for every image it receives."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,27 +16,36 @@ from detectors.simulation.drift import DriftModel, DriftSettings
 RATE_NM_PER_MIN = (-1200.0, 1800.0)  # (vy, vx): -20 nm/s, +30 nm/s
 
 
+class DriftFrom(DriftModel):
+    """The configured drift, starting at world time ``t0_s`` (the session's world has been running:
+    without this the specimen would already be hundreds of nm away from the imaged area)."""
+
+    def __init__(self, settings: DriftSettings, seed: int, t0_s: float) -> None:
+        super().__init__(settings, seed)
+        self.t0_s = t0_s
+
+    def offset_nm(self, t_s):
+        return super().offset_nm(np.asarray(t_s, dtype=np.float64) - self.t0_s)
+
+
 @pytest.fixture
 def fast_drift(swift):
     """The session world's drift replaced by the site config's (restored afterwards), the probe
     shift and the stem_controller's drift settings put back as they were."""
-    from nion.instrumentation import stem_controller
-
     drift = validate({"world": {"drift": {"rate_nm_per_min": list(RATE_NM_PER_MIN),
                                           "random_walk_nm_per_sqrt_min": 0.0}}})["world.drift"]
     world = swift.devices.instrument.world
     stem = swift.stem_controller
     saved = world.drift, stem.drift_channel_id, stem.drift_region, stem.drift_settings, stem.drift_rotation
     shift = stem.lumiere.column.get_shift_nm()
-    world.drift = DriftModel(DriftSettings(tuple(drift["rate_nm_per_min"]), drift["random_walk_nm_per_sqrt_min"]),
-                             seed=world.seed)
+    world.drift = DriftFrom(DriftSettings(tuple(drift["rate_nm_per_min"]), drift["random_walk_nm_per_sqrt_min"]),
+                            world.seed, world.clock.now_s())
     try:
         yield world
     finally:
         world.drift, stem.drift_channel_id, stem.drift_region, stem.drift_settings, stem.drift_rotation = saved
         stem.lumiere.column.set_shift_nm(*shift)
         stem.drift_tracker.reset()
-        del stem_controller  # imported for the fixture's users only
 
 
 def test_drift_settings_live_on_the_stem_controller_and_reach_the_scan(swift):
