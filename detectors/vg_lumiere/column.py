@@ -81,6 +81,16 @@ class Control:
         return v
 
 
+def subsystem_call(subsystem: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, a driver's timeout re-raised as :class:`SubsystemTimeout` naming ``subsystem``."""
+    try:
+        return fn(*args)
+    except SubsystemTimeout:
+        raise
+    except DeviceTimeout as exc:
+        raise SubsystemTimeout(subsystem, str(exc)) from exc
+
+
 class VGColumn:
     """Facade over the column's drivers.
 
@@ -220,14 +230,7 @@ class VGColumn:
             self._call("probe unit", self.probe.set_shift_nm, dy, dx)
 
     # -- subsystems -----------------------------------------------------------------------------
-    @staticmethod
-    def _call(subsystem: str, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except SubsystemTimeout:
-            raise
-        except DeviceTimeout as exc:
-            raise SubsystemTimeout(subsystem, str(exc)) from exc
+    _call = staticmethod(subsystem_call)
 
     def _lens(self, lens: str) -> float:
         return self._call("lens power supply", self.lenses.current_A, lens)

@@ -29,9 +29,8 @@ from detectors.common.transport import SerialTransport, SocketTransport, Transpo
 
 from .apertures import ApertureMotors
 from .bus import HighTension, ProbeUnit, Stage
-from .column import SpectrometerLink, VGColumn
+from .column import SpectrometerLink, VGColumn, subsystem_call
 from .config import VGConfig
-from .errors import DeviceTimeout, SubsystemTimeout
 from .lenses import LensSupply
 from .vacuum import GunGauge, PfeifferGauge
 
@@ -79,15 +78,6 @@ def check_addresses(config: VGConfig, where: str = "vg", *, required: bool = Tru
         check_tcp_address(f"{where}.{d.section}.host", section.host, f"{where}.{d.section}.port", section.port)
 
 
-def _subsystem_call(subsystem: str, fn: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except SubsystemTimeout:
-        raise
-    except DeviceTimeout as exc:
-        raise SubsystemTimeout(subsystem, str(exc)) from exc
-
-
 def column_from_transports(t: Mapping[str, Transport], config: VGConfig, *,
                            spectrometer: SpectrometerLink | None = None,
                            sleep: Callable[[float], None] = time.sleep,
@@ -100,7 +90,7 @@ def column_from_transports(t: Mapping[str, Transport], config: VGConfig, *,
     device raises :class:`SubsystemTimeout` naming it (the lens supply is unlocked and read here).
     """
     c = config
-    lenses = _subsystem_call("lens power supply", LensSupply, t["lenses"], c.lenses)
+    lenses = subsystem_call("lens power supply", LensSupply, t["lenses"], c.lenses)
     return VGColumn(
         ht=HighTension(t["ht"], c.ht), lenses=lenses, probe=ProbeUnit(t["probe"], c.probe_shift),
         stage=Stage(t["stage"], c.stage, sleep=sleep, monotonic=monotonic),
@@ -121,7 +111,7 @@ def check_every_device_answers(column: VGColumn) -> None:
     if first_motor is not None:
         reads.append(("aperture motors", column.apertures.position_um, (first_motor,)))
     for subsystem, read, args in reads:
-        _subsystem_call(subsystem, read, *args)
+        subsystem_call(subsystem, read, *args)
 
 
 def connect_column(config: VGConfig | Mapping[str, Any], *, spectrometer: SpectrometerLink | None = None,
