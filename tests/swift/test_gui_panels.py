@@ -9,10 +9,13 @@ the Start/Abort ``QPushButton``\\ s):
   after a few wavelengths; the acquired rows are kept and the laser shutter is closed.
 * Drift-corrected SI (issue 4): 32 × 32, 4 sequences; the summed SI, HAADF sum, drift log and Sc
   map are shown live; aborted after the first sequence, which is kept.
+* Sparse SI with live PCA (issue 7): the Lumière SI panel at 25 % sampling (line-hopping, its
+  Pattern combo box) with 3 live PCA components; loadings, score maps and the sampling mask are
+  shown while they grow, then the low-rank reconstruction.
 * Training (issue 8), if the training panel is registered: a scenario started from the panel.
 
 The screenshots are the user guide's pictures ``docs/images/eegs_panel.png``,
-``drift_si_panel.png``, ``training_panel.png``: written when missing, replaced with
+``drift_si_panel.png``, ``sparse_si_panel.png``, ``training_panel.png``: written when missing, replaced with
 ``LUMIERE_DOCS_IMAGES=1`` (as ``test_gui_computation.py`` does), so an ordinary test run leaves the
 committed pictures alone. Debian packages: ``docs/gui_packages.txt``.
 """
@@ -38,6 +41,7 @@ DOCS_IMAGES = gui_common.REPO / "docs" / "images"
 SUBPROCESS_TIMEOUT_S = 180  # the driver's own watchdog (120 s) fires first
 EEGS_POINTS = 13  # 630–690 nm in 5 nm steps; aborted after 3–4 (margin for a loaded machine)
 DRIFT_SEQUENCES = 8  # aborted during the second
+SPARSE_SECTIONS = 8  # 32 rows in sections of 4: 8 live PCA updates of 32 visits (25 ms each)
 OTHER_PANELS = ["lumiere-eegs-panel", "lumiere-drift-si-panel", "lumiere-si-panel", "inspector-panel"]
 
 
@@ -78,9 +82,27 @@ def script(shots: pathlib.Path) -> dict:
             {"do": "abort"},
             {"do": "wait_idle", "timeout_s": 20},
             {"do": "screenshot", "path": str(shots / "drift_aborted.png"), "label": "aborted"}]},
+        {"name": "sparse_si", "panel_id": "lumiere-si-panel", "track": ["pca_loadings", "sampling_mask"],
+         "actions": [
+            {"do": "open", "hide": ["lumiere-eegs-panel", "lumiere-drift-si-panel"]},
+            {"do": "world", "set": {"spectrometer.energy_offset_eV": 350.0,
+                                    "spectrometer.dispersion_eV_per_channel": 1.0, "beam.current_pA": 200.0}},
+            {"do": "fields", "values": {"size_px": 32, "fov_nm": 256, "center_y_nm": 60, "center_x_nm": 130,
+                                        "exposure_ms": 25, "sampling": 0.25, "pattern": "line-hopping",
+                                        "live_components": 3}},
+            {"do": "start"},
+            {"do": "show", "results": ["pca_scores", "pca_loadings",
+                                       "sampling_mask"], "timeout_s": 30},
+            {"do": "wait_rows", "result": "sampling_mask", "rows": 8, "timeout_s": 40},
+            {"do": "screenshot", "path": str(shots / "sparse_running.png"), "label": "running", "settle_s": 0.5},
+            {"do": "wait_idle", "timeout_s": 40},
+            {"do": "show", "results": ["pca_scores", "pca_loadings",
+                                       "sampling_mask", "si_reconstructed"], "timeout_s": 30},
+            {"do": "screenshot", "path": str(shots / "sparse_done.png"), "label": "done", "settle_s": 1.0}]},
         {"name": "training", "panel_id": "lumiere-training-panel", "optional": True, "status_model": "report",
          "actions": [
-            {"do": "open", "hide": ["lumiere-eegs-panel", "lumiere-drift-si-panel", "inspector-panel"]},
+            {"do": "open", "hide": ["lumiere-eegs-panel", "lumiere-drift-si-panel", "lumiere-si-panel",
+                                    "inspector-panel"]},
             {"do": "set", "values": {"scenario_index": 0, "seed": "3"}},
             {"do": "click", "button": "Start"},
             {"do": "wait_status", "contains": "Started", "timeout_s": 20},
@@ -102,7 +124,7 @@ def gui_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     # the user guide's pictures: the running EEGS map, the SI after the first sequence, the training panel
     for shot, image in (("eegs_running.png", "eegs_panel.png"), ("drift_running.png", "drift_si_panel.png"),
-                        ("training.png", "training_panel.png")):
+                        ("sparse_done.png", "sparse_si_panel.png"), ("training.png", "training_panel.png")):
         if (shots / shot).exists() and (os.environ.get("LUMIERE_DOCS_IMAGES") or not (DOCS_IMAGES / image).exists()):
             DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(shots / shot, DOCS_IMAGES / image)
@@ -147,11 +169,12 @@ def _assert_growing(sc: dict, name: str, minimum: int) -> None:
     assert any(running and r > 0 for _, r, running in seen), f"never saw partial data while running: {seen}"
 
 
-def _assert_panel_opened(sc: dict, title: str, handler_class: str) -> None:
+def _assert_panel_opened(sc: dict, title: str, handler_class: str, aborted: bool = True) -> None:
     assert sc["panel_found"] is True and sc["panel_visible"] is True, sc
     assert sc["panel_title"] == title and sc["handler_class"] == handler_class, sc
     assert sc["start_button"] == {"found": True, "enabled": True}, sc
-    assert sc["abort_button"] == {"found": True, "enabled": True}, sc
+    if aborted:  # the scenario clicked Abort while the workflow ran
+        assert sc["abort_button"] == {"found": True, "enabled": True}, sc
     assert sc["running_after_start"] is True and sc["status_after_start"] == "Running…", sc
 
 
@@ -202,6 +225,32 @@ def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):
     assert si["metadata"]["aborted"] is True and si["metadata"]["sequences_done"] == done, si
     for name in ("haadf", "drift_log", "map_Sc_L23", "snr_Sc_L23", "haadf_survey"):
         assert name in sc["results"], f"{name} missing: {sorted(sc['results'])}"
+
+
+def test_sparse_si_panel_live_pca_and_reconstruction(gui_run):
+    sc = _scenario(gui_run, "sparse_si")
+    _assert_panel_opened(sc, "Lumière SI", "SpectrumImageHandler", aborted=False)
+    assert sc["fields"]["sampling"] == "0.25" and sc["fields"]["pattern"] == "line-hopping", sc["fields"]
+    assert sc["combo_box_texts"] == ["line-hopping"], "the Pattern combo box follows the field"
+    assert sc["last_error"] == "" and sc["running_final"] is False, sc
+    assert sc["status_final"].startswith("Done. sparse 32×32 SI (line-hopping), 1024 channels: 256 of 1024 "
+                                         "pixels visited (25 %), dose reduced 4.0×"), sc["status_final"]
+    # the live PCA was rewritten after every section, while the scan ran
+    writes = sc["writes"]["pca_loadings"]
+    assert len(writes) == SPARSE_SECTIONS and len(sc["writes"]["sampling_mask"]) == SPARSE_SECTIONS, sc["writes"]
+    running, done = sc["screenshots"]
+    assert running["running"] is True and 8 <= running["rows"]["sampling_mask"] < 32, running
+    assert done["running"] is False and done["rows"]["sampling_mask"] == 32, done
+    results = sc["results"]
+    assert results["pca_loadings"]["shape"] == [3, 1024] and results["pca_loadings"]["units"] == ["", "eV"]
+    assert results["pca_scores"]["shape"] == [3, 32, 32] and results["pca_scores"]["units"] == ["", "nm", "nm"]
+    assert results["pca_scores"]["metadata"]["updates"] == SPARSE_SECTIONS
+    assert results["pca_scores"]["metadata"]["spectra_seen"] == 256
+    assert results["si"]["metadata"]["visits_done"] == 256 and results["si"]["metadata"]["sampling"]["fraction"] == 0.25
+    assert results["si_reconstructed"]["shape"] == [32, 32, 1024], results
+    assert sc["shown"][-1] == "Lumière SI: EELS SI reconstructed from 25 % (line-hopping)", sc["shown"]
+    for entry in sc["screenshots"]:
+        _assert_screenshot(entry)
 
 
 def test_training_panel_starts_a_scenario(gui_run):
