@@ -14,6 +14,7 @@ import typing
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lumiere.cli_demo", "short headless experiment on the simulated instrument (HAADF survey + EELS SI)"),
     "config": ("lumiere.cli_config", "print or check a site configuration file"),
+    "si": ("lumiere.cli_si", "EELS spectrum image: full raster or sparse (random / line-hopping + low-rank reconstruction), optional live PCA"),
     "drift-si": ("lumiere.cli_drift_si", "drift-corrected EELS spectrum image (N short sequences, tracked, re-centred, summed)"),
     "merlin-sim": ("lumiere.cli_merlin_sim", "simulated Merlin (Medipix3RX) control/data servers on 127.0.0.1"),
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
