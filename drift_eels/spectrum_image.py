@@ -99,12 +99,12 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
     return si, haadf
 
 
-def check_si_inputs(exposure_s: float, sections: int, live_components: int, section_unit: str = "rows_per_section") -> None:
+def check_si_inputs(exposure_s: float, rows_per_section: int, live_components: int) -> None:
     """ValueError naming the bad value of an SI's exposure, section size or live PCA size."""
     if not 0 < exposure_s <= 60:
         raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
-    if sections < 1:
-        raise ValueError(f"{section_unit} must be ≥ 1, got {sections}")
+    if rows_per_section < 1:
+        raise ValueError(f"rows_per_section must be ≥ 1, got {rows_per_section}")
     if not 0 <= live_components <= 32:
         raise ValueError(f"live PCA components = {live_components}; it must be 0 (off) to 32")
 
