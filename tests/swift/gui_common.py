@@ -9,6 +9,7 @@ Also the runner the pytest modules share: ``xvfb-run`` the driver in a throw-awa
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -17,8 +18,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
 import typing
 
 _ERR = sys.__stderr__
@@ -141,6 +144,125 @@ def install_step_timer(app: typing.Any, step: typing.Callable[[], None], interva
 
     setattr(app, "start", start)
     return timer
+
+
+class DriverSession:
+    """What every GUI driver does around its own steps: a watchdog, a report with Swift's printed
+    errors, Swift started on a throw-away project, a phase machine stepped by a ``QTimer``, and an
+    exit that writes the report and leaves with ``os._exit``.
+
+    Leaving with ``os._exit`` instead of closing Swift's windows: something in the Qt GUI stack
+    (not our kernels: their calls leave ``sys.getrefcount(None)`` unchanged) drains Python 3.11's
+    reference count of None by ~10⁴ per scenario while data items are shown and updated; closing
+    the document windows can then reach zero ("Fatal Python error: none_dealloc", SIGABRT, exit
+    code 134). Everything the tests assert is in the report, written before leaving.
+    """
+
+    def __init__(self, name: str, report_path: pathlib.Path, timeout_s: float, project_name: str,
+                 window_size: tuple[int, int], report: dict[str, typing.Any] | None = None) -> None:
+        self.log = make_log(name)
+        self.report_path = report_path.absolute()
+        self.report_path.parent.mkdir(parents=True, exist_ok=True)
+        self.window_size = window_size
+        start_watchdog(timeout_s, self.log)
+        self.report: dict[str, typing.Any] = {"ok": False, "errors": [], "swift_errors": [], **(report or {})}
+        collect_swift_errors(self.report["swift_errors"])
+        project_dir = pathlib.Path(os.environ.get("GUI_DRIVER_PROJECT_DIR") or tempfile.mkdtemp(prefix="lumiere_swift_"))
+        self.app = start_swift(project_dir, project_name)
+        self.log("application initialised, plug-ins loaded")
+        self.state: dict[str, typing.Any] = {"phase": "wait_window", "t_phase": time.monotonic()}
+        self.on_finish: list[typing.Callable[[], None]] = []
+        self._timer: typing.Any = None
+
+    @property
+    def phase(self) -> str:
+        return self.state["phase"]
+
+    @property
+    def phase_elapsed_s(self) -> float:
+        return time.monotonic() - self.state["t_phase"]
+
+    def set_phase(self, phase: str) -> None:
+        self.state["phase"], self.state["t_phase"] = phase, time.monotonic()
+        self.log(f"phase: {phase}")
+
+    def fail(self, msg: str) -> None:
+        self.report["errors"].append(msg)
+        self.log("ERROR: " + msg)
+        self.finish()
+
+    def finish(self) -> None:
+        """Run the ``on_finish`` clean-ups, write the report, then leave (after Qt settles)."""
+        from PySide6 import QtCore
+
+        if self.phase == "done":
+            return
+        self.set_phase("done")
+        if self._timer is not None:
+            self._timer.stop()
+        for clean_up in self.on_finish:
+            try:
+                clean_up()
+            except Exception:
+                self.report["errors"].append("clean-up: " + traceback.format_exc())
+        split_environment_errors(self.report)
+        self.report["ok"] = not self.report["errors"]
+        self.report["elapsed_s"] = round(elapsed(), 2)
+        self.report_path.write_text(json.dumps(self.report, indent=2, default=str))
+        self.log(f"report written to {self.report_path} (ok={self.report['ok']}); "
+                 f"sys.getrefcount(None) = {sys.getrefcount(None)}")
+        QtCore.QTimer.singleShot(300, self.leave)
+
+    def leave(self) -> typing.NoReturn:
+        code = 0 if self.report.get("ok") else 1
+        self.log(f"leaving without closing the windows; exit code {code}")
+        sys.__stderr__.flush()
+        sys.stdout.flush()
+        os._exit(code)
+
+    def wait_window(self, limit_s: float = 45.0) -> typing.Any:
+        """The first document controller once its main window is visible (resized to
+        ``window_size`` at the top left), else None; fails after ``limit_s`` in this phase."""
+        controllers = document_controllers(self.app)
+        window = main_window(controllers[0]) if controllers else None
+        if window is None:
+            if self.phase_elapsed_s > limit_s:
+                self.fail(f"main window did not appear within {limit_s:.0f} s")
+            return None
+        window.showNormal()
+        window.resize(*self.window_size)
+        window.move(0, 0)
+        self.report["window_title"] = window.windowTitle()
+        return controllers[0]
+
+    def grab(self, document_controller: typing.Any, path: pathlib.Path) -> typing.Any:
+        """Save the main window to ``path`` (PNG); returns the pixmap (raises if it can't save)."""
+        path = pathlib.Path(path).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        window = main_window(document_controller)
+        if window is None:
+            raise RuntimeError("the main window is not visible")
+        pixmap = window.grab()
+        if not pixmap.save(str(path), "PNG"):
+            raise RuntimeError(f"could not save screenshot to {path}")
+        self.log(f"screenshot {pixmap.width()}x{pixmap.height()} → {path}")
+        return pixmap
+
+    def run(self, step: typing.Callable[[], None], interval_ms: int = 200) -> int:
+        """Call ``step`` every ``interval_ms`` in Qt's event loop (an exception fails the run)
+        until :meth:`finish`; normally does not return (:meth:`leave`)."""
+        def guarded() -> None:
+            if self.phase == "done":
+                return
+            try:
+                step()
+            except Exception:
+                self.fail("exception in driver: " + traceback.format_exc())
+
+        self._timer = install_step_timer(self.app, guarded, interval_ms)
+        self.app.run()
+        self.log("Qt event loop finished before a report was written")
+        return 1
 
 
 # -- pytest side -------------------------------------------------------------------------------

@@ -55,14 +55,13 @@ Actions (each waits for its condition, with ``timeout_s``, before the next one s
 ``play_scan``
     Play Swift's ``lumiere_scan`` for ``s`` seconds, show its HAADF in one display panel, stop it.
 
-A scenario with ``"optional": true`` whose panel is not registered is recorded as skipped.
 
 The report holds, per scenario: panel found/visible/title, the field values, the start/abort
 buttons found and enabled, the rows of every tracked result over time, the statuses seen, the
 final status/progress, the data items made, the laser shutter state at the end, the handler's
 last error, the screenshots; plus Swift's own printed errors. A watchdog ends the process (exit
 code 3) if anything hangs; once the report is written the driver leaves with ``os._exit``
-without closing Swift's windows (see ``leave``).
+without closing Swift's windows (see ``gui_common.DriverSession``).
 """
 from __future__ import annotations
 
@@ -71,7 +70,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import time
 import traceback
 import typing
@@ -97,62 +95,29 @@ def main(argv: list[str]) -> int:
         sys.__stderr__.write(__doc__ or "")
         return 2
     script = json.loads(pathlib.Path(argv[1]).read_text())
-    report_path = pathlib.Path(argv[2]).absolute()
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    project_dir = pathlib.Path(os.environ.get("GUI_DRIVER_PROJECT_DIR") or tempfile.mkdtemp(prefix="lumiere_swift_"))
     timeout_s = float(os.environ.get("GUI_DRIVER_TIMEOUT_S") or script.get("timeout_s", 120))
     window_size = tuple(script.get("window_size", (1500, 950)))
-    gui_common.start_watchdog(timeout_s, log)
-
-    report: dict[str, typing.Any] = {"ok": False, "errors": [], "swift_errors": [], "scenarios": {}}
-    gui_common.collect_swift_errors(report["swift_errors"])
-
-    app = gui_common.start_swift(project_dir, "Lumiere GUI panels")
-    log("application initialised, plug-ins loaded")
+    run = gui_common.DriverSession("gui_panel_driver", pathlib.Path(argv[2]), timeout_s, "Lumiere GUI panels",
+                                   window_size, report={"scenarios": {}})
+    report, state = run.report, run.state
+    fail = run.fail
 
     from nion.swift import Panel
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtWidgets
 
     import nionswift_plugin.lumiere as plugin
 
     scenarios = list(script["scenarios"])
-    state: dict[str, typing.Any] = {"phase": "wait_window", "t_phase": time.monotonic()}
 
-    def fail(msg: str) -> None:
-        report["errors"].append(msg)
-        log("ERROR: " + msg)
-        finish()
-
-    def finish() -> None:
-        if state["phase"] == "done":
-            return
-        state["phase"] = "done"
-        timer.stop()
-        # leave nothing running: abort any workflow still going (devices are left safe by it)
+    def abort_running_workflows() -> None:
+        """Leave nothing running: abort any workflow still going (devices are left safe by it)."""
         for sc in scenarios:
             handler = sc.get("_handler")
             if handler is not None and getattr(getattr(handler, "running", None), "value", False):
                 handler.abort_clicked()
                 handler.wait(10.0)
-        gui_common.split_environment_errors(report)
-        report["ok"] = not report["errors"]
-        report["elapsed_s"] = round(gui_common.elapsed(), 2)
-        report_path.write_text(json.dumps(report, indent=2, default=str))
-        log(f"report written to {report_path} (ok={report['ok']}); sys.getrefcount(None) = {sys.getrefcount(None)}")
-        QtCore.QTimer.singleShot(300, leave)  # let pending Qt/asyncio work settle, then leave
 
-    def leave() -> None:
-        """End the process without closing Swift's windows. Python 3.11's None is reference
-        counted, and something in the Qt GUI stack (not our kernels: their calls leave
-        ``sys.getrefcount(None)`` unchanged) drains it by ~10⁴ per scenario while data items are
-        shown and updated (logged at every scenario start): after four scenarios, the decrefs of
-        closing the document windows reach zero ("Fatal Python error: none_dealloc", SIGABRT,
-        exit code 134). Everything the tests assert is in the report, written above."""
-        code = 0 if report.get("ok") else 1
-        log(f"leaving without closing the windows; exit code {code}")
-        sys.__stderr__.flush()
-        sys.stdout.flush()
-        os._exit(code)
+    run.on_finish.append(abort_running_workflows)
 
     def dc() -> typing.Any:
         return state["dc"]
@@ -253,11 +218,6 @@ def main(argv: list[str]) -> int:
         r["panel_found"] = panel is not None
         r["registered_panel_ids"] = sorted(Panel.PanelManager().panel_ids)
         if panel is None:
-            if scenario().get("optional"):
-                r["skipped"] = f"panel {scenario()['panel_id']!r} is not registered"
-                log(r["skipped"] + ": scenario skipped")
-                state["action"] = len(scenario()["actions"]) - 1  # next_action moves on
-                return True
             raise RuntimeError(f"panel {scenario()['panel_id']!r} not found; registered: {r['registered_panel_ids']}")
         native = panel.dock_widget.native_dock_widget
         if first:
@@ -532,32 +492,16 @@ def main(argv: list[str]) -> int:
         if state["scenario"] + 1 < len(scenarios):
             begin_scenario(state["scenario"] + 1)
         else:
-            finish()
+            run.finish()
 
     def step() -> None:
-        try:
-            _step()
-        except Exception:
-            fail("exception in driver: " + traceback.format_exc())
-
-    def _step() -> None:
-        if state["phase"] == "done":
-            return
         if state["phase"] == "wait_window":
-            controllers = gui_common.document_controllers(app)
-            w = gui_common.main_window(controllers[0]) if controllers else None
-            if w is None:
-                if time.monotonic() - state["t_phase"] > 45:
-                    fail("main window did not appear within 45 s")
+            if run.wait_window() is None:
                 return
-            state["dc"] = controllers[0]
-            w.showNormal()
-            w.resize(*window_size)
-            w.move(0, 0)
-            report["window_title"] = w.windowTitle()
+            state["dc"] = gui_common.document_controllers(run.app)[0]
             report["right_dock_panels_visible"] = [p.panel_id for p in dc().workspace_controller.dock_panels
                                                    if p.dock_widget.visible]
-            state["phase"] = "run"
+            run.set_phase("run")
             begin_scenario(0)
             return
         sc = scenario()
@@ -580,22 +524,8 @@ def main(argv: list[str]) -> int:
             fail(f"scenario {sc['name']}: action {a['do']} {json.dumps({k: v for k, v in a.items() if not k.startswith('_')})} "
                  f"not done within {limit} s{extra}")
 
-    timer = gui_common.install_step_timer(app, step, 100)
-    app.run()  # normally does not return: leave() ends the process once the report is written
-    log("Qt event loop finished")
-    if not report_path.exists():
-        log("no report written")
-        return 1
-    return 0 if report.get("ok") else 1
+    return run.run(step, 100)
 
 
 if __name__ == "__main__":
-    code = main(sys.argv)
-    log(f"exit code {code}")
-    sys.__stderr__.flush()
-    sys.stdout.flush()
-    # Only reached if the Qt event loop ended before the report was written. Skip the
-    # interpreter's finalization: its garbage collection can abort in a C extension ("Fatal
-    # Python error: none_dealloc: deallocating None", SIGABRT; see leave()), which would turn the
-    # run's own exit code into 134.
-    os._exit(code)
+    sys.exit(main(sys.argv))

@@ -12,13 +12,14 @@ import json
 import os
 import pathlib
 import shutil
-import signal
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gui_common  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -30,33 +31,16 @@ SUBPROCESS_TIMEOUT_S = 180  # the driver's own watchdog (120 s) fires first
 
 @pytest.fixture(scope="module")
 def gui_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict, pathlib.Path]:
-    missing = [tool for tool in ("xvfb-run", "xauth", "Xvfb") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: the GUI test needs an X virtual framebuffer. "
-                    f"On Debian: apt-get install -y $(cat {REPO / 'docs' / 'gui_packages.txt'})", pytrace=False)
+    gui_common.require_xvfb()
     root = tmp_path_factory.mktemp("swift_gui_computation")
-    home = root / "home"
-    home.mkdir()
     screenshot, report_path = root / "elemental_map_computation.png", root / "report.json"
-    env = dict(os.environ)
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
-               XDG_CACHE_HOME=str(home / ".cache"), GUI_DRIVER_PROJECT_DIR=str(root / "project"))
-    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
-        env.pop(var, None)
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1200x24", sys.executable, str(DRIVER), str(screenshot), str(report_path)]
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"GUI driver did not finish within {SUBPROCESS_TIMEOUT_S} s:\n{output[-6000:]}", pytrace=False)
+    returncode, output, _ = gui_common.run_driver_under_xvfb(DRIVER, [str(screenshot), str(report_path)], root,
+                                                             SUBPROCESS_TIMEOUT_S)
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     if os.environ.get("LUMIERE_DOCS_IMAGES") and screenshot.exists():
         DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(screenshot, DOCS_IMAGE)
-    return proc.returncode, output, report, screenshot
+    return returncode, output, report, screenshot
 
 
 def _context(output: str, report: dict) -> str:

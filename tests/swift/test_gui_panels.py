@@ -99,7 +99,7 @@ def script(shots: pathlib.Path) -> dict:
             {"do": "show", "results": ["pca_scores", "pca_loadings",
                                        "sampling_mask", "si_reconstructed"], "timeout_s": 30},
             {"do": "screenshot", "path": str(shots / "sparse_done.png"), "label": "done", "settle_s": 1.0}]},
-        {"name": "training", "panel_id": "lumiere-training-panel", "optional": True, "status_model": "report",
+        {"name": "training", "panel_id": "lumiere-training-panel", "status_model": "report",
          "actions": [
             {"do": "open", "hide": ["lumiere-eegs-panel", "lumiere-drift-si-panel", "lumiere-si-panel",
                                     "inspector-panel"]},

@@ -12,20 +12,18 @@ import json
 import os
 import pathlib
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gui_common  # noqa: E402
+
 pytestmark = pytest.mark.gui
 
 DRIVER = pathlib.Path(__file__).with_name("gui_driver.py")
-REPO = pathlib.Path(__file__).resolve().parents[2]
-XVFB_SERVER_ARGS = "-screen 0 1600x1200x24"
 SUBPROCESS_TIMEOUT_S = 150  # the driver's own watchdog (90 s) fires first
 
 
@@ -40,34 +38,13 @@ class GuiRun:
 
 @pytest.fixture(scope="module")
 def gui_run(tmp_path_factory: pytest.TempPathFactory) -> GuiRun:
-    missing = [tool for tool in ("xvfb-run", "xauth", "Xvfb") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: the GUI smoke test needs an X virtual framebuffer. "
-                    f"On Debian: apt-get install -y $(cat {REPO / 'docs' / 'gui_packages.txt'})", pytrace=False)
+    gui_common.require_xvfb()
     root = tmp_path_factory.mktemp("swift_gui")
-    home = root / "home"
-    home.mkdir()
-    screenshot = root / "swift_main_window.png"
-    report_path = root / "report.json"
-    env = dict(os.environ)
-    # Swift keeps its profile, preferences and logs under HOME (via Qt's standard paths).
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
-               XDG_CACHE_HOME=str(home / ".cache"), GUI_DRIVER_PROJECT_DIR=str(root / "project"))
-    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
-        env.pop(var, None)
-    cmd = ["xvfb-run", "-a", "-s", XVFB_SERVER_ARGS, sys.executable, str(DRIVER), str(screenshot), str(report_path)]
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"GUI driver did not finish within {SUBPROCESS_TIMEOUT_S} s:\n{output[-6000:]}", pytrace=False)
-    seconds = time.monotonic() - t0
+    screenshot, report_path = root / "swift_main_window.png", root / "report.json"
+    code, output, seconds = gui_common.run_driver_under_xvfb(DRIVER, [str(screenshot), str(report_path)], root,
+                                                             SUBPROCESS_TIMEOUT_S)
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    run = GuiRun(proc.returncode, output, report, screenshot, seconds)
+    run = GuiRun(code, output, report, screenshot, seconds)
     if os.environ.get("LUMIERE_GUI_SCREENSHOT"):  # keep a copy (e.g. for docs/images/)
         shutil.copyfile(screenshot, os.environ["LUMIERE_GUI_SCREENSHOT"])
     return run
