@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 import logging
 import threading
 import time
@@ -17,8 +18,9 @@ from detectors.laser.errors import DeviceError
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator
 from detectors.simulation.clock import SimClock
-from detectors.simulation.devices import (SimulatedEELSCamera, SimulatedProbeShift, SimulatedScan,
-                                          SimulatedSpectrumImager)
+from detectors.interfaces import EELSCamera, ScanDevice, SpectrumImager
+from detectors.scan.adapters import GeneratorScan, SynchronizedSpectrumImager
+from detectors.simulation.devices import SimulatedEELSCamera, SimulatedProbeShift, SimulatedSpectrumImager
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
 from detectors.vg_lumiere import SimulatedVGColumn, VGColumn, connect_column
@@ -52,9 +54,9 @@ class Instrument:
 
     config: SiteConfig
     world: SimulatedWorld | None
-    scan: SimulatedScan
-    eels_camera: SimulatedEELSCamera
-    spectrum_imager: SimulatedSpectrumImager
+    scan: ScanDevice
+    eels_camera: EELSCamera
+    spectrum_imager: SpectrumImager
     probe_shift: SimulatedProbeShift
     laser_config: LaserConfig = dataclasses.field(default_factory=LaserConfig)
     #: the simulated bench's instruments (``fault`` switches, physics); None on real hardware
@@ -246,6 +248,26 @@ def build_scan_generator(config: SiteConfig, world: SimulatedWorld, probe_shift:
     return generator, unit
 
 
+def build_spectrum_imager(config: SiteConfig, world: SimulatedWorld, probe_shift: SimulatedProbeShift,
+                          generator: ScanGenerator, camera: EELSCamera) -> SpectrumImager:
+    """The workflows' spectrum imager. With ``eels_camera.backend = "simulated"`` the camera is the
+    world itself, so the SI is computed there, whole sections at once
+    (:class:`~detectors.simulation.devices.SimulatedSpectrumImager`). With a Merlin (simulated or
+    real) the scan generator is clocked by the camera
+    (:class:`~detectors.scan.adapters.SynchronizedSpectrumImager`); on the Merlin simulator the
+    world's beam follows the generator's visits (commanded positions + probe shift), as the real
+    unit moves the real beam."""
+    backend = config["eels_camera"]["backend"]
+    if backend == "simulated":
+        return SimulatedSpectrumImager(world, probe_shift)
+    def follow(visits: typing.Any) -> None:
+        dy, dx = probe_shift.get_shift_nm()
+        world.queue_probe_positions(visits.y_nm + dy, visits.x_nm + dx)
+
+    return SynchronizedSpectrumImager(generator, camera,
+                                      follow_beam=follow if backend == "merlin-simulated" else None)
+
+
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     """Create the devices the configuration asks for (default: the simulated instrument)."""
     if not isinstance(config, SiteConfig):
@@ -257,8 +279,11 @@ def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     laser_system = (build_laser_system(world, laser_config)
                     if config["laser"]["backend"] == "simulated" else None)
     scan_generator, scan_unit = build_scan_generator(config, world, probe_shift)
-    return Instrument(config=config, world=world, scan=SimulatedScan(world, probe_shift),
+    simulated_scan = config["scan"]["backend"] != "tcp"
+    # a simulated unit takes no wall time: pace scaled clocks here (a virtual clock it advances itself)
+    pace = world.pace if simulated_scan and not world.clock.is_virtual else None
+    return Instrument(config=config, world=world, scan=GeneratorScan(scan_generator, pace),
                       eels_camera=eels_camera,
-                      spectrum_imager=SimulatedSpectrumImager(world, probe_shift),
+                      spectrum_imager=build_spectrum_imager(config, world, probe_shift, scan_generator, eels_camera),
                       probe_shift=probe_shift, laser_config=laser_config,
                       laser_system=laser_system, scan_generator=scan_generator, _scan_unit=scan_unit)

@@ -27,7 +27,6 @@ Results written to the sink (``name`` = "si" by default):
 from __future__ import annotations
 
 import dataclasses
-import typing
 
 import numpy as np
 
@@ -39,8 +38,6 @@ from lumiere.sinks import Sink
 from lumiere.tasks import Aborted, TaskControl
 
 PATTERNS = ("random", "line-hopping")
-#: backends whose spectrum imager cannot take a pixel order (real hardware: see check_sparse_backend)
-UNSUPPORTED_BACKENDS = {"eels_camera": ("merlin",), "scan": ("tcp",)}
 
 
 @dataclasses.dataclass
@@ -74,23 +71,6 @@ def make_pattern(shape_px: tuple[int, int], pattern: str, fraction: float, *, se
     if pattern == "line-hopping":
         return line_hopping_pattern(shape_px, fraction, seed=seed)
     raise ValueError(f"pattern = {pattern!r}; it must be one of {', '.join(PATTERNS)}")
-
-
-def check_sparse_backend(config: typing.Mapping[str, typing.Any]) -> None:
-    """Refuse sparse scanning on backends where it would not reach the hardware.
-
-    ``Instrument.spectrum_imager`` is the simulated world's imager on every backend, the Merlin
-    ones included: with ``eels_camera.backend = "merlin-simulated"`` the simulated Merlin serves
-    the same world, so a sparse SI is as real as a raster one. With a real Merlin
-    (``"merlin"``) or a real scan unit (``scan.backend = "tcp"``) nothing would send the pixel
-    order to the hardware yet: ValueError naming the backend.
-    """
-    for section, backends in UNSUPPORTED_BACKENDS.items():
-        backend = config[section]["backend"]
-        if backend in backends:
-            raise ValueError(f"sparse scanning is not available with {section} backend {backend!r}: the "
-                             f"spectrum imager cannot send a pixel order to that hardware yet "
-                             f"(use Sampling = 1 for a raster SI)")
 
 
 def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s: float, sink: Sink, *,

@@ -38,15 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from detectors.instrument import build_instrument
     from detectors.interfaces import ScanFrame
     from drift_eels.session import configure_simulation
-    from drift_eels.sparse_si import acquire_sparse_spectrum_image, check_sparse_backend
+    from drift_eels.sparse_si import acquire_sparse_spectrum_image
     from drift_eels.spectrum_image import acquire_spectrum_image
     from lumiere.sinks import HDF5Sink
 
     if not 0 < args.sampling <= 1:
         raise ValueError(f"--sampling {args.sampling} outside (0, 1]")
     config = load_config(args.config)
-    if args.sampling < 1:
-        check_sparse_backend(config)  # before anything connects
     instrument = build_instrument(config)
     try:
         if instrument.world is not None:

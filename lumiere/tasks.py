@@ -81,11 +81,16 @@ class _AbortFlag(threading.Event):
 class TextProgressBar:
     """A one-line terminal progress bar for the CLI (``\\r``-updated, throttled)."""
 
-    def __init__(self, label: str, stream: typing.TextIO = sys.stderr, width: int = 30) -> None:
+    def __init__(self, label: str, stream: typing.TextIO | None = None, width: int = 30) -> None:
         self.label = label
-        self.stream = stream
+        self._stream = stream
         self.width = width
         self._last = 0.0
+
+    @property
+    def stream(self) -> typing.TextIO:
+        """The stream given, else ``sys.stderr`` as it is now (not as it was at import)."""
+        return self._stream if self._stream is not None else sys.stderr
 
     def __call__(self, fraction: float, message: str) -> None:
         now = time.monotonic()

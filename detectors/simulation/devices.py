@@ -1,6 +1,7 @@
-"""Simulated scan, EELS camera, spectrum imager and probe shift on the shared world.
+"""Simulated EELS camera, spectrum imager and probe shift on the shared world.
 
-They implement the protocols of :mod:`detectors.interfaces`. The probe shift (the microscope's
+(The simulated scan is :class:`detectors.scan.SimulatedScanGenerator`, which the workflows reach
+through :class:`detectors.scan.adapters.GeneratorScan`.) They implement the protocols of :mod:`detectors.interfaces`. The probe shift (the microscope's
 scan offset used by drift correction) is added to every scan position, as on the microscope.
 """
 from __future__ import annotations
@@ -34,34 +35,6 @@ class SimulatedProbeShift:
     def apply(self, frame: ScanFrame) -> ScanFrame:
         cy, cx = frame.center_nm
         return dataclasses.replace(frame, center_nm=(cy + self._shift[0], cx + self._shift[1]))
-
-
-class SimulatedScan:
-    """Scan generator + HAADF detector."""
-
-    def __init__(self, world: SimulatedWorld, probe_shift: SimulatedProbeShift | None = None) -> None:
-        self.world = world
-        self.probe_shift = probe_shift or SimulatedProbeShift(world)
-        self.frames_acquired = 0
-
-    def acquire_frame(self, frame: ScanFrame) -> np.ndarray:
-        world = self.world
-        start = time.monotonic()
-        shifted = self.probe_shift.apply(frame)
-        with world.lock:
-            t0 = world.clock.now_s()
-            y, x = shifted.positions_nm()
-            image = world.haadf_counts(y, x, shifted.pixel_times_s(t0), frame.dwell_s)
-            world.pace(start, frame.frame_time_s)
-        self.frames_acquired += 1
-        return image
-
-    def set_probe_position_nm(self, y_nm: float, x_nm: float) -> None:
-        self.world.beam.probe_y_nm = float(y_nm)
-        self.world.beam.probe_x_nm = float(x_nm)
-
-    def probe_position_nm(self) -> tuple[float, float]:
-        return self.world.beam.probe_y_nm, self.world.beam.probe_x_nm
 
 
 class SimulatedEELSCamera:

@@ -8,7 +8,7 @@ import numpy as np
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import DriftSIParameters, region_around
 from drift_eels.session import default_regions
-from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image, check_sparse_backend
+from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
 from drift_eels.workflow import DriftCorrectedSI
 from eegs.analysis import analyse_scan, write_analysis
@@ -60,7 +60,6 @@ class SpectrumImageHandler(WorkflowHandler):
         if not 0 <= p["live_components"] <= 32:
             raise ValueError(f"live PCA components = {p['live_components']} outside 0–32 (0 = off)")
         if p["sampling"] < 1:
-            check_sparse_backend(config)
             visits = round(p["sampling"] * p["size_px"] ** 2)
             if visits < max(3, p["live_components"]):
                 raise ValueError(f"sampling = {p['sampling']} of {p['size_px']}×{p['size_px']} px visits {visits} "

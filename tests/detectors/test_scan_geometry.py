@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from detectors.interfaces import ScanFrame
-from detectors.simulation.devices import SimulatedEELSCamera, SimulatedProbeShift, SimulatedScan
+from detectors.scan import SimulatedScanGenerator
+from detectors.scan.adapters import GeneratorScan
+from detectors.simulation.devices import SimulatedEELSCamera, SimulatedProbeShift
 from detectors.simulation.world import SimulatedWorld
 
 
@@ -53,7 +55,7 @@ def test_bad_frames_are_refused(kwargs, word):
 def test_probe_shift_moves_the_scanned_area_and_has_limits():
     world = SimulatedWorld(0)
     shift = SimulatedProbeShift(world, limit_nm=100.0)
-    scan = SimulatedScan(world, shift)
+    scan = GeneratorScan(SimulatedScanGenerator(world, shift))
     frame = ScanFrame(size_px=(64, 64), fov_nm=128.0, dwell_s=1e-4)
     world.clock.advance(0)
     reference = world.haadf_counts(*frame.positions_nm(), 0.0, 1e-4, noise=False)

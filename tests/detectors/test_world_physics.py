@@ -8,7 +8,8 @@ from scipy import special
 from analysis.registration import measure_shift
 from detectors.interfaces import ScanFrame
 from detectors.simulation import spectra
-from detectors.simulation.devices import SimulatedScan
+from detectors.scan import SimulatedScanGenerator
+from detectors.scan.adapters import GeneratorScan
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.specimen import LocalComposition, MATERIALS
 from detectors.simulation.world import SimulatedWorld
@@ -115,7 +116,7 @@ def test_drift_is_deterministic_under_a_seed():
 def test_drift_visible_between_haadf_frames_minutes_apart():
     world = SimulatedWorld(3, drift=DriftSettings((2.0, -1.5), 0.3))
     world.beam.current_pA = 50.0
-    scan = SimulatedScan(world)
+    scan = GeneratorScan(SimulatedScanGenerator(world))
     frame = ScanFrame(size_px=(256, 256), fov_nm=256.0, center_nm=(40.0, -30.0), dwell_s=2e-5)
     t1 = world.clock.now_s()
     first = scan.acquire_frame(frame)

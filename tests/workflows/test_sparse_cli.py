@@ -24,10 +24,28 @@ def test_sparse_si_with_live_pca_writes_hdf5(tmp_path, capsys):
     assert loadings.shape == (2, 1024) and axes[1].units == "eV" and meta["updates"] == 3
 
 
-def test_bad_sampling_and_real_merlin_are_refused(tmp_path, capsys):
+def test_bad_sampling_is_refused(tmp_path, capsys):
     assert main(["si", "--out", str(tmp_path), "--sampling", "0"]) == 1
     assert "--sampling 0.0 outside (0, 1]" in capsys.readouterr().err
+
+
+def test_sparse_si_through_the_scan_protocol_and_the_merlin_protocol(tmp_path):
+    """[scan] tcp-simulated + [eels_camera] merlin-simulated: the pixel order goes to the scan unit
+    over TCP, the Merlin client reads one frame per visit; same file layout as on the simulator."""
     site = tmp_path / "site.toml"
-    site.write_text('[eels_camera]\nbackend = "merlin"\nhost = "127.0.0.1"\n')
-    assert main(["si", "--out", str(tmp_path), "--config", str(site), "--sampling", "0.5"]) == 1
-    assert "sparse scanning is not available with eels_camera backend 'merlin'" in capsys.readouterr().err
+    site.write_text('[scan]\nbackend = "tcp-simulated"\n\n[eels_camera]\nbackend = "merlin-simulated"\n')
+    out = tmp_path / "out"
+    assert main(["si", "--out", str(out), "--config", str(site), "--size", "8", "--exposure-ms", "1",
+                 "--sampling", "0.5"]) == 0
+    si, _, meta = read_hdf5_result(out / "si.h5", "si")
+    mask, _, _ = read_hdf5_result(out / "si.h5", "sampling_mask")
+    visited = mask.astype(bool)
+    assert visited.sum() == 32 and meta["sampling"]["visits_planned"] == 32
+    assert (si[visited].sum(axis=1) > 0).all() and (si[~visited] == 0).all()
+    # the same pattern on the all-simulated instrument: the same specimen at the same pixels
+    assert main(["si", "--out", str(tmp_path / "sim"), "--size", "8", "--exposure-ms", "1", "--sampling", "0.5"]) == 0
+    reference, _, _ = read_hdf5_result(tmp_path / "sim" / "si.h5", "si")
+    haadf, _, _ = read_hdf5_result(out / "si.h5", "si_haadf")
+    haadf_ref, _, _ = read_hdf5_result(tmp_path / "sim" / "si.h5", "si_haadf")
+    assert np.corrcoef(haadf[visited], haadf_ref[visited])[0, 1] > 0.9
+    assert np.corrcoef(si[visited].sum(axis=1), reference[visited].sum(axis=1))[0, 1] > 0.9
