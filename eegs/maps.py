@@ -19,8 +19,8 @@ import numpy as np
 
 from analysis import eegs as model
 from detectors.interfaces import ScanFrame
-from lumiere.sinks import Axis, Sink
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.sinks import Axis, Sink, mark_stopped
+from lumiere.tasks import TaskControl
 
 from .analysis import fit_beta_spectra, zlp_fwhm_eV
 from .devices import EEGSDevices, close_shutter, shutter_guard
@@ -152,12 +152,7 @@ class EEGSMap:
                         task.progress((h + i + 1) / (2 * h), f"laser-off row {i + 1}/{h}")
                     sink.update_metadata(self.name, {"laser_off_power_uW": result.laser_off_power_uW})
         except BaseException as exc:
-            for key in created:
-                try:
-                    sink.update_metadata(key, {"aborted": isinstance(exc, Aborted),
-                                               "error": f"{type(exc).__name__}: {exc}"})
-                except Exception:  # noqa: BLE001 - the original error matters more
-                    pass
+            mark_stopped(sink, created, exc)
             raise
         finally:
             for key in created:

@@ -28,7 +28,7 @@ import numpy as np
 
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
-from lumiere.sinks import Axis, Sink
+from lumiere.sinks import Axis, Sink, mark_stopped
 from lumiere.tasks import Aborted, TaskControl
 
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
@@ -208,13 +208,7 @@ class _Scan:
                 task.progress(1.0, f"{self.kind} done")
         except BaseException as exc:
             result.aborted = isinstance(exc, Aborted)
-            for key in created:
-                try:
-                    sink.update_metadata(key, {"aborted": result.aborted,
-                                               "error": f"{type(exc).__name__}: {exc}",
-                                               "points_done": result.points_done})
-                except Exception:  # noqa: BLE001 - the original error matters more
-                    pass
+            mark_stopped(sink, created, exc, {"points_done": result.points_done})
             raise
         finally:
             for key in created:

@@ -190,6 +190,20 @@ class CompositeSink:
             s.finish(name)
 
 
+def mark_stopped(sink: Sink, names: typing.Iterable[str], exc: BaseException, extra: dict | None = None) -> None:
+    """Record on each result that its run stopped with ``exc`` — ``aborted`` (an
+    :class:`~lumiere.tasks.Aborted`) or an error — so a reader knows the data are partial. What
+    was written stays. Best effort: a sink that fails here must not hide the original error."""
+    from lumiere.tasks import Aborted
+
+    for name in names:
+        try:
+            sink.update_metadata(name, {"aborted": isinstance(exc, Aborted),
+                                        "error": f"{type(exc).__name__}: {exc}", **(extra or {})})
+        except Exception:  # noqa: BLE001 - the original error matters more
+            pass
+
+
 def read_hdf5_result(path: str | pathlib.Path, name: str) -> tuple[np.ndarray, list[Axis], dict]:
     """Read back one result written by :class:`HDF5Sink`: (data, axes, Lumière metadata)."""
     with h5py.File(path, "r") as f:
