@@ -404,6 +404,19 @@ def correct_and_bin_encoded(messages: np.ndarray, pixel_offset: int, encoding: i
     return out
 
 
+def compile_encoded_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel :func:`correct_and_bin_encoded` can use.
+
+    Their machine code depends on the argument types only, not on the encoding or the frame
+    size, so three tiny calls cover all encodings. A receiver calls this before it starts an
+    acquisition: on a fresh machine the first compilation takes seconds, which must not count
+    against a frame deadline.
+    """
+    for encoding in (ENCODING_U08, ENCODING_U16, ENCODING_U32):  # bytes, 16-bit words, any
+        pixel_bytes = 8 * _BYTES_PER_PIXEL_X8[encoding] // 8
+        correct_and_bin_encoded(np.zeros((1, pixel_bytes), np.uint8), 0, encoding, (1, 8))
+
+
 def _aligned(messages: np.ndarray, pixel_offset: int, itemsize: int) -> bool:
     """True when every row's pixels start on an ``itemsize`` boundary and the rows can be viewed as words."""
     return (messages.flags.c_contiguous and messages.shape[1] % itemsize == 0 and pixel_offset % itemsize == 0

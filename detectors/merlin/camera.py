@@ -18,7 +18,7 @@ import typing
 
 import numpy as np
 
-from analysis.kernels import CorrectionMaps
+from analysis.kernels import CorrectionMaps, compile_encoded_kernels
 
 from .control import MerlinControl
 from .errors import MerlinError
@@ -61,6 +61,7 @@ class MerlinEELSCamera:
         self.last_result: AcquisitionResult | None = None
         self._lock = threading.Lock()
         self._closers: list[typing.Callable[[], None]] = []
+        compile_encoded_kernels()  # now, not inside the first acquisition's deadline
 
     def energy_axis_eV(self) -> np.ndarray:
         return self._energy_axis()

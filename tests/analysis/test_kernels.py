@@ -164,3 +164,12 @@ def test_decode_encoded_is_exact(encoding, max_count, dtype):
     out = np.zeros((3, 4, 256), dtype)
     assert decode_encoded(messages, 7, encoding, out) is out
     np.testing.assert_array_equal(out, frames)
+
+
+def test_compile_encoded_kernels_compiles_every_kernel_the_encodings_use():
+    """The Merlin camera calls it before its first acquisition, so no frame deadline pays for numba."""
+    from analysis import kernels
+
+    kernels.compile_encoded_kernels()
+    for name in ("_bin_bytes_kernel", "_bin_words16_kernel", "_bin_any_kernel"):
+        assert getattr(kernels, name).signatures, f"{name} not compiled"
