@@ -126,6 +126,37 @@ def main_window(document_controller: typing.Any) -> typing.Any:
     return native if isinstance(native, QtWidgets.QMainWindow) and native.isVisible() else None
 
 
+def tile_display_panels(document_controller: typing.Any, count: int) -> list[typing.Any]:
+    """Show ``count`` (1–4) display panels — one; side by side; a left one and a right column of
+    two; a 2×2 grid — and return them (columns left to right, each top to bottom).
+
+    Builds a new workspace rather than splitting the shown one: Swift renders on its own thread,
+    and ``SplitterCanvasItem`` inserts a splitter's sizing before its child (nion.ui 10.x), so a
+    repaint between the two fails ``assert len(canvas_items) == len(sizings)`` (seen once in CI
+    while a driver split the workspace). A new workspace's canvas is assembled before it is shown.
+    """
+    from nion.swift import Workspace
+
+    if not 1 <= count <= 4:
+        raise ValueError(f"tile_display_panels: count must be 1 to 4, got {count}")
+    image = Workspace.create_image_desc
+    if count == 1:
+        layout = image()
+    elif count == 2:
+        layout = Workspace.create_splitter_desc("vertical", [0.5, 0.5], [image(), image()])
+    else:
+        left = image() if count == 3 else Workspace.create_splitter_desc("horizontal", [0.5, 0.5], [image(), image()])
+        right = Workspace.create_splitter_desc("horizontal", [0.5, 0.5], [image(), image()])
+        layout = Workspace.create_splitter_desc("vertical", [0.5, 0.5], [left, right])
+    workspace_controller = document_controller.workspace_controller
+    workspace = workspace_controller.new_workspace(name=f"Lumière test ({count} panels)", layout=layout)
+    workspace_controller.change_workspace(workspace)
+    panels = list(workspace_controller.display_panels)
+    if len(panels) != count:
+        raise RuntimeError(f"tile_display_panels: asked for {count} display panels, Swift made {len(panels)}")
+    return panels
+
+
 def install_step_timer(app: typing.Any, step: typing.Callable[[], None], interval_ms: int = 200) -> typing.Any:
     """A ``QTimer`` calling ``step`` every ``interval_ms``, started once the application has
     started (PyQtProxy.run creates the QApplication, then calls ``app.start()``). Call before

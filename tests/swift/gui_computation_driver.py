@@ -72,18 +72,14 @@ def main(argv: list[str]) -> int:
                 run.fail("the elemental-map menu action refused the SI")
                 return
             state["made"] = made
-            wc = dc.workspace_controller
-            first = wc.display_panels[0]
-            wc.insert_display_panel(first, "right")
-            wc.insert_display_panel(wc.display_panels[0], "bottom")
-            wc.insert_display_panel(wc.display_panels[-1], "bottom")
             items = [si, made["spectrum"], made["map"], made["snr"]]
-            for panel, item in zip(wc.display_panels, items):
+            panels = gui_common.tile_display_panels(dc, len(items))
+            for panel, item in zip(panels, items):
                 panel.set_display_panel_display_item(dm.get_display_item_for_data_item(item._data_item))
             spectrum_display = dm.get_display_item_for_data_item(made["spectrum"]._data_item)
             spectrum_display.set_display_property("left_channel", 0)  # 350–600 eV: the Sc L2,3 windows
             spectrum_display.set_display_property("right_channel", 250)
-            report["display_panel_count"] = len(wc.display_panels)
+            report["display_panel_count"] = len(dc.workspace_controller.display_panels)
             run.set_phase("compute")
         elif phase == "compute":
             made = state["made"]

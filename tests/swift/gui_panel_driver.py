@@ -186,16 +186,7 @@ def main(argv: list[str]) -> int:
                 series.append([t, rows, is_running()])
 
     def set_layout(n: int) -> list[typing.Any]:
-        wc = dc().workspace_controller
-        while len(wc.display_panels) > 1:
-            wc.remove_display_panel(wc.display_panels[-1])
-        if n >= 2:
-            wc.insert_display_panel(wc.display_panels[0], "right")
-        if n >= 3:
-            wc.insert_display_panel(wc.display_panels[-1], "bottom")
-        if n >= 4:
-            wc.insert_display_panel(wc.display_panels[0], "bottom")
-        return list(wc.display_panels)
+        return gui_common.tile_display_panels(dc(), n)
 
     def grab(path: str, label: str) -> None:
         target = pathlib.Path(path).absolute()
