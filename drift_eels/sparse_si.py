@@ -20,9 +20,9 @@ Results written to the sink (``name`` = "si" by default):
     pixels marked); metadata ``pixel_order``: the planned visiting order (flat indices).
 ``si_reconstructed``
     (y, x, energy loss) the low-rank reconstruction (only when the acquisition completes).
-``pca_loadings``, ``pca_scores``
-    With ``live_components > 0``: live PCA of the visited spectra
-    (:mod:`drift_eels.live_decomposition`).
+``pca_loadings``, ``pca_scores`` (or ``nmf_…``)
+    With ``live_components > 0``: live PCA (or NMF, ``live_method="nmf"``) of the visited
+    spectra (:mod:`drift_eels.live_decomposition`).
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from analysis.sampling import ScanPattern, inpaint_low_rank, line_hopping_patter
 from detectors.interfaces import ScanFrame, SpectrumImager
 from drift_eels.spectrum_image import (check_si_inputs, create_si_results, frame_metadata, image_axes,
                                        energy_axis, live_writer)
-from lumiere.sinks import Sink
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.sinks import Sink, mark_stopped
+from lumiere.tasks import TaskControl
 
 PATTERNS = ("random", "line-hopping")
 
@@ -76,7 +76,7 @@ def make_pattern(shape_px: tuple[int, int], pattern: str, fraction: float, *, se
 def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s: float, sink: Sink, *,
                                   pattern: str = "random", fraction: float = 0.25, seed: int = 0,
                                   name: str = "si", task: TaskControl | None = None, rows_per_section: int = 4,
-                                  live_components: int = 0, rank: int = 8,
+                                  live_components: int = 0, live_method: str = "pca", rank: int = 8,
                                   metadata: dict | None = None) -> SparseSI:
     """Acquire a sparse EELS SI of ``frame`` and its low-rank reconstruction (see the module).
 
@@ -97,7 +97,8 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
         Sections hold the visits of about this many raster rows (``rows·w·fraction``): as many
         progress/abort/live-PCA steps as the raster SI.
     live_components : int
-        Live PCA of the visited spectra with this many components (0 = off).
+        Live decomposition of the visited spectra with this many components (0 = off).
+    live_method : {"pca", "nmf"}
     rank : int
         Spectral components of the low-rank reconstruction.
 
@@ -111,10 +112,10 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
         Bad inputs, before anything moves.
     lumiere.tasks.Aborted
         After writing every completed section and the mask of the visited pixels (no
-        reconstruction).
+        reconstruction); the results record the stop (:func:`lumiere.sinks.mark_stopped`).
     """
     task = task or TaskControl()
-    check_si_inputs(exposure_s, rows_per_section, live_components)
+    check_si_inputs(exposure_s, rows_per_section, live_components, live_method)
     if rank < 1:
         raise ValueError(f"reconstruction rank must be ≥ 1, got {rank}")
     h, w = frame.size_px
@@ -131,7 +132,8 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
     sink.create("sampling_mask", (h, w), [dataclasses.replace(a, navigate=False) for a in image_axes(frame)],
                 dtype="uint8", metadata={"sampling": sampling, "pixel_order": plan.order.tolist()},
                 title=f"Sampling mask ({100 * plan.fraction:.0f} %, {pattern})")
-    live = live_writer(sink, live_components, frame, energy, metadata={"sampling": sampling})
+    live = live_writer(sink, live_components, live_method, frame, energy, metadata={"sampling": sampling})
+    names = [name, name + "_haadf", "sampling_mask", *(live.names if live is not None else ())]
     si = np.full((h * w, energy.size), np.nan, np.float32)
     haadf = np.full(h * w, np.nan, np.float32)
     mask = np.zeros(h * w, np.uint8)
@@ -148,14 +150,12 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
             if live is not None:
                 live.update(si, order)
             task.progress(0.9 * done / n_visits, f"sparse SI: {done}/{n_visits} pixels")
-    except Aborted:
-        sink.update_metadata(name, {"aborted": True, "visits_done": done})
+    except BaseException as exc:
+        mark_stopped(sink, names, exc, {"visits_done": done})
         raise
     finally:
-        for result in (name, name + "_haadf", "sampling_mask"):
+        for result in names:
             sink.finish(result)
-        if live is not None:
-            live.finish()
     sink.update_metadata(name, {"visits_done": done})
     task.progress(0.9, "reconstructing (low rank)")
     reconstruction = inpaint_low_rank(si[plan.order], plan.order, (h, w), rank=rank).astype(np.float32)

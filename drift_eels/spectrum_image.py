@@ -13,9 +13,10 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
+from analysis.decomposition.live import LIVE_METHODS
 from drift_eels.live_decomposition import LiveDecompositionWriter
-from lumiere.sinks import Axis, Sink
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.sinks import Axis, Sink, mark_stopped
+from lumiere.tasks import TaskControl
 
 
 def image_axes(frame: ScanFrame) -> list[Axis]:
@@ -56,23 +57,26 @@ def acquire_survey(scan: ScanDevice, frame: ScanFrame, sink: Sink, *, name: str 
 
 def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s: float, sink: Sink, *,
                            name: str = "si", task: TaskControl | None = None, rows_per_section: int = 4,
-                           metadata: dict | None = None, live_components: int = 0,
+                           metadata: dict | None = None, live_components: int = 0, live_method: str = "pca",
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Acquire an EELS spectrum image in sections of ``rows_per_section`` scan rows.
 
     Results: ``name`` (y, x, energy loss) counts and ``name + "_haadf"`` (y, x), calibrated in
-    nm and eV. With ``live_components = k > 0`` also ``pca_loadings`` (k, eV) and ``pca_scores``
-    (k, y, x; nm), a streaming PCA updated after every section
+    nm and eV. With ``live_components = k > 0`` also ``<live_method>_loadings`` (k, eV) and
+    ``<live_method>_scores`` (k, y, x; nm), a streaming PCA or online NMF (``live_method``
+    "pca" | "nmf") updated after every section
     (:class:`~drift_eels.live_decomposition.LiveDecompositionWriter`). Raises
-    :class:`~lumiere.tasks.Aborted` after writing every completed section if the task is aborted.
+    :class:`~lumiere.tasks.Aborted` after writing every completed section if the task is aborted;
+    an aborted or failed run is recorded on every result (:func:`lumiere.sinks.mark_stopped`).
     """
     task = task or TaskControl()
-    check_si_inputs(exposure_s, rows_per_section, live_components)
+    check_si_inputs(exposure_s, rows_per_section, live_components, live_method)
     h, w = frame.size_px
     energy = imager.energy_axis_eV()
     meta = {**frame_metadata(frame), "exposure_s": exposure_s, **(metadata or {})}
     create_si_results(sink, name, frame, energy, meta)
-    live = live_writer(sink, live_components, frame, energy)
+    live = live_writer(sink, live_components, live_method, frame, energy)
+    names = [name, name + "_haadf", *(live.names if live is not None else ())]
     si = np.full((h, w, energy.size), np.nan, np.float32)
     haadf = np.full((h, w), np.nan, np.float32)
     try:
@@ -88,25 +92,25 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
             if live is not None:
                 live.update(si.reshape(h * w, -1), np.arange(top * w, (top + rows) * w))
             task.progress((top + rows) / h, f"SI row {top + rows}/{h}")
-    except Aborted:
-        sink.update_metadata(name, {"aborted": True})
+    except BaseException as exc:
+        mark_stopped(sink, names, exc)
         raise
     finally:
-        sink.finish(name)
-        sink.finish(name + "_haadf")
-        if live is not None:
-            live.finish()
+        for result in names:
+            sink.finish(result)
     return si, haadf
 
 
-def check_si_inputs(exposure_s: float, rows_per_section: int, live_components: int) -> None:
-    """ValueError naming the bad value of an SI's exposure, section size or live PCA size."""
+def check_si_inputs(exposure_s: float, rows_per_section: int, live_components: int, live_method: str = "pca") -> None:
+    """ValueError naming the bad value of an SI's exposure, section size or live decomposition."""
     if not 0 < exposure_s <= 60:
         raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
     if rows_per_section < 1:
         raise ValueError(f"rows_per_section must be ≥ 1, got {rows_per_section}")
+    if live_method not in LIVE_METHODS:
+        raise ValueError(f"live decomposition method = {live_method!r}; it must be one of {LIVE_METHODS}")
     if not 0 <= live_components <= 32:
-        raise ValueError(f"live PCA components = {live_components}; it must be 0 (off) to 32")
+        raise ValueError(f"live {live_method.upper()} components = {live_components}; it must be 0 (off) to 32")
 
 
 def create_si_results(sink: Sink, name: str, frame: ScanFrame, energy: np.ndarray, metadata: dict) -> None:
@@ -119,13 +123,13 @@ def create_si_results(sink: Sink, name: str, frame: ScanFrame, energy: np.ndarra
                 metadata=metadata, title="HAADF (simultaneous)")
 
 
-def live_writer(sink: Sink, live_components: int, frame: ScanFrame, energy: np.ndarray,
+def live_writer(sink: Sink, live_components: int, live_method: str, frame: ScanFrame, energy: np.ndarray,
                 metadata: dict | None = None) -> LiveDecompositionWriter | None:
-    """The live PCA results of an SI (None when ``live_components`` is 0)."""
+    """The live PCA / NMF results of an SI (None when ``live_components`` is 0)."""
     if not live_components:
         return None
     return LiveDecompositionWriter(sink, live_components, frame.size_px, image_axes(frame), energy_axis(energy),
-                                   energy.size, metadata=metadata)
+                                   energy.size, method=live_method, metadata=metadata)
 
 
 def acquire_cl_spectrum_image(cl: typing.Any, frame: ScanFrame, sink: Sink, *, name: str = "cl_si",
@@ -159,8 +163,8 @@ def acquire_cl_spectrum_image(cl: typing.Any, frame: ScanFrame, sink: Sink, *, n
             si[top:top + rows] = part
             sink.write(name, np.s_[top:top + rows], part)
             task.progress((top + rows) / h, f"CL SI row {top + rows}/{h}")
-    except Aborted:
-        sink.update_metadata(name, {"aborted": True})
+    except BaseException as exc:
+        mark_stopped(sink, [name], exc)
         raise
     finally:
         sink.finish(name)

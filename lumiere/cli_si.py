@@ -1,10 +1,10 @@
-"""``lumiere si --out DIR [--sampling 0.25 --pattern random] [--live-pca 3]``.
+"""``lumiere si --out DIR [--sampling 0.25 --pattern random] [--live-pca 3 | --live-nmf 3]``.
 
 A plain core-loss EELS spectrum image on the instrument of the site configuration (default: the
 simulated one, set to the core-loss window and 200 pA): a full raster, or with ``--sampling F
 < 1`` a sparse scan (random or line-hopping pixel order) and its low-rank reconstruction; with
-``--live-pca K`` the PCA loadings and score maps are updated after every section, as in the
-"Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe: an interrupted run keeps
+``--live-pca K`` (or ``--live-nmf K``) the PCA (NMF) loadings and score maps are updated after
+every section, as in the "Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe: an interrupted run keeps
 what was acquired).
 """
 from __future__ import annotations
@@ -29,8 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pattern", choices=("random", "line-hopping"), default="random",
                         help="sparse scan pattern (default random)")
     parser.add_argument("--seed", type=int, default=0, help="sparse pattern seed (default 0)")
-    parser.add_argument("--live-pca", type=int, default=0, metavar="K",
-                        help="live PCA with K components, updated per section (default 0 = off)")
+    live = parser.add_mutually_exclusive_group()
+    live.add_argument("--live-pca", type=int, default=0, metavar="K",
+                      help="live PCA with K components, updated per section (default 0 = off)")
+    live.add_argument("--live-nmf", type=int, default=0, metavar="K",
+                      help="live online NMF with K components, updated per section (default 0 = off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,14 +57,15 @@ def run(args: argparse.Namespace) -> int:
         sink = HDF5Sink(path)
         task = TaskControl(TextProgressBar("si"))
         exposure_s = args.exposure_ms / 1000
+        live = {"live_components": args.live_nmf, "live_method": "nmf"} if args.live_nmf else \
+            {"live_components": args.live_pca, "live_method": "pca"}
         if args.sampling >= 1:
-            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
-                                           live_components=args.live_pca)
+            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task, **live)
             print(f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels")
         else:
             result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,
                                                    pattern=args.pattern, fraction=args.sampling, seed=args.seed,
-                                                   task=task, live_components=args.live_pca)
+                                                   task=task, **live)
             f = result.pattern.fraction
             print(f"sparse SI ({args.pattern}): {result.visits_done} of {args.size ** 2} pixels visited "
                   f"({100 * f:.0f} %), dose reduced {1 / f:.1f}×; low-rank reconstruction in si_reconstructed")

@@ -6,6 +6,7 @@ Same shape as :class:`~analysis.decomposition.pca.StreamingPCA`: preallocated st
 from __future__ import annotations
 
 import copy
+import typing
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -206,6 +207,11 @@ class OnlineNMF:
     def components_(self) -> np.ndarray:
         return self._h.copy()
 
+    @property
+    def initialised(self) -> bool:
+        """True once H exists (``init`` given, or the first block seen)."""
+        return self._initialised
+
     def transform(self, block: np.ndarray) -> np.ndarray:
         """Non-negative scores W (m, k) of a block of spectra (…, n) on the current components."""
         x = np.asarray(block, dtype=np.float64).reshape(-1, self.n_channels)
@@ -235,6 +241,27 @@ class OnlineNMF:
         self.B_ += w.T @ x
         self.n_samples_seen_ += x.shape[0]
         self._update_h()
+        return self
+
+    def rescore(self, blocks: typing.Iterable[np.ndarray]) -> "OnlineNMF":
+        """Replace the statistics by those of ``blocks`` (all the spectra seen, kept by the
+        caller) scored on the current components, then update H: one alternating step of batch
+        NMF. Early blocks were scored with poor early components, and their statistics keep that
+        error for good (forgetting only fades it). A live SI keeps every spectrum in its buffer,
+        so it can afford to re-score them after each section
+        (:meth:`~analysis.decomposition.live.LiveDecomposition.refine`).
+        """
+        k = self.n_components
+        a, b, seen = np.zeros((k, k)), np.zeros((k, self.n_channels)), 0
+        for block in blocks:
+            x = np.asarray(block, dtype=np.float64).reshape(-1, self.n_channels)
+            w = nnls_rows(x, self._h, n_iter=self.n_iter_w)
+            a += w.T @ w
+            b += w.T @ x
+            seen += x.shape[0]
+        if seen:
+            self.A_[:], self.B_[:], self.n_samples_seen_ = a, b, seen
+            self._update_h()
         return self
 
     def merge(self, other: "OnlineNMF") -> "OnlineNMF":

@@ -31,7 +31,7 @@ def _instrument() -> typing.Any:
 class SpectrumImageHandler(WorkflowHandler):
     """An EELS spectrum image of a region (no drift correction): a full raster, or sparse
     (Sampling < 1: a random or line-hopping subset of the pixels, then the low-rank
-    reconstruction); optionally a live PCA (loadings and score maps updated after every
+    reconstruction); optionally a live PCA or NMF (loadings and score maps updated after every
     section)."""
 
     title = "Lumière SI"
@@ -43,7 +43,8 @@ class SpectrumImageHandler(WorkflowHandler):
         Field("exposure_ms", "Exposure", 5.0, float, "ms"),
         Field("sampling", "Sampling (fraction of pixels)", 1.0, float),
         Field("pattern", "Pattern", "random", str, choices=PATTERNS),
-        Field("live_components", "Live PCA components", 3, int),
+        Field("live_components", "Live components", 3, int),
+        Field("live_method", "Live decomposition", "PCA", str, choices=("PCA", "NMF")),
     )
 
     def check_parameters(self, p: dict[str, typing.Any]) -> None:
@@ -58,7 +59,7 @@ class SpectrumImageHandler(WorkflowHandler):
         if not 0 < p["sampling"] <= 1:
             raise ValueError(f"sampling = {p['sampling']} outside (0, 1] (1 = full raster)")
         if not 0 <= p["live_components"] <= 32:
-            raise ValueError(f"live PCA components = {p['live_components']} outside 0–32 (0 = off)")
+            raise ValueError(f"live {p['live_method']} components = {p['live_components']} outside 0–32 (0 = off)")
         if p["sampling"] < 1:
             visits = round(p["sampling"] * p["size_px"] ** 2)
             if visits < max(3, p["live_components"]):
@@ -69,15 +70,15 @@ class SpectrumImageHandler(WorkflowHandler):
         instrument = _instrument()
         frame = ScanFrame((p["size_px"], p["size_px"]), p["fov_nm"], (p["center_y_nm"], p["center_x_nm"]),
                           dwell_s=p["exposure_ms"] / 1000)
-        exposure_s, k = p["exposure_ms"] / 1000, p["live_components"]
-        live = f"; live PCA of {k} components" if k else ""
+        exposure_s, k, method = p["exposure_ms"] / 1000, p["live_components"], p["live_method"]
+        live = f"; live {method} of {k} components" if k else ""
         if p["sampling"] >= 1:
             si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
-                                           live_components=k)
+                                           live_components=k, live_method=method.lower())
             return f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels{live}."
         result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,
                                                pattern=p["pattern"], fraction=p["sampling"], task=task,
-                                               live_components=k)
+                                               live_components=k, live_method=method.lower())
         h, w, n = result.si.shape
         fraction = result.pattern.fraction
         return (f"sparse {h}×{w} SI ({p['pattern']}), {n} channels: {result.visits_done} of {h * w} pixels "

@@ -198,6 +198,24 @@ def test_online_nmf_error_comparable_to_sklearn_batch_nmf():
     assert rel_error(x, w, h) < 1.02 * sklearn_reference(4)
 
 
+def test_online_nmf_rescore_rebuilds_the_statistics_and_lowers_the_error():
+    si, _ = simulated_si()
+    x = si.reshape(-1, si.shape[-1]).astype(np.float64)
+    nmf = OnlineNMF(4, x.shape[1])
+    for line in si:                                     # one pass: early lines scored on poor components
+        nmf.partial_fit(line)
+    one_pass = rel_error(x, nmf.transform(x), nmf.components_)
+    h_before = nmf.components_
+    nmf.rescore(iter(np.array_split(x, 3)))             # chunks, as the live view feeds it
+    w = nnls_rows(x, h_before, n_iter=nmf.n_iter_w)
+    np.testing.assert_allclose(nmf.A_, w.T @ w, rtol=1e-9)
+    np.testing.assert_allclose(nmf.B_, w.T @ x, rtol=1e-9)
+    assert nmf.n_samples_seen_ == x.shape[0]
+    nmf.rescore([x])
+    assert rel_error(x, nmf.transform(x), nmf.components_) < one_pass
+    assert rel_error(x, nmf.transform(x), nmf.components_) < 1.02 * sklearn_reference(4)
+
+
 def test_online_nmf_merge_of_workers():
     si, _ = simulated_si()
     x = si.reshape(-1, si.shape[-1]).astype(np.float64)

@@ -231,7 +231,7 @@ def test_sparse_si_panel_live_pca_and_reconstruction(gui_run):
     sc = _scenario(gui_run, "sparse_si")
     _assert_panel_opened(sc, "Lumière SI", "SpectrumImageHandler", aborted=False)
     assert sc["fields"]["sampling"] == "0.25" and sc["fields"]["pattern"] == "line-hopping", sc["fields"]
-    assert sc["combo_box_texts"] == ["line-hopping"], "the Pattern combo box follows the field"
+    assert sc["combo_box_texts"] == ["line-hopping", "PCA"], "the Pattern and Live decomposition combo boxes follow the fields"
     assert sc["last_error"] == "" and sc["running_final"] is False, sc
     assert sc["status_final"].startswith("Done. sparse 32×32 SI (line-hopping), 1024 channels: 256 of 1024 "
                                          "pixels visited (25 %), dose reduced 4.0×"), sc["status_final"]

@@ -156,9 +156,9 @@ def _run_watching(handler, document_controller, name, timeout_s=60.0):
 
 
 def test_si_panel_live_pca_sparse_scan_and_abort(swift):
-    """Issue 7 in Swift: live PCA loadings/scores during a raster SI, then a sparse SI at 25 %
-    (mask, reconstruction, dose in the summary), an aborted sparse SI, and the new fields' checks.
-    The region (Sc2O3, DyScO3, Dy2O3 grains, 350–1373 eV, 200 pA) has three components well above
+    """Issue 7 in Swift: live PCA loadings/scores during a raster SI, the same with live NMF, then a
+    sparse SI at 25 % (mask, reconstruction, dose in the summary), an aborted sparse SI, and the
+    new fields' checks. The region (Sc2O3, DyScO3, Dy2O3 grains, 350–1373 eV, 200 pA) has three components well above
     the Poisson noise, so the live subspace can be compared with the offline SVD."""
     from analysis.decomposition import principal_angles_deg
     from analysis.sampling import inpaint_interpolate
@@ -189,6 +189,19 @@ def test_si_panel_live_pca_sparse_scan_and_abort(swift):
             full = np.array(handler.sink.data_item("si").data)
             angles = principal_angles_deg(loadings.data, _weighted_components(full, 3))
             assert angles.max() < 2.0, angles
+
+            # the same SI with live NMF (method combo box): non-negative components and abundances
+            handler.field_live_method_index.value = 1
+            assert handler.models["live_method"].value == "NMF"
+            _run_watching(handler, document_controller, "nmf_loadings")
+            assert handler.status.value == "Done. 16×16 SI, 1024 channels; live NMF of 3 components.", handler.status.value
+            components, abundances = handler.sink.data_item("nmf_loadings"), handler.sink.data_item("nmf_scores")
+            assert components.title.endswith("Live NMF components (3)") and components.data.shape == (3, 1024)
+            assert [c.units for c in abundances.dimensional_calibrations] == ["", "nm", "nm"]
+            assert (components.data >= 0).all() and (abundances.data >= 0).all()
+            assert components.metadata["lumiere"]["updates"] == 4
+            handler.models["live_method"].value = "PCA"
+            assert handler.field_live_method_index.value == 0
 
             # sparse, 25 % random: mask, reconstruction, summary with the dose reduction
             handler.models["sampling"].value = "0.25"

@@ -1,7 +1,9 @@
-"""``lumiere si``: a sparse SI with live PCA from the command line (HDF5), and its refusals."""
+"""``lumiere si``: a sparse SI with live PCA, a raster one with live NMF, from the command line
+(HDF5), and its refusals."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lumiere.cli import main
 from lumiere.sinks import read_hdf5_result
@@ -49,3 +51,18 @@ def test_sparse_si_through_the_scan_protocol_and_the_merlin_protocol(tmp_path):
     haadf_ref, _, _ = read_hdf5_result(tmp_path / "sim" / "si.h5", "si_haadf")
     assert np.corrcoef(haadf[visited], haadf_ref[visited])[0, 1] > 0.9
     assert np.corrcoef(si[visited].sum(axis=1), reference[visited].sum(axis=1))[0, 1] > 0.9
+
+
+def test_raster_si_with_live_nmf(tmp_path, capsys):
+    assert main(["si", "--out", str(tmp_path), "--size", "8", "--exposure-ms", "2", "--live-nmf", "2"]) == 0
+    components, axes, meta = read_hdf5_result(tmp_path / "si.h5", "nmf_loadings")
+    abundances, _, _ = read_hdf5_result(tmp_path / "si.h5", "nmf_scores")
+    assert components.shape == (2, 1024) and axes[1].units == "eV" and meta["method"] == "nmf"
+    assert meta["updates"] == 2 and meta["finished"] and (components >= 0).all()
+    assert abundances.shape == (2, 8, 8) and (abundances >= 0).all() and (abundances.sum(axis=0) > 0).all()
+
+
+def test_live_pca_and_live_nmf_together_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["si", "--out", str(tmp_path), "--live-pca", "2", "--live-nmf", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Sparse SI and live PCA on the simulated instrument (no Swift): pixel-order acquisition,
+"""Sparse SI and live PCA / NMF on the simulated instrument (no Swift): pixel-order acquisition,
 sampling mask, low-rank reconstruction, abort, live loadings/scores, backend refusal."""
 from __future__ import annotations
 
@@ -127,6 +127,51 @@ def test_live_pca_updates_per_section_and_matches_offline(instrument, sparse):
     assert (scores.data[:, ~mask] == 0).all() and (np.abs(scores.data[0][mask]) > 0).all()
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_live_nmf_updates_per_section_and_fits_like_offline_nmf(instrument, sparse):
+    """Live online NMF: non-negative components and abundances, one update per section, and a
+    fit of the visited spectra as good (within 5 %) as a batch NMF of the finished SI."""
+    from sklearn.decomposition import NMF
+
+    sink = MemorySink()
+    if sparse:
+        result = acquire_sparse_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, sink, fraction=0.5,
+                                               live_components=3, live_method="nmf")
+        si, mask = result.si, result.mask
+    else:
+        si, _ = acquire_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, sink, live_components=3,
+                                       live_method="nmf")
+        mask = np.ones((16, 16), bool)
+    assert "pca_loadings" not in sink.results
+    components, abundances = sink.results["nmf_loadings"], sink.results["nmf_scores"]
+    assert components.writes == abundances.writes == 4 and components.metadata["updates"] == 4
+    assert components.title == "Live NMF components (3)" and abundances.title == "Live NMF abundance maps (3)"
+    assert components.metadata["method"] == "nmf" and not components.metadata["poisson_weighting"]
+    assert abundances.metadata["spectra_seen"] == mask.sum() and abundances.finished
+    assert (components.data >= 0).all() and (abundances.data >= 0).all()
+    assert (abundances.data[:, ~mask] == 0).all() and (abundances.data.sum(axis=0)[mask] > 0).all()
+    x = si[mask].astype(np.float64)
+    live_fit = abundances.data[:, mask].T.astype(np.float64) @ components.data.astype(np.float64)
+    offline = NMF(3, init="nndsvda", max_iter=1000, random_state=0).fit(x)
+    offline_fit = offline.transform(x) @ offline.components_
+    live_error = np.linalg.norm(x - live_fit) / np.linalg.norm(x)
+    offline_error = np.linalg.norm(x - offline_fit) / np.linalg.norm(x)
+    assert live_error < 1.05 * offline_error, (live_error, offline_error)
+
+
+def test_an_aborted_si_marks_every_result_live_ones_included(instrument):
+    sink = MemorySink()
+    task = TaskControl()
+    task.add_listener(lambda f, m: task.abort() if f >= 0.5 else None)
+    with pytest.raises(Aborted):
+        acquire_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, sink, task=task, live_components=2,
+                               live_method="nmf")
+    for name in ("si", "si_haadf", "nmf_loadings", "nmf_scores"):
+        meta = sink.results[name].metadata
+        assert meta["aborted"] is True and meta["error"].startswith("Aborted") and sink.results[name].finished
+    assert np.isfinite(sink["si"][:8]).all() and np.isnan(sink["si"][8:]).all()
+
+
 def test_bad_inputs_are_refused_before_the_beam_moves(instrument):
     t0 = instrument.world.clock.now_s()
     with pytest.raises(ValueError, match="pattern = 'spiral'"):
@@ -135,6 +180,9 @@ def test_bad_inputs_are_refused_before_the_beam_moves(instrument):
         acquire_sparse_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, MemorySink(), fraction=1.5)
     with pytest.raises(ValueError, match="live PCA components = -1"):
         acquire_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, MemorySink(), live_components=-1)
+    with pytest.raises(ValueError, match="live decomposition method = 'ica'"):
+        acquire_sparse_spectrum_image(instrument.spectrum_imager, FRAME, EXPOSURE_S, MemorySink(), live_components=2,
+                                      live_method="ica")
     assert instrument.world.clock.now_s() == t0
 
 
