@@ -9,6 +9,8 @@ the workflow that owns the SI buffer calls :meth:`LiveDecomposition.partial_fit`
 """
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 
 from .nmf import OnlineNMF
@@ -122,10 +124,18 @@ class LiveDecomposition:
         Cost per pass: one NNLS scoring of the visited spectra, as for the score maps.
         """
         if isinstance(self.model, OnlineNMF) and self.model.initialised:
-            idx = np.flatnonzero(self.visited)
             for _ in range(passes):
-                self.model.rescore(si_flat[idx[start:start + chunk]] for start in range(0, idx.size, chunk))
+                self.model.rescore(block for _, block in self._visited_blocks(si_flat, chunk))
         return self
+
+    def _visited_blocks(self, si_flat: np.ndarray, chunk: int) -> typing.Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(flat indices, spectra) of the visited pixels, ``chunk`` at a time; the spectra are
+        views of ``si_flat`` when the indices are contiguous (a raster SI), else copies."""
+        idx = np.flatnonzero(self.visited)
+        for start in range(0, idx.size, chunk):
+            part = idx[start:start + chunk]
+            contiguous = part[-1] - part[0] == part.size - 1
+            yield part, si_flat[part[0]:part[-1] + 1] if contiguous else si_flat[part]
 
     def loadings(self) -> np.ndarray:
         """Current components (n_components, n_channels), float64: PCA's orthonormal axes or
@@ -141,8 +151,6 @@ class LiveDecomposition:
         """
         h, w = self.shape_px
         out = np.zeros((h * w, self.n_components), np.float32)
-        idx = np.flatnonzero(self.visited)
-        for start in range(0, idx.size, chunk):  # bounded temporaries on large SIs
-            part = idx[start:start + chunk]
-            out[part] = self.model.transform(si_flat[part])
+        for part, spectra in self._visited_blocks(si_flat, chunk):  # bounded temporaries on large SIs
+            out[part] = self.model.transform(spectra)
         return np.ascontiguousarray(out.T).reshape(self.n_components, h, w)

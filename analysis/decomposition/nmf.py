@@ -16,6 +16,12 @@ from ._kernels import hals_nnls_rows
 __all__ = ["OnlineNMF", "nndsvd", "nnls_rows"]
 
 
+def as_float(x: np.ndarray) -> np.ndarray:
+    """``x`` itself if float32 or float64, else a float64 copy (counts of any integer type)."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
 def nnls_rows(x: np.ndarray, h: np.ndarray, *, n_iter: int = 100, w0: np.ndarray | None = None,
               out: np.ndarray | None = None) -> np.ndarray:
     """Batch non-negative least squares: ``w_i = argmin_{w ≥ 0} ||x_i − w h||`` for every row.
@@ -23,7 +29,8 @@ def nnls_rows(x: np.ndarray, h: np.ndarray, *, n_iter: int = 100, w0: np.ndarray
     Parameters
     ----------
     x : ndarray (m, n)
-        Rows to fit (spectra).
+        Rows to fit (spectra). float32 rows are used as they are (``x @ hᵀ`` in single
+        precision: no float64 copy of a large SI); anything else is converted to float64.
     h : ndarray (k, n)
         Non-negative basis (components, endmembers).
     n_iter : int
@@ -50,9 +57,9 @@ def nnls_rows(x: np.ndarray, h: np.ndarray, *, n_iter: int = 100, w0: np.ndarray
     >>> np.round(nnls_rows(np.array([[2.0, 3.0, 5.0], [-1.0, 2.0, 2.0]]), h), 6).tolist()
     [[2.0, 3.0], [0.0, 2.0]]
     """
-    x = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(h)[-1])
+    x = as_float(x).reshape(-1, np.shape(h)[-1])
     h = np.asarray(h, dtype=np.float64)
-    xht = x @ h.T
+    xht = np.asarray(x @ h.T.astype(x.dtype), dtype=np.float64)
     hht = h @ h.T
     w = out if out is not None else np.empty((x.shape[0], h.shape[0]))
     if w0 is not None:
@@ -214,7 +221,7 @@ class OnlineNMF:
 
     def transform(self, block: np.ndarray) -> np.ndarray:
         """Non-negative scores W (m, k) of a block of spectra (…, n) on the current components."""
-        x = np.asarray(block, dtype=np.float64).reshape(-1, self.n_channels)
+        x = as_float(block).reshape(-1, self.n_channels)
         return nnls_rows(x, self._h, n_iter=max(self.n_iter_w, 100))
 
     def _update_h(self) -> None:
@@ -254,10 +261,10 @@ class OnlineNMF:
         k = self.n_components
         a, b, seen = np.zeros((k, k)), np.zeros((k, self.n_channels)), 0
         for block in blocks:
-            x = np.asarray(block, dtype=np.float64).reshape(-1, self.n_channels)
+            x = as_float(block).reshape(-1, self.n_channels)
             w = nnls_rows(x, self._h, n_iter=self.n_iter_w)
             a += w.T @ w
-            b += w.T @ x
+            b += w.T.astype(x.dtype) @ x
             seen += x.shape[0]
         if seen:
             self.A_[:], self.B_[:], self.n_samples_seen_ = a, b, seen
