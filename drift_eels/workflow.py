@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 import typing
 
@@ -40,7 +39,7 @@ from drift_eels.parameters import DriftSIParameters, SequencePlan
 from drift_eels.spectrum_image import energy_axis, frame_metadata, image_axes
 from drift_eels.tracker import Clock, DriftMeasurement, DriftTracker, instrument_clock
 from lumiere.sinks import Axis, Sink
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +166,8 @@ class DriftCorrectedSI:
         self.prefix = prefix
         self.metadata = dict(metadata or {})
         self.result: DriftSIResult | None = None
-        self.error: BaseException | None = None
         self._names: list[str] = []
-        self._thread: threading.Thread | None = None
+        self._worker: WorkerThread | None = None
 
     @classmethod
     def from_instrument(cls, instrument: typing.Any, parameters: DriftSIParameters, sink: Sink, *,
@@ -183,23 +181,20 @@ class DriftCorrectedSI:
     # -- threads ---------------------------------------------------------------------------
     def start(self) -> "DriftCorrectedSI":
         """Run in a worker thread; :meth:`join` waits, :meth:`abort` stops."""
-        if self._thread is not None:
+        if self._worker is not None:
             raise RuntimeError("this workflow was already started")
-
-        def target() -> None:
-            try:
-                self.run()
-            except BaseException as e:  # noqa: BLE001 - handed to join()
-                self.error = e
-
-        self._thread = threading.Thread(target=target, name="drift-si", daemon=True)
-        self._thread.start()
+        self._worker = WorkerThread(self.run, name="drift-si").start()
         return self
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the :meth:`start`-ed run raised (:class:`Aborted` after an abort)."""
+        return self._worker.error if self._worker is not None else None
 
     def join(self, timeout: float | None = None) -> DriftSIResult | None:
         """Wait for the worker; re-raises its error (not :class:`Aborted`), returns the result."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._worker is not None:
+            self._worker.join(timeout)
         if self.error is not None and not isinstance(self.error, Aborted):
             raise self.error
         return self.result

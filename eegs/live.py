@@ -14,7 +14,7 @@ import numpy as np
 
 from detectors.laser.power_lock import AttenuatorActuator, DiodeCurrentActuator, PowerLock
 from lumiere.sinks import Axis, Sink
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 from .devices import EEGSDevices, shutter_guard
 
@@ -38,8 +38,12 @@ class _LiveTask:
         self.max_points = int(max_points)
         self.close_shutter = close_shutter
         self.rows: list[np.ndarray] = []
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: WorkerThread | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the :meth:`start`-ed run raised (None while it runs or if it ended well)."""
+        return self._worker.error if self._worker is not None else None
 
     def _start(self) -> None:
         """Set up the devices (after the sink result exists)."""
@@ -87,20 +91,12 @@ class _LiveTask:
 
     def start(self, sink: Sink, task: TaskControl) -> threading.Thread:
         """Run in a worker thread until ``task.abort()``; errors land in :attr:`error`."""
-
-        def work() -> None:
-            try:
-                self.run(sink, task)
-            except BaseException as e:  # noqa: BLE001 - reported through self.error
-                self.error = e
-
-        self._thread = threading.Thread(target=work, name=f"eegs-{self.kind}", daemon=True)
-        self._thread.start()
-        return self._thread
+        self._worker = WorkerThread(lambda: self.run(sink, task), name=f"eegs-{self.kind}").start()
+        return self._worker.thread
 
     def join(self, timeout_s: float | None = None) -> np.ndarray:
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        if self._worker is not None:
+            self._worker.join(timeout_s)
         if self.error is not None:
             raise self.error
         return np.array(self.rows).reshape(-1, len(self.columns))

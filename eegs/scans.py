@@ -29,7 +29,7 @@ import numpy as np
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
-from lumiere.tasks import Aborted, TaskControl
+from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
 
@@ -124,8 +124,12 @@ class _Scan:
         self.devices = devices
         self.name = name
         self.result: EEGSScanResult | None = None
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: WorkerThread | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        """What the :meth:`start`-ed scan raised (None while it runs or if it ended well)."""
+        return self._worker.error if self._worker is not None else None
 
     # -- to specialise --------------------------------------------------------------------------
     def _points(self) -> int:
@@ -218,21 +222,13 @@ class _Scan:
     def start(self, sink: Sink, task: TaskControl | None = None) -> threading.Thread:
         """Run in a worker thread; :attr:`result` / :attr:`error` hold the outcome."""
         task = task or TaskControl()
-
-        def work() -> None:
-            try:
-                self.run(sink, task)
-            except BaseException as e:  # noqa: BLE001 - reported through self.error
-                self.error = e
-
-        self._thread = threading.Thread(target=work, name=f"eegs-{self.kind}", daemon=True)
-        self._thread.start()
-        return self._thread
+        self._worker = WorkerThread(lambda: self.run(sink, task), name=f"eegs-{self.kind}").start()
+        return self._worker.thread
 
     def join(self, timeout_s: float | None = None) -> EEGSScanResult | None:
         """Wait for a :meth:`start`-ed scan; re-raises its error."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        if self._worker is not None:
+            self._worker.join(timeout_s)
         if self.error is not None:
             raise self.error
         return self.result

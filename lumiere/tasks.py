@@ -70,6 +70,38 @@ class TaskControl:
             raise Aborted(self.abort_reason or "aborted")
 
 
+class WorkerThread:
+    """Runs ``target`` once in a daemon thread and keeps what it raised, for the workflows'
+    ``start()`` / ``join()``: the worker must not die silently, and the front end that joins
+    decides what to re-raise.
+
+    Examples
+    --------
+    >>> worker = WorkerThread(lambda: 1 / 0, name="demo").start()
+    >>> worker.join(); type(worker.error).__name__
+    'ZeroDivisionError'
+    """
+
+    def __init__(self, target: typing.Callable[[], object], name: str) -> None:
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                target()
+            except BaseException as e:  # noqa: BLE001 - kept for whoever joins
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
+
+    def start(self) -> "WorkerThread":
+        self.thread.start()
+        return self
+
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait up to ``timeout_s`` (None: until done); does not raise :attr:`error`."""
+        self.thread.join(timeout_s)
+
+
 class _AbortFlag(threading.Event):
     """The abort event of a task and all its subtasks, with the reason of the first abort."""
 

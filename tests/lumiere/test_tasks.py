@@ -21,3 +21,37 @@ def test_subtask_progress_maps_into_the_parent_range():
     parent = TaskControl(lambda f, m: seen.append((round(f, 3), m)))
     parent.subtask(0.2, 0.5).progress(0.5, "half")
     assert seen == [(0.45, "half")]
+
+
+def test_worker_thread_keeps_what_the_target_raised():
+    import threading
+
+    from lumiere.tasks import WorkerThread
+
+    release = threading.Event()
+    calls = []
+
+    def target():
+        release.wait(5)
+        calls.append(threading.current_thread().name)
+        raise RuntimeError("laser interlock open")
+
+    worker = WorkerThread(target, name="lumiere-test-worker").start()
+    worker.join(0.01)
+    assert worker.thread.is_alive() and worker.error is None  # still running: nothing to report yet
+    release.set()
+    worker.join(5)
+    assert calls == ["lumiere-test-worker"] and worker.thread.daemon
+    assert isinstance(worker.error, RuntimeError) and "interlock" in str(worker.error)
+    ok = WorkerThread(lambda: None, name="fine").start()
+    ok.join(5)
+    assert ok.error is None
+
+
+def test_docstring_examples():
+    import doctest
+
+    import lumiere.tasks
+
+    result = doctest.testmod(lumiere.tasks)
+    assert result.attempted > 0 and result.failed == 0
