@@ -199,16 +199,24 @@ def _numbers(args: list[str], n: int) -> list[float] | None:
     return values if all(math.isfinite(v) for v in values) else None
 
 
-class SimulatedHighTension(LineInstrument):
-    """HT unit: accepts the table's values only."""
+class _SimulatedColumnUnit(LineInstrument):
+    """A unit of the simulated column on its own line: replies from the shared physics."""
 
     def __init__(self, physics: ColumnPhysics) -> None:
         super().__init__()
         self.physics = physics
 
     def handle_line(self, line: str) -> str:
-        p = self.physics
-        words = line.split()
+        return self.reply(self.physics, line.split(), line)
+
+    def reply(self, p: ColumnPhysics, words: list[str], line: str) -> str:
+        raise NotImplementedError
+
+
+class SimulatedHighTension(_SimulatedColumnUnit):
+    """HT unit: accepts the table's values only."""
+
+    def reply(self, p: ColumnPhysics, words: list[str], line: str) -> str:
         if words == ["HT?"]:
             return f"HT {p.ht_V:.0f}" if p.ht_on else "HT OFF"
         if words == ["HT", "OFF"]:
@@ -223,18 +231,12 @@ class SimulatedHighTension(LineInstrument):
         return f"ERR unknown {line}"
 
 
-class SimulatedProbeUnit(LineInstrument):
+class SimulatedProbeUnit(_SimulatedColumnUnit):
     """Scan unit's probe shift and blanker (hardware range ±10 µm)."""
 
     hardware_limit_nm = 10_000.0
 
-    def __init__(self, physics: ColumnPhysics) -> None:
-        super().__init__()
-        self.physics = physics
-
-    def handle_line(self, line: str) -> str:
-        p = self.physics
-        words = line.split()
+    def reply(self, p: ColumnPhysics, words: list[str], line: str) -> str:
         if words == ["SHIFT?"]:
             return f"SHIFT {p.shift_nm[0]:.3f} {p.shift_nm[1]:.3f}"
         if words == ["BLANK?"]:
@@ -251,16 +253,10 @@ class SimulatedProbeUnit(LineInstrument):
         return f"ERR unknown {line}"
 
 
-class SimulatedStage(LineInstrument):
+class SimulatedStage(_SimulatedColumnUnit):
     """Stage controller: moves at ``config.stage.speed_nm_per_s`` on the world clock."""
 
-    def __init__(self, physics: ColumnPhysics) -> None:
-        super().__init__()
-        self.physics = physics
-
-    def handle_line(self, line: str) -> str:
-        p = self.physics
-        words = line.split()
+    def reply(self, p: ColumnPhysics, words: list[str], line: str) -> str:
         if words == ["POS?"]:
             x, y = p.stage_position_nm()
             return f"POS {x:.1f} {y:.1f}"
