@@ -28,6 +28,13 @@ from detectors.vg_lumiere import SimulatedVGColumn, VGColumn, connect_column
 log = logging.getLogger(__name__)
 
 
+#: Reply timeout of the simulated laser bench's drivers. The real instruments' 0.5 s models the
+#: serial link; the simulators answer from a thread of this process, which a busy Swift (render
+#: threads, kernels, a loaded 2-core machine) can keep from running that long: once seen in a GUI
+#: test ("timed out waiting for 14 bytes from serial port /dev/pts/…; received b''").
+SIMULATED_LASER_REPLY_TIMEOUT_S = 2.0
+
+
 @dataclasses.dataclass
 class Instrument:
     """The devices of one microscope, ready for workflows.
@@ -131,7 +138,7 @@ class Instrument:
                 raise RuntimeError("the instrument was closed")
             if self._laser_bench is None:
                 if self.laser_system is not None:
-                    server = SimulatedLaserBench(self.laser_system)
+                    server = SimulatedLaserBench(self.laser_system, timeout_s=SIMULATED_LASER_REPLY_TIMEOUT_S)
                     self._laser_bench = server.start()
                     self._laser_server = server
                 else:
