@@ -84,56 +84,42 @@ class SimulatedSpectrumImager:
                                abort: typing.Callable[[], bool] | None = None,
                                pixel_order: np.ndarray | None = None,
                                ) -> tuple[np.ndarray, np.ndarray]:
+        """Raster: (si (h, w, channels), haadf (h, w)); with ``pixel_order`` (flat indices):
+        (spectra (n, channels), haadf (n,)) in visit order. ``rows_done(k)``: raster, the first k
+        rows are complete; with a pixel order, the first k visits. Raises :class:`Abort` when
+        ``abort()`` is true between chunks."""
         _check_exposure(1, exposure_s)
         sync = dataclasses.replace(self.probe_shift.apply(frame), dwell_s=exposure_s, flyback_px=0)
-        if pixel_order is not None:
-            return self._acquire_visits(sync, np.asarray(pixel_order), exposure_s, rows_done, abort)
-        world = self.world
         h, w = frame.size_px
-        channels = world.spectrometer.channels
-        si = np.zeros((h, w, channels), np.float32)
-        haadf = np.zeros((h, w), np.float32)
-        y, x = sync.positions_nm()
-        # chunks of about 0.1 s of data (at least one row) keep progress and abort responsive
-        chunk = self.rows_per_chunk or max(1, min(h, int(0.1 / (exposure_s * w)) or 1))
-        for top in range(0, h, chunk):
-            if abort is not None and abort():
-                raise Abort(f"spectrum image aborted after {top} of {h} rows")
-            rows = slice(top, min(top + chunk, h))
-            start = time.monotonic()
-            with world.lock:
-                t0 = world.clock.now_s()
-                times = t0 + (np.arange(rows.stop - rows.start)[:, None] * w + np.arange(w)[None, :] + 0.5) * exposure_s
-                si[rows] = world.eels_counts(y[rows], x[rows], times, exposure_s)
-                haadf[rows] = world.haadf_counts(y[rows], x[rows], times, exposure_s)
-                world.pace(start, (rows.stop - rows.start) * w * exposure_s)
-            if rows_done is not None:
-                rows_done(rows.stop)
-        return si, haadf
-
-    def _acquire_visits(self, sync: ScanFrame, order: np.ndarray, exposure_s: float,
-                        visits_done: typing.Callable[[int], None] | None,
-                        abort: typing.Callable[[], bool] | None) -> tuple[np.ndarray, np.ndarray]:
-        """The pixels of ``order`` (flat indices) in that order: (spectra (n, channels), haadf (n,))."""
-        world = self.world
+        raster = pixel_order is None
+        order = np.arange(h * w) if raster else np.asarray(pixel_order, dtype=np.int64).ravel()
+        if not raster:
+            sync.visits(order, 0.0)  # validates the order (range, repeats) before the beam moves
         n = order.size
-        sync.visits(order, 0.0)  # validates the order (range, repeats) before the beam moves
+        # chunks of about 0.1 s of data keep progress and abort responsive; raster: whole rows
+        chunk = max(1, int(0.1 / exposure_s))
+        if raster:
+            chunk = w * (self.rows_per_chunk or max(1, min(h, chunk // w)))
+        y_all, x_all = (a.ravel() for a in sync.positions_nm())
+        world = self.world
         spectra = np.zeros((n, world.spectrometer.channels), np.float32)
         haadf = np.zeros(n, np.float32)
-        # chunks of about 0.1 s, like the raster path: responsive progress and abort
-        chunk = max(1, int(0.1 / exposure_s))
         for start in range(0, n, chunk):
             if abort is not None and abort():
-                raise Abort(f"spectrum image aborted after {start} of {n} pixels")
+                what = f"{start // w} of {h} rows" if raster else f"{start} of {n} pixels"
+                raise Abort(f"spectrum image aborted after {what}")
             part = slice(start, min(start + chunk, n))
+            visited = order[part]
             wall_start = time.monotonic()
             with world.lock:
-                y, x, times = sync.visits(order[part], world.clock.now_s())
-                spectra[part] = world.eels_counts(y, x, times, exposure_s)
-                haadf[part] = world.haadf_counts(y, x, times, exposure_s)
-                world.pace(wall_start, (part.stop - part.start) * exposure_s)
-            if visits_done is not None:
-                visits_done(part.stop)
+                times = world.clock.now_s() + (np.arange(visited.size) + 0.5) * exposure_s
+                spectra[part] = world.eels_counts(y_all[visited], x_all[visited], times, exposure_s)
+                haadf[part] = world.haadf_counts(y_all[visited], x_all[visited], times, exposure_s)
+                world.pace(wall_start, visited.size * exposure_s)
+            if rows_done is not None:
+                rows_done(part.stop // w if raster else part.stop)
+        if raster:
+            return spectra.reshape(h, w, -1), haadf.reshape(h, w)
         return spectra, haadf
 
 
