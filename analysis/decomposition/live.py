@@ -115,8 +115,8 @@ class LiveDecomposition:
     def refine(self, si_flat: np.ndarray, passes: int = 2, chunk: int = 4096) -> "LiveDecomposition":
         """NMF: ``passes`` times, re-score every visited spectrum of the SI buffer ``si_flat``
         (h·w, n) on the current components and rebuild the statistics from them
-        (:meth:`OnlineNMF.rescore`); call after :meth:`partial_fit`. PCA: nothing to do (its
-        update is exact).
+        (:meth:`OnlineNMF.rescore`); call after :meth:`partial_fit`. PCA: nothing to do (no
+        per-spectrum scores enter its update).
 
         Measured on 16×16 core-loss SIs of three oxides in 4 sections (tests/workflows/
         test_sparse_si.py): residual of the live fit vs a converged batch NMF (scikit-learn) of

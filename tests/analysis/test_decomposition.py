@@ -246,3 +246,24 @@ def test_docstring_examples(module):
     import importlib
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_live_nmf_holds_back_sections_smaller_than_its_components():
+    from analysis.decomposition.live import LiveDecomposition
+
+    rng = np.random.default_rng(2)
+    si = rng.poisson(rng.uniform(1, 3, (16, 3)) @ rng.uniform(5, 20, (3, 40))).astype(np.float32)
+    live = LiveDecomposition("nmf", 3, 40, (4, 4))
+    live.partial_fit(si[[5]], [5])
+    live.partial_fit(si[[9]], [9])
+    assert live.updates == 0 and not live.visited.any() and (live.loadings() == 0).all()
+    assert (live.score_maps(si) == 0).all()                # nothing to show yet
+    live.partial_fit(si[[0, 1]], [0, 1])                    # 4 spectra ≥ 3 components: initialise on all
+    assert live.updates == 1 and np.flatnonzero(live.visited).tolist() == [0, 1, 5, 9]
+    assert live.model.n_samples_seen_ == 4 and (live.loadings() > 0).any()
+    live.refine(si)
+    maps = live.score_maps(si)
+    assert (maps >= 0).all() and (maps.reshape(3, -1)[:, [0, 1, 5, 9]].sum(axis=0) > 0).all()
+    assert (maps.reshape(3, -1)[:, [2, 3, 4]] == 0).all()
+    with pytest.raises(ValueError, match="method = 'ica'"):
+        LiveDecomposition("ica", 3, 40, (4, 4))
