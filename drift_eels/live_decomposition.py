@@ -14,7 +14,7 @@ import typing
 
 import numpy as np
 
-from analysis.decomposition.live import LIVE_METHODS, LiveDecomposition
+from analysis.decomposition.live import LiveDecomposition
 from lumiere.sinks import Axis, Sink
 
 _TITLES = {"pca": ("Live PCA loadings", "Live PCA score maps"),
@@ -44,14 +44,12 @@ class LiveDecompositionWriter:
 
     def __init__(self, sink: Sink, n_components: int, shape_px: tuple[int, int], image_axes: typing.Sequence[Axis],
                  energy: Axis, n_channels: int, *, method: str = "pca", metadata: dict | None = None) -> None:
-        if method not in LIVE_METHODS:
-            raise ValueError(f"live decomposition method = {method!r}; it must be one of {LIVE_METHODS}")
         if not 1 <= n_components <= n_channels:
             raise ValueError(f"live {method.upper()} components = {n_components}; it must be 1–{n_channels}")
         h, w = (int(v) for v in shape_px)
+        self.live = LiveDecomposition(method, n_components, n_channels, (h, w), poisson=True, block_size=max(w, 16))
         self.sink = sink
         self.loadings_name, self.scores_name = method + "_loadings", method + "_scores"
-        self.live = LiveDecomposition(method, n_components, n_channels, (h, w), poisson=True, block_size=max(w, 16))
         component = Axis("component", "", navigate=True)
         meta = {"method": method, "poisson_weighting": self.live.poisson, "components": n_components,
                 **(metadata or {})}

@@ -12,8 +12,8 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
 from analysis.decomposition.live import LIVE_METHODS
+from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
 from drift_eels.live_decomposition import LiveDecompositionWriter
 from lumiere.sinks import Axis, Sink, mark_stopped
 from lumiere.tasks import TaskControl
@@ -101,7 +101,7 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
     return si, haadf
 
 
-def check_si_inputs(exposure_s: float, rows_per_section: int, live_components: int, live_method: str = "pca") -> None:
+def check_si_inputs(exposure_s: float, rows_per_section: int, live_components: int, live_method: str) -> None:
     """ValueError naming the bad value of an SI's exposure, section size or live decomposition."""
     if not 0 < exposure_s <= 60:
         raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
