@@ -4,8 +4,8 @@ A plain core-loss EELS spectrum image on the instrument of the site configuratio
 simulated one, set to the core-loss window and 200 pA): a full raster, or with ``--sampling F
 < 1`` a sparse scan (random or line-hopping pixel order) and its low-rank reconstruction; with
 ``--live-pca K`` (or ``--live-nmf K``) the PCA (NMF) loadings and score maps are updated after
-every section, as in the "Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe: an interrupted run keeps
-what was acquired).
+every section, as in the "Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe:
+an interrupted run keeps what was acquired).
 """
 from __future__ import annotations
 
