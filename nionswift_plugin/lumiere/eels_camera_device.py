@@ -139,7 +139,8 @@ class BackendSimulator:
 class BlockSynchronizedCamera:
     """Mixin for a device_kit camera whose synchronized acquisition runs block-wise through
     :class:`_SyncState` (needs ``backend``, ``lumiere`` and ``scan_module`` attributes). Processing
-    other than a plain or summed readout falls back to device_kit's frame-by-frame path."""
+    other than a plain or summed readout (masked sums) falls back to device_kit's frame-by-frame
+    path, in raster order only: with a pixel order it is refused (ValueError)."""
 
     _sync: "_SyncState | None" = None
     _sync_cancel: threading.Event
@@ -152,6 +153,11 @@ class BlockSynchronizedCamera:
                                    collection_shape: DataAndMetadata.ShapeType, **kwargs: typing.Any) -> camera_base.PartialData:
         camera_frame_parameters = self._sync_parameters(camera_frame_parameters)
         if camera_frame_parameters.processing not in ("sum_project", None, ""):
+            if self.scan_module.device.pixel_order is not None:  # type: ignore[attr-defined]
+                # device_kit's frame-by-frame path stores frame k at pixel k: a sparse order would
+                # put every spectrum at the wrong pixel
+                raise ValueError(f"a pixel order (sparse scan) needs a plain or summed readout; processing "
+                                 f"{camera_frame_parameters.processing!r} would store the frames in raster order")
             return super().acquire_synchronized_begin(camera_frame_parameters, collection_shape, **kwargs)  # type: ignore[misc]
         self.set_frame_parameters(camera_frame_parameters)  # type: ignore[attr-defined]
         self._sync_cancel.clear()

@@ -58,6 +58,32 @@ def test_synchronized_si_follows_the_pixel_order(swift):
     assert np.corrcoef(haadf.ravel()[order], raster_haadf.ravel()[order])[0, 1] > 0.8
 
 
+def test_a_pixel_order_with_masked_sums_is_refused_not_misplaced(swift, capsys):
+    """Masked sums go through device_kit's frame-by-frame path, which stores frame k at pixel k:
+    with a sparse order that would put every spectrum at the wrong pixel, so the camera refuses to
+    begin, by name. device_kit prints that error and then fails the grab on its own (it asserts on
+    the missing scan data), so the test checks both: nothing acquired, our reason printed."""
+    device = swift.devices.scan_module.device
+    camera_params = swift.camera.get_current_frame_parameters()
+    camera_params.exposure_ms = 1
+    camera_params.processing = "sum_masked"
+    scan_params = swift.scan.get_current_frame_parameters()
+    scan_params.pixel_size = Geometry.IntSize(8, 8)
+    scan_params.fov_nm = 32.0
+    device.set_pixel_order(np.arange(0, 64, 4))
+    try:
+        with pytest.raises(Exception):
+            swift.scan.grab_synchronized(scan_frame_parameters=scan_params, camera=swift.camera,
+                                         camera_frame_parameters=camera_params)
+    finally:
+        device.set_pixel_order(None)
+    printed = capsys.readouterr()
+    assert ("ValueError: a pixel order (sparse scan) needs a plain or summed readout; processing 'sum_masked' "
+            "would store the frames in raster order") in printed.err + printed.out
+    haadf, si = _grab_si(swift, size=8, fov=32.0)  # the devices are usable afterwards
+    assert si.shape == (8, 8, 1024) and (si.sum(axis=2) > 0).all()
+
+
 def test_output_lines_on_the_scan_device(swift):
     device = swift.devices.scan_module.device
     before = device.output_lines
