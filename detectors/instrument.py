@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 import logging
 import threading
 import time
+import typing
 
 import numpy as np
 
@@ -16,10 +16,10 @@ from detectors.laser.bench import LaserBench, connect_bench
 from detectors.laser.config import LaserConfig
 from detectors.laser.errors import DeviceError
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
-from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator
-from detectors.simulation.clock import SimClock
 from detectors.interfaces import EELSCamera, ScanDevice, SpectrumImager
+from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator
 from detectors.scan.adapters import GeneratorScan, SynchronizedSpectrumImager
+from detectors.simulation.clock import SimClock
 from detectors.simulation.devices import SimulatedEELSCamera, SimulatedProbeShift, SimulatedSpectrumImager
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld

@@ -158,6 +158,23 @@ class SpectrumImager(typing.Protocol):
         """
 
 
+def visits_per_section(exposure_s: float, row_px: int, raster: bool, *, section_s: float = 0.1,
+                       rows: int | None = None) -> int:
+    """How many visits a spectrum imager acquires between two progress/abort checks: about
+    ``section_s`` of exposures and at least one; a raster scan takes whole rows (``rows`` of them
+    if given) so that progress can count rows.
+
+    >>> visits_per_section(1e-3, 32, raster=False), visits_per_section(1e-3, 32, raster=True)
+    (100, 96)
+    >>> visits_per_section(0.5, 32, raster=True), visits_per_section(1e-3, 32, raster=True, rows=2)
+    (32, 64)
+    """
+    visits = max(1, int(section_s / exposure_s))
+    if not raster:
+        return visits
+    return row_px * (rows or max(1, visits // row_px))
+
+
 class ProbeShift(typing.Protocol):
     """Beam/scan shift that moves the scanned area (drift correction), nm."""
 

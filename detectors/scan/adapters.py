@@ -15,7 +15,7 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import Abort, EELSCamera, ScanFrame
+from detectors.interfaces import Abort, EELSCamera, ScanFrame, visits_per_section
 from detectors.scan.interface import ScanGenerator, Visits
 
 #: ``pace(wall_start, duration_s)``: let ``duration_s`` of instrument time pass for work that
@@ -101,9 +101,7 @@ class SynchronizedSpectrumImager:
         g.set_channels(["HAADF"])
         order = g.pixel_order()
         n = h * w if order is None else order.size
-        per_section = max(w if order is None else 1, int(self.section_s / exposure_s))
-        if order is None:
-            per_section = max(w, (per_section // w) * w)  # whole rows: progress counts rows
+        per_section = visits_per_section(exposure_s, w, order is None, section_s=self.section_s)
         si = np.zeros((n, channels), np.float32)  # in visit order
         haadf = np.zeros(n, np.float32)
         try:

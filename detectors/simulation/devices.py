@@ -12,7 +12,7 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import Abort, ScanFrame
+from detectors.interfaces import Abort, ScanFrame, visits_per_section
 from detectors.simulation.world import SimulatedWorld
 
 
@@ -96,10 +96,7 @@ class SimulatedSpectrumImager:
         if not raster:
             sync.visits(order, 0.0)  # validates the order (range, repeats) before the beam moves
         n = order.size
-        # chunks of about 0.1 s of data keep progress and abort responsive; raster: whole rows
-        chunk = max(1, int(0.1 / exposure_s))
-        if raster:
-            chunk = w * (self.rows_per_chunk or max(1, min(h, chunk // w)))
+        chunk = visits_per_section(exposure_s, w, raster, rows=self.rows_per_chunk)
         y_all, x_all = (a.ravel() for a in sync.positions_nm())
         world = self.world
         spectra = np.zeros((n, world.spectrometer.channels), np.float32)

@@ -75,3 +75,12 @@ def test_pixel_order_returns_visits_in_order_and_abort_parks(protocols):
                                                          abort=lambda: calls.append(1) or len(calls) > 1)
     assert rows == [6]
     assert protocols.scan.probe_position_nm() == pytest.approx(big.center_nm)
+
+
+def test_section_sizes_shared_by_the_spectrum_imagers():
+    import doctest
+
+    import detectors.interfaces
+
+    result = doctest.testmod(detectors.interfaces)
+    assert result.attempted > 0 and result.failed == 0
