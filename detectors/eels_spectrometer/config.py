@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from detectors.common.config_tables import check_order, from_table
 
-from .presets import CURRENT_LIMIT, PresetTable, default_presets, load_settings_file
+from .presets import PresetTable, default_presets, load_settings_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,5 +75,3 @@ class EELSSpectrometerConfig:
         ``ValueError`` naming them and the known ones."""
         return from_table(cls, data, "eels_spectrometer")
 
-
-__all__ = ["CURRENT_LIMIT", "EELSSpectrometerConfig"]
