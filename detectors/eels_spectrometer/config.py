@@ -66,8 +66,12 @@ class EELSSpectrometerConfig:
             raise ValueError("eels_spectrometer.pre_edge_eV and post_edge_eV must be ≥ 0 eV")
 
     def presets(self) -> PresetTable:
-        """The preset table: the settings file, or the built-in presets if none is named."""
-        return load_settings_file(self.settings_file) if self.settings_file else default_presets()
+        """The preset table: the settings file, or the built-in presets if none is named; its
+        ``high_tension_kV`` and ``preset`` must exist in it (``ValueError`` naming the file, the
+        value and what the file has)."""
+        table = load_settings_file(self.settings_file) if self.settings_file else default_presets()
+        table.preset(self.high_tension_kV, self.preset if self.preset >= 0 else table.last)
+        return table
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "EELSSpectrometerConfig":

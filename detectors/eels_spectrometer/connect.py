@@ -62,8 +62,7 @@ def connect_eels_spectrometer(config: EELSSpectrometerConfig | Mapping[str, Any]
     if not isinstance(config, EELSSpectrometerConfig):
         config = EELSSpectrometerConfig.from_dict(config)
     check_addresses(config)
-    presets = config.presets()
-    presets.presets(config.high_tension_kV)  # fail before opening anything
+    presets = config.presets()  # a bad file, HT or preset fails before anything is opened
     try:
         lens = SerialTransport(config.port, config.baudrate, config.timeout_s)
     except ConnectionLost as exc:

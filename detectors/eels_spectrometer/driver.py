@@ -15,6 +15,7 @@ voltage, so the offset follows the new dispersion; :meth:`low_loss`, :meth:`core
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from typing import Mapping, Sequence
 
@@ -194,7 +195,7 @@ class EELSSpectrometerDriver:
 
     def eegs(self, photon_energy_eV: float, orders: int, n_channels: int = 1024) -> EnergyCalibration:
         hw = check_range("photon energy", photon_energy_eV, 0.1, 10.0, "eV")
-        if isinstance(orders, bool) or not isinstance(orders, int) or not 1 <= orders <= 50:
+        if isinstance(orders, bool) or not isinstance(orders, numbers.Integral) or not 1 <= orders <= 50:
             raise LimitError(f"orders = {orders!r} is not allowed; expected an integer 1–50")
-        half = (orders + 0.5) * hw  # half an order of margin beyond the outermost sideband
+        half = (int(orders) + 0.5) * hw  # half an order of margin beyond the outermost sideband
         return self.show_window(-half, half, n_channels)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
@@ -221,8 +222,9 @@ def plan_window(low_eV: float, high_eV: float, n_channels: int, dispersions_eV: 
     """
     if not (math.isfinite(low_eV) and math.isfinite(high_eV) and low_eV < high_eV):
         raise LimitError(f"energy window {low_eV}–{high_eV} eV must be finite and increasing")
-    if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 2:
+    if isinstance(n_channels, bool) or not isinstance(n_channels, numbers.Integral) or n_channels < 2:
         raise LimitError(f"n_channels = {n_channels!r} is not allowed; expected an integer ≥ 2")
+    n_channels = int(n_channels)
     for d in sorted(dispersions_eV):
         span = (n_channels - 1) * d
         if span < high_eV - low_eV:

@@ -10,7 +10,7 @@ from detectors.common.errors import ConnectionLost, DeviceTimeout, LimitError
 from detectors.common.simbase import Fault
 from detectors.eels_spectrometer import (EELSSpectrometer, EELSSpectrometerConfig, SimulatedEELSSpectrometer,
                                          check_addresses, connect_eels_spectrometer, decode_word, encode_word,
-                                         lens_request)
+                                         lens_request, plan_window)
 from detectors.eels_spectrometer.protocol import drift_tube_request, parse_lens_request
 from detectors.simulation.world import SimulatedWorld
 
@@ -229,3 +229,21 @@ def test_an_unreachable_drift_tube_supply_is_named(fresh_world):
         sim.drift_server.stop()  # nobody listens there any more
         with pytest.raises(ConnectionLost, match=rf"EELS drift-tube supply: cannot connect to 127.0.0.1:{port}"):
             connect_eels_spectrometer(table)
+
+
+def test_plan_window_takes_the_finest_preset_that_reaches():
+    reach = lambda d: (0.0 - 200 * d, 1000.0 - 200 * d)  # noqa: E731 - drift tube 0–1000 V, ZLP at 200
+    d, offset = plan_window(-2.0, 2.0, np.int64(1024), (0.1, 0.01, 0.05), reach)
+    assert d == 0.01 and offset == pytest.approx(-2.0)  # cannot centre: 0 V puts channel 0 at -2 eV
+    d, offset = plan_window(100.0, 140.0, 1024, (0.1, 0.01, 0.05), reach)
+    assert d == 0.05 and offset == pytest.approx(120.0 - 1023 * 0.05 / 2)  # centred
+    with pytest.raises(LimitError, match=r"energy window 3.0–1.0 eV must be finite and increasing"):
+        plan_window(3.0, 1.0, 1024, (0.1,), reach)
+
+
+def test_the_configured_preset_must_exist():
+    with pytest.raises(LimitError, match=r"preset 9 does not exist at 100 kV in <built-in presets>; allowed: \[0, 1"):
+        EELSSpectrometerConfig(preset=9).presets()
+    with pytest.raises(LimitError, match=r"high tension 120.0 kV has no spectrometer presets .*allowed: 40, 60, 80, 100 kV"):
+        connect_eels_spectrometer({"high_tension_kV": 120.0, "port": "/dev/null-port", "drift_tube_host": "127.0.0.1",
+                                   "drift_tube_port": 9})
