@@ -126,12 +126,18 @@ class StageConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ApertureConfig:
-    """Aperture motors (Zaber binary protocol): device numbers from 1, µm per microstep."""
+    """Aperture motors (Zaber binary protocol): device numbers from 1, µm per microstep.
+
+    Positions count from the home end of the travel (0) and are positive, as NSLumiere's saved
+    positions (49 500–128 480 microsteps) are. ``range_um`` default: the 25 mm travel of a Zaber
+    actuator with the 0.047 625 µm microstep below [I: neither the model nor the microstep is
+    recorded; set both per site].
+    """
 
     motors: Mapping[str, int] = dataclasses.field(
         default_factory=lambda: {"OA.x": 1, "OA.y": 2, "CA.x": 3, "CA.y": 4})
     microstep_um: float = 0.047625
-    range_um: tuple[float, float] = (-2000.0, 2000.0)
+    range_um: tuple[float, float] = (0.0, 25_000.0)
     speed_um_per_s: float = 500.0
     port: str = ""
     baudrate: int = 9600
@@ -140,6 +146,9 @@ class ApertureConfig:
 
     def __post_init__(self) -> None:
         check_order("aperture range", *self.range_um)
+        if self.range_um[0] < 0:
+            raise ValueError(f"aperture range {self.range_um} µm: positions count from home (0), "
+                             "so the range must lie within 0 and the travel")
         if any(not 1 <= d <= 254 for d in self.motors.values()):
             raise ValueError(f"aperture device numbers must be 1–254 (0 is broadcast): {dict(self.motors)}")
 
