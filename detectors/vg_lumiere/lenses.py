@@ -106,10 +106,10 @@ class LensSupply:
         t.reset_input()
         request = command.encode("ascii") + b"\r"
         t.write(request)
-        echo = t.read_until(b"\r", self.config.timeout_s)
+        echo = t.read_until(b"\r", self.config.timeout_s).lstrip(b"\n")
         if echo != request:
             raise BadReply(f"lens supply: echo {echo!r} does not match the request {request!r}")
-        raw = t.read_until(b"\r", self.config.timeout_s)
+        raw = t.read_until(b"\r", self.config.timeout_s).lstrip(b"\n")
         try:
             line = raw.decode("ascii").strip()
         except UnicodeDecodeError as exc:
@@ -168,7 +168,7 @@ class SimulatedLensSupply(LineInstrument):
         if not request.strip():
             return None
         line = self.handle_line(request.decode("ascii", errors="replace").strip())
-        return request + b"\r" + line.encode("ascii") + b"\r"
+        return request + b"\r" + line.encode("ascii") + b"\r\n"
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x15\x7f>1?" + b"\r" + b"#garbage\r"

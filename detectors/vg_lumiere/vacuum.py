@@ -25,7 +25,9 @@ from .physics import ColumnPhysics
 
 PARAM_PRESSURE = 740
 GUN_REPLY_LEN = 15
-_GUN_REPLY = re.compile(rb"^([+-]\d\.\d{3}E[+-]\d{2}) Pa\r\n$")
+_GUN_REPLY = re.compile(rb"^\s*([+-]?\d\.\d+E[+-]\d+)\s*$")
+#: 1 Torr in Pa (101 325 / 760): the gun controller reports Torr
+PA_PER_TORR = 101_325.0 / 760.0
 
 
 def pfeiffer_checksum(body: str) -> int:
@@ -108,11 +110,11 @@ class GunGauge:
         raw = self.transport.read_exact(GUN_REPLY_LEN, self.timeout_s)
         m = _GUN_REPLY.match(raw)
         if not m:
-            raise BadReply(f"gun gauge: cannot parse {raw!r} as '+d.dddE±dd Pa\\r\\n'")
-        value = float(m.group(1))
-        if value < 0:
-            raise InstrumentError(f"gun gauge reports a negative pressure {value} Pa (sensor fault)")
-        return value
+            raise BadReply(f"gun gauge: cannot parse {raw!r} as a number in Torr like '+3.000000E-08\\r\\n'")
+        value_torr = float(m.group(1))
+        if value_torr < 0:
+            raise InstrumentError(f"gun gauge reports a negative pressure {value_torr} Torr (sensor fault)")
+        return value_torr * PA_PER_TORR
 
 
 class SimulatedPfeifferGauge(LineInstrument):
@@ -159,7 +161,7 @@ class SimulatedGunGauge(SimulatedInstrument):
     def handle(self, request: bytes) -> bytes | None:
         if request.strip().split() != [b"GDAT?", b"1"]:
             return b"ERR           \n"[:GUN_REPLY_LEN]
-        return f"{self.physics.gun_pressure_Pa:+.3E} Pa\r\n".encode("ascii")
+        return f"{self.physics.gun_pressure_Pa / PA_PER_TORR:+E}\r\n".encode("ascii")
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x15?#garbage?#\x7f\r\n"
