@@ -35,12 +35,14 @@ class HTSettings:
 
 
 def _default_ht_table() -> dict[float, HTSettings]:
-    # lens excitation scales roughly with the relativistic momentum (order of magnitude)
+    # Lens currents: the per-HT values saved on the instrument by NSLumiere
+    # (nionswift_plugin/aux_files/config/lenses_settings.json: obj, c1, c2 per kV; C1 is off at
+    # every HT there). The spectrometer settings are placeholders of the right order.
     return {
-        40_000.0: HTSettings(4.10, 0.55, 0.62, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.05}),
-        60_000.0: HTSettings(5.15, 0.69, 0.78, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.075}),
-        80_000.0: HTSettings(6.05, 0.81, 0.91, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.09}),
-        100_000.0: HTSettings(6.85, 0.92, 1.03, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.1}),
+        40_000.0: HTSettings(7.8, 0.0, 0.67, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.05}),
+        60_000.0: HTSettings(5.636218, 0.0, 0.54137, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.075}),
+        80_000.0: HTSettings(7.435577, 0.0, 0.632461, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.09}),
+        100_000.0: HTSettings(7.549036, 0.0, 0.720259, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.1}),
     }
 
 

@@ -4,8 +4,9 @@ Wire format (serial 57600 8N1, ASCII, requests and reply lines end with ``\\r``)
 -------------------------------------------------------------------------------
 - Query channel ``c`` (1 objective, 2 C1, 3 C2): ``>1,2,c``. The supply echoes the request
   line (7 bytes for a one-digit channel), then answers ``<current A>,<voltage V>,<status>``.
-- Set: ``>1,1,c,<current A>,0.5`` (last field fixed at 0.5 [I: ramp/compliance]); echo, then
-  the same ``<current>,<voltage>,<status>`` line with the new values.
+- Set: ``>1,1,c,<current A>,0.5`` (current with 6 decimals, as NSLumiere saves and sends it;
+  last field fixed at 0.5 [I: ramp/compliance]); echo, then the same
+  ``<current>,<voltage>,<status>`` line with the new values.
 - Unlock (sent once at start): ``>1,11,255,1``; echo, then ``OK``.
 - [I] Errors: echo, then a line starting with ``E`` (``E,LOCKED``, ``E,RANGE``, ``E,SYNTAX``).
 """
@@ -148,7 +149,7 @@ class LensSupply:
     def set_current_A(self, lens: str, current_A: float) -> float:
         """Set ``lens`` to ``current_A``; returns the current the supply reports, A."""
         value = self.check_current(lens, current_A)
-        got, _ = self._parse(self._exchange(f">1,1,{self.channel(lens)},{value:.4f},{self.config.compliance}"))
+        got, _ = self._parse(self._exchange(f">1,1,{self.channel(lens)},{value:.6f},{self.config.compliance}"))
         if abs(got - value) > 1e-3:
             raise InstrumentError(f"lens supply set {lens} to {got} A instead of {value} A")
         return got
@@ -202,4 +203,4 @@ class SimulatedLensSupply(LineInstrument):
                 p.lens_currents_A[channel] = value
         else:
             return "E,SYNTAX"
-        return f"{p.lens_currents_A[channel]:.4f},{p.lens_voltage_V(channel):.3f},0"
+        return f"{p.lens_currents_A[channel]:.6f},{p.lens_voltage_V(channel):.3f},0"

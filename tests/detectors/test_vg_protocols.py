@@ -32,11 +32,11 @@ def vg(request, world):
 def test_lens_supply_wire_format(vg):
     lenses, t = vg.column.lenses, vg.transports["lenses"]
     assert t.written[0] == b">1,11,255,1\r"  # unlock at start
-    current, voltage = lenses.read("C1")
-    assert current == pytest.approx(0.92)
-    assert voltage == pytest.approx(0.92 * 4.0)
+    current, voltage = lenses.read("C2")
+    assert current == pytest.approx(0.720259, abs=1e-4)
+    assert voltage == pytest.approx(vg.physics.lens_voltage_V(3), abs=1e-3) and voltage > 0
     assert lenses.set_current_A("OL", 7.25) == pytest.approx(7.25)
-    assert t.written[-1] == b">1,1,1,7.2500,0.5\r"
+    assert t.written[-1] == b">1,1,1,7.250000,0.5\r"  # 6 decimals, as NSLumiere saves and sends them
     assert vg.physics.lens_currents_A[1] == pytest.approx(7.25)
     assert lenses.current_A("OL") == pytest.approx(7.25)
     assert t.written[-1] == b">1,2,1\r"
@@ -63,7 +63,7 @@ def test_lens_supply_locked_garbled_silent(vg):
     with pytest.raises(DeviceTimeout):
         vg.column.lenses.read("OL")
     vg.clear_faults()
-    assert vg.column.lenses.current_A("C2") == pytest.approx(1.03)
+    assert vg.column.lenses.current_A("C2") == pytest.approx(0.720259, abs=1e-4)
 
 
 def test_thermal_model_is_exact_first_order():
