@@ -56,7 +56,7 @@ class ServoAttenuator:
     Notes
     -----
     Opening the port resets the firmware, which puts the servo at 0°: the attenuation set before
-    is lost. The workflows set the angle after connecting.
+    is lost: set the angle after connecting.
     """
 
     def __init__(self, transport: Transport, config: AttenuatorConfig | None = None, *,
