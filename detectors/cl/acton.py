@@ -1,13 +1,13 @@
 """Princeton Instruments / Acton spectrometer: command layer and byte-level simulator.
 
-Wire format (serial 9600 8N1; requests end with ``\r``, replies end with `` ok\r\n``)
+Wire format (serial 9600 8N1; requests end with ``\\r``, replies end with `` ok\\r\\n``)
 -------------------------------------------------------------------------------------
 From the manufacturer's manual (IsoPlane SCT 320 manual, appendix A.4, same command set as the
 SpectraPro/Acton SP series): a command is complete when the unit sends ``ok`` followed by CR LF
 (``20 6F 6B 0D 0A``); the unit **echoes every character on RS-232 and does not echo over USB**;
 ``<GOTO>`` is the same as ``GOTO`` (for software written for older Acton models; NSLumiere's
 driver sends ``<goto>`` in lower case). The driver works with and without the echo: the echo
-(with its ``\r``) is recognised as the request text and dropped.
+(with its ``\\r``) is recognised as the request text and dropped.
 
 ==============================  ===========================================================
 request                         reply (after the echo, if any)
@@ -18,7 +18,7 @@ request                         reply (after the echo, if any)
 ``<n> GRATING``                 `` ok`` once the turret has turned
 ``?GRATINGS``                   one line per grating, ``<mark><n>  600 g/mm BLZ=  300NM ``
                                 (lines/mm from column 4, as NSLumiere's ``gratingLPMM`` slices
-                                ``line[4:8]``; mark ``\x1a`` on the current one), then `` ok``
+                                ``line[4:8]``; mark ``\\x1a`` on the current one), then `` ok``
 ``SIDE-ENT-SLIT ?MICRONS``      ``<µm> um  ok`` (same for ``SIDE-EXIT-SLIT``)
 ``SIDE-ENT-SLIT <µm> MICRONS``  `` ok``
 ``EXIT-MIRROR ?MIRROR``         `` front  ok`` / `` side  ok`` (NSLumiere compares
@@ -250,7 +250,7 @@ class SimulatedActon(LineInstrument):
     """The spectrometer's bytes on :class:`SpectrographState`; moves wait on the world clock.
 
     ``echo=True`` behaves like the RS-232 port (every received character is sent back, the
-    ``\r`` included, before the reply), ``echo=False`` like the USB port (the default; NSLumiere's
+    ``\\r`` included, before the reply), ``echo=False`` like the USB port (the default; NSLumiere's
     client parses the first line as the reply, so it ran without echo)."""
 
     terminator = b"\r"

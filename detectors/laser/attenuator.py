@@ -3,8 +3,8 @@
 Wire format (serial 9600 8N1), read in the firmware itself (``OrsayDev/OrsayLaser``,
 ``Examples/Servo_Motor/servo_serial_arduino.txt``)
 -------------------------------------------------------------------------------------------
-Requests end with ``\n`` (``Serial.readStringUntil('\n')``); replies come from
-``Serial.println`` and end with ``\r\n``. Opening the port resets the board (the Arduino's
+Requests end with ``\\n`` (``Serial.readStringUntil('\\n')``); replies come from
+``Serial.println`` and end with ``\\r\\n``. Opening the port resets the board (the Arduino's
 DTR auto-reset): ``setup()`` then moves the servo to **0°** and prints ``Ready``, so every
 connection starts at 0° (the largest transmission) whatever was set before. ``?POS`` (exactly
 that, case and spaces matter) -> the angle as an integer line; ``POS:<n>`` sets the angle: ``<n>``
@@ -67,7 +67,8 @@ class ServoAttenuator:
         self.ready = False
         if wait_ready:
             try:
-                self.ready = self.channel.transport.read_until(b"\n", self.config.ready_timeout_s).strip() == b"Ready"
+                line = self.channel.transport.read_until(b"\n", self.config.ready_timeout_s)
+                self.ready = line.strip() == b"Ready"
             except DeviceTimeout:
                 self.ready = False
 
@@ -120,7 +121,7 @@ def arduino_to_int(text: str) -> int:
 class SimulatedServoAttenuator(SimulatedInstrument):
     """The Arduino firmware on top of :class:`LaserPhysics`, line for line.
 
-    :meth:`greeting` is the board's reset (servo to 0°, ``Ready\r\n``): the TCP server calls it
+    :meth:`greeting` is the board's reset (servo to 0°, ``Ready\\r\\n``): the TCP server calls it
     for every client (each connection is a port opening), the pty server once when served (a pty
     has a single client)."""
 

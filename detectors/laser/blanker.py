@@ -5,10 +5,11 @@ Wire format (TCP, lines ending ``\\n``)
 The lab's HV deflector box (``OrsayDev/OrsayLaser`` ``SirahCredoServer/hv.py``, whose docstring
 lists the box's commands, and ``Examples/HVCtrl/hv.py``) answers ``*IDN?`` and ``CMD?`` and takes
 ``HV+ <int %>``, ``HV- <int %>`` (100 % ≈ 1000 V; both 0 at power-on), ``HV:MON?`` (reply holds
-``+<n>%`` and ``-<n>%``). Orsay's clients send ``CMD?`` with no terminator and ``HV+ x\nHV- x``
-with the second command unterminated, so the box takes the end of a TCP packet as the end of a
-command [I: how it delimits is not recorded]; the simulator does the same. The timing commands below are **our own
-definition** for the gating parameters (the public code does not show them): ``DLY <ns>`` /
+``+<n>%`` and ``-<n>%``). Orsay's clients send ``CMD?`` with no terminator and
+``HV+ x\\nHV- x`` with the second command unterminated, so the box takes the end of a TCP packet
+as the end of a command [I: how it delimits is not recorded]; the simulator does the same.
+The timing commands below are **our own definition** for the gating parameters (the public
+code does not show them): ``DLY <ns>`` /
 ``DLY?`` delay after the trigger, ``WID <ns>`` / ``WID?`` light window, ``RATE <Hz>`` / ``RATE?``
 repetition rate, ``GATE 1|0`` / ``GATE?`` gating on/off. Settings are not answered; the driver
 reads every setting back.

@@ -25,7 +25,7 @@ Unlike the original client, an out-of-range wavelength raises :class:`LimitError
 byte is sent, a non-zero error code raises :class:`InstrumentError`, and a move is followed by
 polling the status until the laser holds at the requested position. With auto-prompt on (after
 power-up) the laser sends status frames unasked (Orsay's client reads up to 512 bytes on opening),
-so the driver discards pending input before command 16.
+so the driver discards pending input before command 16 and drains frames that follow it.
 """
 from __future__ import annotations
 

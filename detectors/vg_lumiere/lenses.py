@@ -1,7 +1,12 @@
 """Lens power supply (objective, C1, C2): driver, simulator, objective thermal model.
 
-Wire format (serial 57600 8N1, ASCII, requests and reply lines end with ``\\r``)
--------------------------------------------------------------------------------
+Wire format (serial 57600 8N1, ASCII, requests end with ``\\r``)
+-------------------------------------------------------------
+NSLumiere's client (``nionswift_plugin/lenses/lens_ps.py``) reads 7 bytes of echo, the current
+and voltage up to each ``,``, then ``readline()`` — up to ``\\n`` — for the rest, and reads every
+other reply with ``readline()`` too: so a reply line ends with ``\\r\\n`` [I: the ``\\r``]. The
+driver reads up to ``\\r`` and drops the ``\\n`` wherever it lands.
+
 - Query channel ``c`` (1 objective, 2 C1, 3 C2): ``>1,2,c``. The supply echoes the request
   line (7 bytes for a one-digit channel), then answers ``<current A>,<voltage V>,<status>``.
 - Set: ``>1,1,c,<current A>,0.5`` (current with 6 decimals, as NSLumiere saves and sends it;

@@ -9,8 +9,13 @@ p = mmmm/1000 · 10^(EE−20) hPa [I: "u_expo_new"]. The driver returns Pa (1 hP
 
 Gun gauge — ion-pump/gauge controller, 115200 8N1
 -------------------------------------------------
-Query ``GDAT? 1\\n``; the reply is 15 bytes. [I] We define it as ``+d.dddE±dd Pa\\r\\n``
-(sign, mantissa, exponent, space, unit, CR LF), e.g. ``+3.000E-08 Pa\\r\\n``.
+Query ``GDAT? 1\\n``; the reply is 15 bytes. What NSLumiere's reader fixes
+(``nionswift_plugin/IVG/gun.py``: ``read(15)``, mantissa ``float(value[0:6])``, exponent
+``int(value[-5:-1])``, pressure = mantissa·10^exponent) and its display (``ivg_inst.py`` formats
+the gun value with ``' Torr'``): the exponent sits in bytes 10–13 and the unit is Torr. [I] The
+form that fits all of that is C's ``%+E`` with CR LF, ``+3.000000E-08\\r\\n`` (15 bytes; bytes
+10–13 ``-08\\r``): the driver reads it as one number and converts Torr to Pa. (Our earlier
+guess ``+3.000E-08 Pa\\r\\n`` put `` Pa\\r`` where NSLumiere reads the exponent.)
 """
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ def test_driver_decodes_recorded_credo_status(nominal_nm):
     assert status.error_code == 0 and status.holding
     assert status.position_steps == RECORDED_POSITION[nominal_nm]
     assert status.reply_code == 0xC1 and status.tail == bytes([0x1E, 0, 0, 0, 0])
-    wavelength = WavelengthCalibration(CredoConfig().position_coefficients).to_wavelength(status.position_steps)
+    calibration = WavelengthCalibration(CredoConfig().position_coefficients)
+    wavelength = calibration.to_wavelength(status.position_steps)
     assert wavelength == pytest.approx(nominal_nm + 0.9, abs=0.002)  # Orsay's calibration: λ + 0.9 nm
 
 

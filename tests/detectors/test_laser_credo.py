@@ -43,7 +43,8 @@ def test_status_frame_roundtrip_and_errors():
     # laser sends neither (see test_captured_frames.py), so only the delimiters/length are checked
     status = credo.CredoStatus(0, credo.MOTION_MOVING, 1_000_000)
     frame = credo.encode_status(status)
-    assert len(frame) == 14 and frame[0] == 0x5B and frame[2] == 0xC1 and frame[8:13] == bytes([0x1E, 0, 0, 0, 0])
+    assert len(frame) == 14 and frame[0] == 0x5B and frame[2] == 0xC1
+    assert frame[8:13] == bytes([0x1E, 0, 0, 0, 0])
     assert credo.decode_status(frame) == status and not status.holding
     assert credo.decode_status(frame[:12] + b"\x07" + frame[13:]).position_steps == 1_000_000
     with pytest.raises(BadReply):
