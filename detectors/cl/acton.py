@@ -1,25 +1,33 @@
 """Princeton Instruments / Acton spectrometer: command layer and byte-level simulator.
 
-Wire format (serial 9600 8N1; requests end with ``\\r``, reply lines with ``\\r\\n``)
-----------------------------------------------------------------------------------
-The instrument echoes the request, then answers; a reply is complete when a line ends with
-``ok``. [I] A refused or unknown request ends with ``?`` instead (Acton monochromators answer
-``?`` to what they do not understand).
+Wire format (serial 9600 8N1; requests end with ``\\r``, replies end with `` ok\\r\\n``)
+-------------------------------------------------------------------------------------
+From the manufacturer's manual (IsoPlane SCT 320 manual, appendix A.4, same command set as the
+SpectraPro/Acton SP series): a command is complete when the unit sends ``ok`` followed by CR LF
+(``20 6F 6B 0D 0A``); the unit **echoes every character on RS-232 and does not echo over USB**;
+``<GOTO>`` is the same as ``GOTO`` (for software written for older Acton models; NSLumiere's
+driver sends ``<goto>`` in lower case). The driver works with and without the echo: the echo
+(with its ``\\r``) is recognised as the request text and dropped.
 
 ==============================  ===========================================================
-request                         reply (after the echo)
+request                         reply (after the echo, if any)
 ==============================  ===========================================================
 ``?NM``                         ``<λ with 3 decimals> nm  ok``
-``<λ, 3 decimals> GOTO``        ``  ok`` once the move is done
+``<λ, 3 decimals> GOTO``        `` ok`` once the move is done (also ``<GOTO>``)
 ``?GRATING``                    ``<1-based index>  ok``
-``<n> GRATING``                 ``  ok`` once the turret has turned
-``?GRATINGS``                   one line per grating ``<mark><n>  600 g/mm BLZ=  300NM``
-                                (mark ``\\x1a`` on the current one), then ``  ok``
+``<n> GRATING``                 `` ok`` once the turret has turned
+``?GRATINGS``                   one line per grating, ``<mark><n>  600 g/mm BLZ=  300NM ``
+                                (lines/mm from column 4, as NSLumiere's ``gratingLPMM`` slices
+                                ``line[4:8]``; mark ``\\x1a`` on the current one), then `` ok``
 ``SIDE-ENT-SLIT ?MICRONS``      ``<µm> um  ok`` (same for ``SIDE-EXIT-SLIT``)
-``SIDE-ENT-SLIT <µm> MICRONS``  ``  ok``
-``EXIT-MIRROR ?MIRROR``         ``FRONT  ok`` / ``SIDE  ok``
-``EXIT-MIRROR FRONT|SIDE``      ``  ok`` (a trailing ``<n> MS`` of the Orsay client is accepted)
+``SIDE-ENT-SLIT <µm> MICRONS``  `` ok``
+``EXIT-MIRROR ?MIRROR``         `` front  ok`` / `` side  ok`` (NSLumiere compares
+                                ``line[1:6]`` with ``front``)
+``EXIT-MIRROR FRONT|SIDE``      `` ok`` (a trailing ``<n> MS`` of the Orsay client is accepted)
 ==============================  ===========================================================
+
+[I] A refused or unknown request ends with ``?`` (Acton monochromators answer ``?`` to what
+they do not understand) -> :class:`InstrumentError`.
 """
 from __future__ import annotations
 
@@ -64,31 +72,41 @@ class ActonSpectrometer:
 
     # -- low level ------------------------------------------------------------------------------
     def command(self, request: str, timeout_s: float | None = None) -> list[str]:
-        """Send ``request``; return the reply lines after the echo, the ``ok`` stripped from the
-        last. Raises :class:`InstrumentError` on a ``?`` reply, :class:`BadReply` on garbage."""
+        """Send ``request``; return the reply lines (the echo, if the unit echoes, dropped), the
+        ``ok`` stripped from the last. Raises :class:`InstrumentError` on a ``?`` reply,
+        :class:`BadReply` on garbage."""
         t = self.transport
         t.reset_input()
         t.write(request.encode("ascii") + b"\r")
         timeout = self.config.timeout_s if timeout_s is None else timeout_s
+        echo = request.strip().upper()
         lines: list[str] = []
-        while True:
+        first = True
+        for _ in range(64):
             raw = t.read_until(b"\n", timeout)
             try:
-                text = raw.decode("ascii").replace("\x1a", " ").strip()
+                decoded = raw.decode("ascii").replace("\x1a", " ")
             except UnicodeDecodeError as exc:
                 raise BadReply(f"spectrometer: non-ASCII reply {raw!r} to {request!r}") from exc
-            if not text.isprintable():
-                raise BadReply(f"spectrometer: unprintable reply {raw!r} to {request!r}")
-            if not lines and text.startswith(request):
-                text = text[len(request):].strip()  # the echo
-            if text.endswith("?"):
-                raise InstrumentError(f"spectrometer refused {request!r}: {text!r}")
-            if text == "ok" or text.endswith(" ok"):
-                lines.append(text[:-2].strip())
-                return [line for line in lines if line]
-            lines.append(text)
-            if len(lines) > 64:
-                raise BadReply(f"spectrometer: no 'ok' after 64 lines for {request!r}")
+            # an RS-232 echo ends with the request's own \r, not \r\n: split on both
+            for part in decoded.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+                text = part.strip()
+                if not text:
+                    continue
+                if not text.isprintable():
+                    raise BadReply(f"spectrometer: unprintable reply {raw!r} to {request!r}")
+                if first and text.upper().startswith(echo):
+                    text = text[len(echo):].strip()  # the echo
+                first = False
+                if not text:
+                    continue
+                if text.endswith("?"):
+                    raise InstrumentError(f"spectrometer refused {request!r}: {text!r}")
+                if text == "ok" or text.endswith(" ok"):
+                    lines.append(text[:-2].strip())
+                    return [line for line in lines if line]
+                lines.append(text)
+        raise BadReply(f"spectrometer: no 'ok' after 64 lines for {request!r}")
 
     # -- wavelength -----------------------------------------------------------------------------
     def wavelength_nm(self) -> float:
@@ -229,21 +247,27 @@ class SpectrographState:
 
 
 class SimulatedActon(LineInstrument):
-    """The spectrometer's bytes on :class:`SpectrographState`; moves wait on the world clock."""
+    """The spectrometer's bytes on :class:`SpectrographState`; moves wait on the world clock.
+
+    ``echo=True`` behaves like the RS-232 port (every received character is sent back, the
+    ``\\r`` included, before the reply), ``echo=False`` like the USB port (the default; NSLumiere's
+    client parses the first line as the reply, so it ran without echo)."""
 
     terminator = b"\r"
     hardware_slit_um = (0.0, 5000.0)
 
-    def __init__(self, state: SpectrographState) -> None:
+    def __init__(self, state: SpectrographState, echo: bool = False) -> None:
         super().__init__()
         self.state = state
+        self.echo = echo
 
     def handle(self, request: bytes) -> bytes | None:
         text = request.decode("ascii", errors="replace").strip()
+        echo = request + self.terminator if self.echo else b""
         if not text:
-            return None
+            return echo or None
         lines = self.handle_line(text)
-        return (text + " " + "\r\n".join(lines) + "\r\n").encode("ascii")
+        return echo + "".join(line + "\r\n" for line in lines).encode("ascii")
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x15#garbage\x7f\r\n"
@@ -256,26 +280,26 @@ class SimulatedActon(LineInstrument):
         if words == ["?GRATING"]:
             return [f"{s.grating_index}  ok"]
         if words == ["?GRATINGS"]:
-            out = [""]
+            out = []
             for i, g in enumerate(s.config.gratings, start=1):
                 mark = "\x1a" if i == s.grating_index else " "
-                out.append(f"{mark}{i:2d}  {g.lines_per_mm:4.0f} g/mm BLZ= {g.blaze_nm:4.0f}NM")
-            return out + ["  ok"]
-        if len(words) == 2 and words[1] in ("GOTO", "GRATING"):
+                out.append(f"{mark}{i}  {g.lines_per_mm:.0f} g/mm BLZ={g.blaze_nm:5.0f}NM ")
+            return out + [" ok"]
+        if len(words) == 2 and words[1] in ("GOTO", "<GOTO>", "GRATING"):
             try:
                 value = float(words[0])
             except ValueError:
                 return ["?"]
-            if words[1] == "GOTO":
+            if words[1] != "GRATING":
                 if not 0 <= value < s.config.geometry.max_wavelength_nm(s.grating):
                     return ["?"]
                 s.clock.sleep(s.start_move(value))
-                return ["  ok"]
+                return [" ok"]
             if value != int(value) or not 1 <= value <= len(s.config.gratings):
                 return ["?"]
             s.clock.sleep(s.config.grating_change_s if int(value) != s.grating_index else 0.0)
             s.grating_index = int(value)
-            return ["  ok"]
+            return [" ok"]
         slit = {v: k for k, v in SLITS.items()}.get(words[0]) if words else None
         if slit is not None:
             if words[1:] == ["?MICRONS"]:
@@ -289,12 +313,12 @@ class SimulatedActon(LineInstrument):
                 if not lo <= value <= hi:
                     return ["?"]
                 s.slits_um[slit] = value
-                return ["  ok"]
+                return [" ok"]
             return ["?"]
         if words[:1] == ["EXIT-MIRROR"]:
             if words[1:] == ["?MIRROR"]:
-                return [f"{s.exit_mirror}  ok"]
+                return [f" {s.exit_mirror.lower()}  ok"]
             if len(words) >= 2 and words[1] in MIRRORS and (len(words) == 2 or words[3:] == ["MS"]):
                 s.exit_mirror = words[1]
-                return ["  ok"]
+                return [" ok"]
         return ["?"]

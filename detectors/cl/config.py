@@ -53,6 +53,8 @@ class CLConfig:
     scan_speed_nm_per_s: float = 200.0
     move_settle_s: float = 0.2
     grating_change_s: float = 15.0
+    #: the simulated unit echoes every character like its RS-232 port (False: like USB, no echo)
+    simulated_echo: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.wavelength_range_nm

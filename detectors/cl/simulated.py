@@ -61,7 +61,7 @@ class SimulatedCLSpectrometer:
         self.world = world
         self.config = config
         self.state = SpectrographState(world.clock, config)
-        self.simulator = SimulatedActon(self.state)
+        self.simulator = SimulatedActon(self.state, echo=config.simulated_echo)
         self.server = PtyServer(self.simulator) if serial == "pty" else TcpServer(self.simulator)
         self.server.start()
         self.camera = SimulatedCLCamera(world, self.state, emission)

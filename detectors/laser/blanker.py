@@ -2,9 +2,14 @@
 
 Wire format (TCP, lines ending ``\\n``)
 ------------------------------------
-The lab's HV deflector box answers ``*IDN?`` and takes ``HV+ <int %>``, ``HV- <int %>``,
-``HV:MON?`` (reply holds ``+<n>%`` and ``-<n>%``). The timing commands below are **our own
-definition** for the gating parameters (the public code does not show them): ``DLY <ns>`` /
+The lab's HV deflector box (``OrsayDev/OrsayLaser`` ``SirahCredoServer/hv.py``, whose docstring
+lists the box's commands, and ``Examples/HVCtrl/hv.py``) answers ``*IDN?`` and ``CMD?`` and takes
+``HV+ <int %>``, ``HV- <int %>`` (100 % ≈ 1000 V; both 0 at power-on), ``HV:MON?`` (reply holds
+``+<n>%`` and ``-<n>%``). Orsay's clients send ``CMD?`` with no terminator and
+``HV+ x\\nHV- x`` with the second command unterminated, so the box takes the end of a TCP packet
+as the end of a command [I: how it delimits is not recorded]; the simulator does the same.
+The timing commands below are **our own definition** for the gating parameters (the public
+code does not show them): ``DLY <ns>`` /
 ``DLY?`` delay after the trigger, ``WID <ns>`` / ``WID?`` light window, ``RATE <Hz>`` / ``RATE?``
 repetition rate, ``GATE 1|0`` / ``GATE?`` gating on/off. Settings are not answered; the driver
 reads every setting back.
@@ -156,6 +161,13 @@ class SimulatedBlanker(LineInstrument):
     def __init__(self, physics: LaserPhysics) -> None:
         super().__init__()
         self.physics = physics
+
+    def _split_requests(self) -> list[bytes]:
+        lines = super()._split_requests()
+        if self._rx.strip():  # a packet's unterminated tail is one command (see module docstring)
+            lines.append(bytes(self._rx))
+        self._rx.clear()
+        return lines
 
     def handle_line(self, line: str) -> str | None:
         p = self.physics

@@ -18,7 +18,10 @@ class WavelengthCalibration:
     Notes
     -----
     The inverse is the real root of ``p(λ) - steps`` nearest to 650 nm, so both directions stay
-    consistent to a fraction of a step (far below 0.01 nm).
+    consistent to a fraction of a step (far below 0.01 nm). Orsay's server reads positions back
+    with a separately fitted polynomial in the position; with the default calibration it agrees
+    with this exact inverse within 0.0005 nm over 540–750 nm (0.01 nm at 800 nm), so one
+    polynomial serves both directions.
     """
 
     def __init__(self, coefficients: Sequence[float]) -> None:

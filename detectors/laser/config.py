@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+import numpy as np
+
 from detectors.common.config_tables import check_order, from_sections, with_timeouts
 
 __all__ = ["AttenuatorConfig", "BlankerConfig", "CredoConfig", "LaserConfig", "LockConfig", "PowerMeterConfig",
@@ -20,15 +22,18 @@ class CredoConfig:
     """Sirah Credo dye laser.
 
     ``position_coefficients`` give the motor position (steps) as a polynomial of the wavelength
-    in nm, lowest order first: ``steps = sum(c[k] * wavelength_nm**k)``. The default is a
-    quadratic through the published calibration points 532 nm <-> 1 389 450, 600 nm <->
-    1 249 262 and 800 nm <-> 773 834 steps; calibrate per instrument.
+    in nm, of any order, lowest order first: ``steps = sum(c[k] * wavelength_nm**k)``; the inverse
+    is solved numerically. The default is the 5th-order polynomial Orsay's laser server uses on
+    the instrument (``OrsayDev/OrsayLaser`` ``SirahCredoServer/laser.py``, ``_wl_to_pos``, the
+    "0.9 nm shift" fit of the 35 positions recorded 540–750 nm in ``Examples/Laser/calib_raw.dat``
+    with λ + 0.9 nm): it reproduces every recorded position within 0.53 steps. Calibrate per
+    instrument (site file ``[laser.credo] position_coefficients = [...]``).
     """
 
     min_wavelength_nm: float = 532.0
     max_wavelength_nm: float = 800.0
-    position_coefficients: tuple[float, ...] = (2.1103786626e06, -7.287352590e02,
-                                                -1.1774319600e00)
+    position_coefficients: tuple[float, ...] = (2.14359461e6, -9.62421214e2, -2.78629338e-1,
+                                                -2.08761563e-3, 2.49169408e-6, -1.13903735e-9)
     port: str = ""
     baudrate: int = 19200
     timeout_s: float = 0.5
@@ -38,7 +43,14 @@ class CredoConfig:
     def __post_init__(self) -> None:
         check_order("wavelength range", self.min_wavelength_nm, self.max_wavelength_nm)
         if len(self.position_coefficients) < 2:
-            raise ValueError("position_coefficients needs at least two coefficients")
+            raise ValueError(f"position_coefficients {self.position_coefficients!r}: need at least two "
+                             "coefficients (steps = c0 + c1·λ + …, λ in nm)")
+        object.__setattr__(self, "position_coefficients", tuple(float(c) for c in self.position_coefficients))
+        steps = np.polynomial.Polynomial(self.position_coefficients)(
+            np.linspace(self.min_wavelength_nm, self.max_wavelength_nm, 257))
+        if not (np.all(np.diff(steps) < 0) or np.all(np.diff(steps) > 0)):
+            raise ValueError(f"position_coefficients {self.position_coefficients!r} are not monotonic over "
+                             f"{self.min_wavelength_nm}–{self.max_wavelength_nm} nm; a calibration must be")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +103,8 @@ class AttenuatorConfig:
     port: str = ""
     baudrate: int = 9600
     timeout_s: float = 0.5
+    #: wall-clock wait for the firmware's "Ready" after opening the port resets the board, s
+    ready_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         check_order("servo angle range", self.min_angle_deg, self.max_angle_deg)

@@ -7,14 +7,25 @@ checksum is the sum of bytes 0–10 modulo 256. Commands used: 16 = auto-prompt 
 one status frame), 7 = move (argument byte 0 = 1 absolute, bytes 1–4 = motor position uint32
 little-endian; no reply), 23 = status query.
 
-Status reply, 14 bytes: ``0x5B '['``, error code (0 = none), command echo [I], motion status
-(2 = holding, 3 = moving), position uint32 little-endian (bytes 4–7), 4 reserved bytes,
-checksum = sum of bytes 0–11 modulo 256 [I], ``0x5D ']'`` [I]. ([I]: inferred, the public code
-only checks byte 0.)
+Status reply, 14 bytes, as recorded on the real laser (``OrsayDev/OrsayLaser``,
+``Examples/Laser/calib_raw.dat``, a serial-port monitor log of 35 status reads, 540–750 nm)::
+
+    5b 00 c1 02 1f ee 14 00 1e 00 00 00 00 5d      (540 nm, motor at 1 371 679)
+
+byte 0 ``0x5B '['``; byte 1 error code (0 = none; Orsay's client compares it with 0); byte 2
+``0xC1`` in every recorded frame, whatever the command (meaning unknown, **not** a command echo);
+byte 3 motion status (2 = holding in every record; 3 = moving per Orsay's client); bytes 4–7 the
+motor position, uint32 little-endian; bytes 8–11 ``1e 00 00 00`` in every record (meaning
+unknown); byte 12 ``0x00`` in every record (so there is no sum checksum); byte 13 ``0x5D ']'``.
+The driver checks only what the evidence fixes (bytes 0 and 13, the length) and keeps bytes 2 and
+8–12 as read. The monitor shows the frame arriving in pieces (reads of 7–13 bytes), so replies
+are always read by length.
 
 Unlike the original client, an out-of-range wavelength raises :class:`LimitError` before any
 byte is sent, a non-zero error code raises :class:`InstrumentError`, and a move is followed by
-polling the status until the laser holds at the requested position.
+polling the status until the laser holds at the requested position. With auto-prompt on (after
+power-up) the laser sends status frames unasked (Orsay's client reads up to 512 bytes on opening),
+so the driver discards pending input before command 16 and drains frames that follow it.
 """
 from __future__ import annotations
 
@@ -35,6 +46,9 @@ REPLY_START, REPLY_END = 0x5B, 0x5D
 REQUEST_LEN, REPLY_LEN = 13, 14
 CMD_MOVE, CMD_AUTOPROMPT_OFF, CMD_STATUS = 7, 16, 23
 MOTION_HOLD, MOTION_MOVING = 2, 3
+#: byte 2 and bytes 8-12 of every recorded real status frame (calib_raw.dat); meaning unknown
+RECORDED_REPLY_CODE = 0xC1
+RECORDED_TAIL = bytes([0x1E, 0, 0, 0, 0])
 ERR_CHECKSUM, ERR_ARGUMENT, ERR_UNKNOWN_COMMAND, ERR_RANGE = 1, 2, 3, 4
 
 
@@ -64,12 +78,17 @@ def decode_request(frame: bytes) -> tuple[int, bytes]:
 
 @dataclasses.dataclass(frozen=True)
 class CredoStatus:
-    """Decoded status frame. ``holding`` is True when the motor holds its position."""
+    """Decoded status frame. ``holding`` is True when the motor holds its position.
+
+    ``reply_code`` (byte 2) and ``tail`` (bytes 8–12) are kept as received: the real laser sends
+    ``0xC1`` and ``1e 00 00 00 00`` (calib_raw.dat); what they mean is not known.
+    """
 
     error_code: int
-    command: int
     motion: int
     position_steps: int
+    reply_code: int = RECORDED_REPLY_CODE
+    tail: bytes = RECORDED_TAIL
 
     @property
     def holding(self) -> bool:
@@ -77,20 +96,21 @@ class CredoStatus:
 
 
 def encode_status(status: CredoStatus) -> bytes:
-    body = (bytes([REPLY_START, status.error_code & 0xFF, status.command & 0xFF,
-                   status.motion & 0xFF]) + struct.pack("<I", status.position_steps) + bytes(4))
-    return body + bytes([sum(body) % 256, REPLY_END])
+    """The 14-byte status frame in the recorded layout (used by the simulator)."""
+    if len(status.tail) != 5:
+        raise ValueError(f"status tail must be 5 bytes (frame bytes 8-12), got {status.tail!r}")
+    return (bytes([REPLY_START, status.error_code & 0xFF, status.reply_code & 0xFF,
+                   status.motion & 0xFF]) + struct.pack("<I", status.position_steps)
+            + bytes(status.tail) + bytes([REPLY_END]))
 
 
 def decode_status(frame: bytes) -> CredoStatus:
-    """Parse a 14-byte status reply; raises :class:`BadReply` or :class:`ChecksumError`."""
+    """Parse a 14-byte status reply; raises :class:`BadReply` if the length or the ``[``/``]``
+    delimiters are wrong. Bytes 2 and 8–12 are not checked (no checksum in the real frames)."""
     if len(frame) != REPLY_LEN or frame[0] != REPLY_START or frame[-1] != REPLY_END:
-        raise BadReply(f"malformed status frame {frame!r}")
-    expected = sum(frame[:12]) % 256
-    if frame[12] != expected:
-        raise ChecksumError(f"status frame checksum {frame[12]} != {expected} in {frame!r}")
+        raise BadReply(f"malformed status frame {frame!r}: expected 14 bytes from 0x5B to 0x5D")
     (position,) = struct.unpack("<I", frame[4:8])
-    return CredoStatus(frame[1], frame[2], frame[3], position)
+    return CredoStatus(frame[1], frame[3], position, frame[2], bytes(frame[8:13]))
 
 
 @runtime_checkable
@@ -137,18 +157,34 @@ class SirahCredo:
         self._monotonic = monotonic
         self._target_steps: int | None = None
         if initialise:
-            self.transport.write(encode_request(CMD_AUTOPROMPT_OFF))
-            self._read_status()
+            self.disable_auto_prompt()
 
     @property
     def wavelength_range_nm(self) -> tuple[float, float]:
         return (self.config.min_wavelength_nm, self.config.max_wavelength_nm)
 
-    def _read_status(self) -> CredoStatus:
-        status = decode_status(self.transport.read_exact(REPLY_LEN, self.config.timeout_s))
+    def disable_auto_prompt(self, quiet_s: float = 0.05) -> CredoStatus:
+        """Command 16 (auto-prompt off). Frames the laser sent unasked before it took effect are
+        drained: frames are read until none arrives for ``quiet_s`` (wall clock); the last is
+        returned."""
+        self.transport.reset_input()
+        self.transport.write(encode_request(CMD_AUTOPROMPT_OFF))
+        status = self._read_status()
+        for _ in range(64):  # bounded: an auto-prompt that never stops is reported, not looped on
+            try:
+                status = self._read_status_within(quiet_s)
+            except DeviceTimeout:
+                return status
+        raise BadReply("laser keeps sending status frames after auto-prompt off (command 16)")
+
+    def _read_status_within(self, timeout_s: float) -> CredoStatus:
+        status = decode_status(self.transport.read_exact(REPLY_LEN, timeout_s))
         if status.error_code:
             raise InstrumentError(f"laser reported error code {status.error_code}")
         return status
+
+    def _read_status(self) -> CredoStatus:
+        return self._read_status_within(self.config.timeout_s)
 
     def status(self) -> CredoStatus:
         """Query the status frame (command 23)."""
@@ -230,21 +266,26 @@ class SimulatedCredo(SimulatedInstrument):
             frames.append(bytes(self._rx[:REQUEST_LEN]))
             del self._rx[:REQUEST_LEN]
 
-    def _status(self, command: int, error: int = 0) -> bytes:
+    def greeting(self) -> bytes:
+        # auto-prompt is on after power-up: the laser reports its status unasked until command
+        # 16 (Orsay's client reads whatever is pending on opening); one frame stands for that [I]
+        with self._lock:
+            return self._status()
+
+    def _status(self, error: int = 0) -> bytes:
         steps, moving = self.physics.motor_position()
         self.physics.update()
         error = error or self._pending_error
         self._pending_error = 0
-        return encode_status(CredoStatus(error, command, MOTION_MOVING if moving else MOTION_HOLD,
-                                         steps))
+        return encode_status(CredoStatus(error, MOTION_MOVING if moving else MOTION_HOLD, steps))
 
     def handle(self, request: bytes) -> bytes | None:
         try:
             command, args = decode_request(request)
         except ChecksumError:
-            return self._status(request[1], ERR_CHECKSUM)
+            return self._status(ERR_CHECKSUM)
         except BadReply:
-            return self._status(0, ERR_ARGUMENT)
+            return self._status(ERR_ARGUMENT)
         if command == CMD_MOVE:
             (steps,) = struct.unpack("<I", args[1:5])
             if args[0] != 1:
@@ -255,11 +296,12 @@ class SimulatedCredo(SimulatedInstrument):
                 self.physics.start_move(steps)
             return None
         if command in (CMD_STATUS, CMD_AUTOPROMPT_OFF):
-            return self._status(command)
-        return self._status(command, ERR_UNKNOWN_COMMAND)
+            return self._status()
+        return self._status(ERR_UNKNOWN_COMMAND)
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x00" + reply[1:]
 
     def corrupt_checksum(self, reply: bytes) -> bytes:
-        return reply[:12] + bytes([(reply[12] + 1) % 256]) + reply[13:]
+        # the real status frame has no checksum: the nearest fault is a damaged end delimiter
+        return reply[:13] + b"\x00"

@@ -2,7 +2,8 @@
 
 Wire format (SCPI over USB-TMC/VISA in the lab; here any transport, lines ending ``\\n``)
 -------------------------------------------------------------------------------------
-Set-up: ``SENS:POW:RANG:AUTO 1``, ``CONF:POW``, ``SENS:AVER:COUN <n>``; wavelength correction
+Set-up: ``SENS:POW:RANG:AUTO 1`` (``SENS:POW:RANG:AUTO?`` -> ``1``/``0``, queried in Orsay's
+``Examples/Pw/hello_hardware.py``), ``CONF:POW``, ``SENS:AVER:COUN <n>``; wavelength correction
 ``SENS:CORR:WAV <nm>`` (re-sent only when λ changed by more than 0.1 nm); ``READ?`` -> power in
 W as a float string (we report µW); ``FETC?`` the last reading; ``*IDN?``; ``SYST:ERR?``.
 Settings are not answered (SCPI), queries are answered by one line.
@@ -24,8 +25,7 @@ class PowerMeter(Protocol):
 
     def averaging(self) -> int:
         """Number of samples averaged per reading, as the meter reports it."""
-        return int(self._parse(self.channel.query("SENS:AVER:COUN?", self.config.timeout_s),
-                               "averaging"))
+        ...
 
     def set_wavelength_nm(self, wavelength_nm: float, force: bool = False) -> bool: ...
 
@@ -78,6 +78,13 @@ class ThorlabsPM100:
         check_range("averaging count", count, 1, self.config.max_averaging, "samples")
         self.channel.send(f"SENS:AVER:COUN {int(count)}")
         self._averaging = int(count)
+
+    def auto_range(self) -> bool:
+        """True when the power range is automatic (``SENS:POW:RANG:AUTO?``)."""
+        reply = self.channel.query("SENS:POW:RANG:AUTO?", self.config.timeout_s)
+        if reply.strip() not in ("0", "1"):
+            raise BadReply(f"unexpected SENS:POW:RANG:AUTO? reply {reply!r} (expected 1 or 0)")
+        return reply.strip() == "1"
 
     def averaging(self) -> int:
         """Number of samples averaged per reading, as the meter reports it."""
@@ -153,6 +160,7 @@ class SimulatedPM100(LineInstrument):
         self.position = position
         self.wavelength_nm = 633.0
         self.averaging = 1
+        self.auto_range = True
         self.last_W = 0.0
         self.errors: list[str] = []
 
@@ -173,6 +181,8 @@ class SimulatedPM100(LineInstrument):
             return f"{self.wavelength_nm:.2f}"
         if key == "AVER:COUN?":
             return str(self.averaging)
+        if key == "POW:RANG:AUTO?":
+            return "1" if self.auto_range else "0"
         try:
             if key == "CORR:WAV":
                 value = float(arg)
@@ -181,7 +191,12 @@ class SimulatedPM100(LineInstrument):
                 self.wavelength_nm = value
             elif key == "AVER:COUN":
                 self.averaging = max(1, int(arg))
-            elif key not in ("POW:RANG:AUTO", "CONF:POW", "CONF", "*RST", "*CLS"):
+            elif key == "POW:RANG:AUTO":
+                word = arg.strip().upper()
+                if word not in ("0", "1", "ON", "OFF"):
+                    raise ValueError
+                self.auto_range = word in ("1", "ON")
+            elif key not in ("CONF:POW", "CONF", "*RST", "*CLS"):
                 self.errors.append('-113,"Undefined header"')
         except ValueError:
             self.errors.append('-222,"Data out of range"')

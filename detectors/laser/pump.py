@@ -3,10 +3,15 @@
 Wire format (serial 57600 8N1, ASCII lines ending ``\\n``)
 -------------------------------------------------------
 Queries, answered by one line: ``?SHT`` -> ``OPEN``/``CLOSED``, ``?D`` -> ``ON``/``OFF``, ``?G``
-gate, ``?C1``/``?C2`` -> diode current in A (``0.10``), ``?T1``/``?T2`` -> temperature in °C.
-Settings, each answered by one line that carries no information: ``SHT:1``/``SHT:0``, ``D:1``/
-``D:0``, ``G:1``/``G:0``, ``Q:0``, ``C1:<A, 2 decimals>``, ``C2:<A>``. Our simulator answers
-settings with ``OK`` and unknown commands with ``ERR <command>``.
+(gate) -> ``OPEN``/``CLOSED``, ``?C1``/``?C2`` -> diode current in A (``0.10``), ``?T1``/``?T2``
+-> temperature in °C. Settings, each answered by one line that Orsay's client reads and
+discards: ``SHT:1``/``SHT:0``, ``D:1``/``D:0``, ``G:1``/``G:0``, ``Q:0``, ``C1:<A, 2 decimals>``,
+``C2:<A>``. Source: ``OrsayDev/OrsayLaser`` ``SirahCredoServer/power_supply.py`` (client),
+``virtualInstruments/power_supply_vi.py`` (its simulated supply: ``?G`` -> ``OPEN``/``CLOSED``)
+and ``nionswift_plugin/laser_mod/gain_inst.py`` (compares ``?D`` with ``ON``, ``?G`` and ``?SHT``
+with ``OPEN``/``CLOSED``). What a setting's reply line holds is not recorded: our simulator
+answers ``OK`` and unknown commands ``ERR <command>`` [I]; the driver accepts any reply line
+except one starting with ``ERR``.
 """
 from __future__ import annotations
 
@@ -110,10 +115,12 @@ class SpectraPhysicsPump:
         return _parse_bool(self._query("?D"), "ON", "OFF", "diode")
 
     def set_gate(self, on: bool) -> None:
+        """Open (True) or close (False) the gate."""
         self._set("G:1" if on else "G:0")
 
     def gate_on(self) -> bool:
-        return _parse_bool(self._query("?G"), "ON", "OFF", "gate")
+        """True when the gate is open (``?G`` -> ``OPEN``)."""
+        return _parse_bool(self._query("?G"), "OPEN", "CLOSED", "gate")
 
     def temperature_C(self, channel: int = 1) -> float:
         """Diode temperature of ``channel`` (1 or 2), °C."""
@@ -203,7 +210,7 @@ class SimulatedPumpSupply(LineInstrument):
         if cmd == "?D":
             return "ON" if p.state.diode_on else "OFF"
         if cmd == "?G":
-            return "ON" if p.gate_on else "OFF"
+            return "OPEN" if p.gate_on else "CLOSED"
         if cmd in ("?C1", "?C2"):
             return f"{p.currents_A[int(cmd[2]) - 1]:.2f}"
         if cmd in ("?T1", "?T2"):

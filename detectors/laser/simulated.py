@@ -19,6 +19,7 @@ Example
 """
 from __future__ import annotations
 
+import os
 
 import numpy as np
 
@@ -38,6 +39,24 @@ from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
 
 SERIAL_DEVICES = ("laser", "pump", "meter_in", "meter_out", "attenuator")
 DEVICES = SERIAL_DEVICES + ("blanker",)
+
+
+class _GreetOnOpen:
+    """Serve a handler on a pty without its greeting at server start.
+
+    A pty server writes the greeting before any client, and pyserial flushes pending input when
+    it opens a port, so the greeting could be lost; on the instruments it follows the opening
+    (the Arduino resets, the laser auto-prompts). :meth:`SimulatedLaserBench._serve` writes it
+    once the driver's transport is open. (The TCP server already greets each client.)"""
+
+    def __init__(self, handler: SimulatedInstrument) -> None:
+        self.handler = handler
+
+    def greeting(self) -> bytes:
+        return b""
+
+    def receive(self, data: bytes) -> bytes:
+        return self.handler.receive(data)
 
 
 class SimulatedLaserSystem:
@@ -125,13 +144,13 @@ class SimulatedLaserBench:
 
     def _serve(self, name: str):
         handler = getattr(self.system, name)
-        if name in SERIAL_DEVICES and self.serial == "pty":
-            server = PtyServer(handler)
-        else:
-            server = TcpServer(handler)
+        pty = name in SERIAL_DEVICES and self.serial == "pty"
+        server = PtyServer(_GreetOnOpen(handler)) if pty else TcpServer(handler)
         self.servers[name] = server.start()
         transport = RecordingTransport(server.connect(timeout_s=self.timeout_s or 1.0))
         self.transports[name] = transport
+        if pty and (greeting := handler.greeting()):
+            os.write(server._master, greeting)  # the port is open now: the device greets
         return transport
 
     def start(self) -> LaserBench:

@@ -5,9 +5,14 @@ Wire format (serial 9600 8N1, 6-byte frames both ways)
 ``[device, command, d0, d1, d2, d3]`` with data a signed 32-bit little-endian integer; every
 request is answered by one 6-byte frame from the addressed device. Commands: 1 = home (reply
 data = position 0), 20 = move absolute in microsteps (reply when the move is done, data = final
-position), 60 = return current position. Device 0 is Zaber's broadcast address, so motors are
-numbered from 1 (the Orsay code numbers them 0–3; see the README). [I] An error is answered
-with command 255 and the error code as data (Zaber: 255 = "error").
+position), 60 = return current position. Device 0 is Zaber's broadcast address: every motor on
+the chain executes the command and answers with its own device number (NSLumiere's
+``diaf.Diafs.set_home`` loops over devices 0–3 and so homes every motor through device 0).
+NSLumiere drives its four motors as devices 1–4 (``diaf_inst.py``: ``set_val(1..4, …)``, m1/m2
+for the objective aperture, m3/m4 for the selected-area one) and stores their positions in
+microsteps, all positive (``aux_files/config/diafs_settings.json``: 49 500–128 480): position 0
+is the home end of the travel and positions are counted from it. [I] An error is answered with
+command 255 and the error code as data (Zaber: 255 = "error").
 """
 from __future__ import annotations
 
@@ -88,6 +93,24 @@ class ApertureMotors:
     def home(self, name: str) -> None:
         self._exchange(self.device(name), CMD_HOME, timeout_s=self.config.move_timeout_s)
 
+    def home_all(self) -> dict[str, int]:
+        """Home every motor at once through the broadcast address (device 0); each motor answers
+        for itself. Returns the reported position (microsteps) per motor name."""
+        self.transport.reset_input()
+        self.transport.write(encode_frame(0, CMD_HOME))
+        by_device = {d: n for n, d in self.config.motors.items()}
+        positions: dict[str, int] = {}
+        for _ in by_device:
+            dev, cmd, value = decode_frame(self.transport.read_exact(FRAME.size, self.config.move_timeout_s))
+            if dev not in by_device:
+                raise BadReply(f"aperture motors: reply from device {dev}, configured {sorted(by_device)}")
+            if cmd == CMD_ERROR:
+                raise InstrumentError(f"aperture motor {dev} reported error code {value}")
+            if cmd != CMD_HOME:
+                raise BadReply(f"aperture motor {dev}: reply to command {cmd}, expected {CMD_HOME}")
+            positions[by_device[dev]] = value
+        return positions
+
     def move_to_um(self, name: str, position_um: float) -> float:
         """Move and wait for completion; returns the final position, µm."""
         device = self.device(name)
@@ -119,18 +142,28 @@ class SimulatedApertureMotors(SimulatedInstrument):
     def handle(self, request: bytes) -> bytes | None:
         p = self.physics
         device, command, data = FRAME.unpack(request)
-        if device not in p.aperture_steps:
+        if device == 0:  # broadcast: every motor executes and answers, in chain order
+            devices = sorted(p.aperture_steps)
+        elif device in p.aperture_steps:
+            devices = [device]
+        else:
             return None  # nobody on the chain answers
         cfg = p.config.apertures
-        if command == CMD_RETURN_POSITION:
-            return encode_frame(device, command, p.aperture_steps[device])
-        if command in (CMD_HOME, CMD_MOVE_ABSOLUTE):
-            target = 0 if command == CMD_HOME else data
-            limit = max(abs(r) for r in cfg.range_um) / cfg.microstep_um * 1.05
-            if abs(target) > limit:
-                return encode_frame(device, CMD_ERROR, ERR_POSITION_RANGE)
-            distance_um = abs(target - p.aperture_steps[device]) * cfg.microstep_um
-            p.clock.sleep(distance_um / cfg.speed_um_per_s)
-            p.aperture_steps[device] = target
-            return encode_frame(device, command, target)
-        return encode_frame(device, CMD_ERROR, ERR_INVALID_COMMAND)
+        travel_steps = round(max(cfg.range_um) / cfg.microstep_um)  # home (0) to the far end
+        replies, longest_s = [], 0.0
+        for d in devices:
+            if command == CMD_RETURN_POSITION:
+                replies.append(encode_frame(d, command, p.aperture_steps[d]))
+            elif command in (CMD_HOME, CMD_MOVE_ABSOLUTE):
+                target = 0 if command == CMD_HOME else data
+                if not 0 <= target <= travel_steps:
+                    replies.append(encode_frame(d, CMD_ERROR, ERR_POSITION_RANGE))
+                    continue
+                distance_um = abs(target - p.aperture_steps[d]) * cfg.microstep_um
+                longest_s = max(longest_s, distance_um / cfg.speed_um_per_s)  # they move together
+                p.aperture_steps[d] = target
+                replies.append(encode_frame(d, command, target))
+            else:
+                replies.append(encode_frame(d, CMD_ERROR, ERR_INVALID_COMMAND))
+        p.clock.sleep(longest_s)
+        return b"".join(replies)

@@ -35,12 +35,14 @@ class HTSettings:
 
 
 def _default_ht_table() -> dict[float, HTSettings]:
-    # lens excitation scales roughly with the relativistic momentum (order of magnitude)
+    # Lens currents: the per-HT values saved on the instrument by NSLumiere
+    # (nionswift_plugin/aux_files/config/lenses_settings.json: obj, c1, c2 per kV; C1 is off at
+    # every HT there). The spectrometer settings are placeholders of the right order.
     return {
-        40_000.0: HTSettings(4.10, 0.55, 0.62, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.05}),
-        60_000.0: HTSettings(5.15, 0.69, 0.78, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.075}),
-        80_000.0: HTSettings(6.05, 0.81, 0.91, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.09}),
-        100_000.0: HTSettings(6.85, 0.92, 1.03, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.1}),
+        40_000.0: HTSettings(7.8, 0.0, 0.67, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.05}),
+        60_000.0: HTSettings(5.636218, 0.0, 0.54137, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.075}),
+        80_000.0: HTSettings(7.435577, 0.0, 0.632461, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.09}),
+        100_000.0: HTSettings(7.549036, 0.0, 0.720259, {"energy_offset_eV": -20.0, "dispersion_eV_per_channel": 0.1}),
     }
 
 
@@ -126,12 +128,18 @@ class StageConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ApertureConfig:
-    """Aperture motors (Zaber binary protocol): device numbers from 1, µm per microstep."""
+    """Aperture motors (Zaber binary protocol): device numbers from 1, µm per microstep.
+
+    Positions count from the home end of the travel (0) and are positive, as NSLumiere's saved
+    positions (49 500–128 480 microsteps) are. ``range_um`` default: the 25 mm travel of a Zaber
+    actuator with the 0.047 625 µm microstep below [I: neither the model nor the microstep is
+    recorded; set both per site].
+    """
 
     motors: Mapping[str, int] = dataclasses.field(
         default_factory=lambda: {"OA.x": 1, "OA.y": 2, "CA.x": 3, "CA.y": 4})
     microstep_um: float = 0.047625
-    range_um: tuple[float, float] = (-2000.0, 2000.0)
+    range_um: tuple[float, float] = (0.0, 25_000.0)
     speed_um_per_s: float = 500.0
     port: str = ""
     baudrate: int = 9600
@@ -140,6 +148,9 @@ class ApertureConfig:
 
     def __post_init__(self) -> None:
         check_order("aperture range", *self.range_um)
+        if self.range_um[0] < 0:
+            raise ValueError(f"aperture range {self.range_um} µm: positions count from home (0), "
+                             "so the range must lie within 0 and the travel")
         if any(not 1 <= d <= 254 for d in self.motors.values()):
             raise ValueError(f"aperture device numbers must be 1–254 (0 is broadcast): {dict(self.motors)}")
 

@@ -1,11 +1,17 @@
 """Lens power supply (objective, C1, C2): driver, simulator, objective thermal model.
 
-Wire format (serial 57600 8N1, ASCII, requests and reply lines end with ``\\r``)
--------------------------------------------------------------------------------
+Wire format (serial 57600 8N1, ASCII, requests end with ``\\r``)
+-------------------------------------------------------------
+NSLumiere's client (``nionswift_plugin/lenses/lens_ps.py``) reads 7 bytes of echo, the current
+and voltage up to each ``,``, then ``readline()`` — up to ``\\n`` — for the rest, and reads every
+other reply with ``readline()`` too: so a reply line ends with ``\\r\\n`` [I: the ``\\r``]. The
+driver reads up to ``\\r`` and drops the ``\\n`` wherever it lands.
+
 - Query channel ``c`` (1 objective, 2 C1, 3 C2): ``>1,2,c``. The supply echoes the request
   line (7 bytes for a one-digit channel), then answers ``<current A>,<voltage V>,<status>``.
-- Set: ``>1,1,c,<current A>,0.5`` (last field fixed at 0.5 [I: ramp/compliance]); echo, then
-  the same ``<current>,<voltage>,<status>`` line with the new values.
+- Set: ``>1,1,c,<current A>,0.5`` (current with 6 decimals, as NSLumiere saves and sends it;
+  last field fixed at 0.5 [I: ramp/compliance]); echo, then the same
+  ``<current>,<voltage>,<status>`` line with the new values.
 - Unlock (sent once at start): ``>1,11,255,1``; echo, then ``OK``.
 - [I] Errors: echo, then a line starting with ``E`` (``E,LOCKED``, ``E,RANGE``, ``E,SYNTAX``).
 """
@@ -106,10 +112,10 @@ class LensSupply:
         t.reset_input()
         request = command.encode("ascii") + b"\r"
         t.write(request)
-        echo = t.read_until(b"\r", self.config.timeout_s)
+        echo = t.read_until(b"\r", self.config.timeout_s).lstrip(b"\n")
         if echo != request:
             raise BadReply(f"lens supply: echo {echo!r} does not match the request {request!r}")
-        raw = t.read_until(b"\r", self.config.timeout_s)
+        raw = t.read_until(b"\r", self.config.timeout_s).lstrip(b"\n")
         try:
             line = raw.decode("ascii").strip()
         except UnicodeDecodeError as exc:
@@ -148,7 +154,7 @@ class LensSupply:
     def set_current_A(self, lens: str, current_A: float) -> float:
         """Set ``lens`` to ``current_A``; returns the current the supply reports, A."""
         value = self.check_current(lens, current_A)
-        got, _ = self._parse(self._exchange(f">1,1,{self.channel(lens)},{value:.4f},{self.config.compliance}"))
+        got, _ = self._parse(self._exchange(f">1,1,{self.channel(lens)},{value:.6f},{self.config.compliance}"))
         if abs(got - value) > 1e-3:
             raise InstrumentError(f"lens supply set {lens} to {got} A instead of {value} A")
         return got
@@ -168,7 +174,7 @@ class SimulatedLensSupply(LineInstrument):
         if not request.strip():
             return None
         line = self.handle_line(request.decode("ascii", errors="replace").strip())
-        return request + b"\r" + line.encode("ascii") + b"\r"
+        return request + b"\r" + line.encode("ascii") + b"\r\n"
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x15\x7f>1?" + b"\r" + b"#garbage\r"
@@ -202,4 +208,4 @@ class SimulatedLensSupply(LineInstrument):
                 p.lens_currents_A[channel] = value
         else:
             return "E,SYNTAX"
-        return f"{p.lens_currents_A[channel]:.4f},{p.lens_voltage_V(channel):.3f},0"
+        return f"{p.lens_currents_A[channel]:.6f},{p.lens_voltage_V(channel):.3f},0"

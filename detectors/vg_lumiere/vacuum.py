@@ -9,8 +9,13 @@ p = mmmm/1000 · 10^(EE−20) hPa [I: "u_expo_new"]. The driver returns Pa (1 hP
 
 Gun gauge — ion-pump/gauge controller, 115200 8N1
 -------------------------------------------------
-Query ``GDAT? 1\\n``; the reply is 15 bytes. [I] We define it as ``+d.dddE±dd Pa\\r\\n``
-(sign, mantissa, exponent, space, unit, CR LF), e.g. ``+3.000E-08 Pa\\r\\n``.
+Query ``GDAT? 1\\n``; the reply is 15 bytes. What NSLumiere's reader fixes
+(``nionswift_plugin/IVG/gun.py``: ``read(15)``, mantissa ``float(value[0:6])``, exponent
+``int(value[-5:-1])``, pressure = mantissa·10^exponent) and its display (``ivg_inst.py`` formats
+the gun value with ``' Torr'``): the exponent sits in bytes 10–13 and the unit is Torr. [I] The
+form that fits all of that is C's ``%+E`` with CR LF, ``+3.000000E-08\\r\\n`` (15 bytes; bytes
+10–13 ``-08\\r``): the driver reads it as one number and converts Torr to Pa. (Our earlier
+guess ``+3.000E-08 Pa\\r\\n`` put `` Pa\\r`` where NSLumiere reads the exponent.)
 """
 from __future__ import annotations
 
@@ -25,7 +30,9 @@ from .physics import ColumnPhysics
 
 PARAM_PRESSURE = 740
 GUN_REPLY_LEN = 15
-_GUN_REPLY = re.compile(rb"^([+-]\d\.\d{3}E[+-]\d{2}) Pa\r\n$")
+_GUN_REPLY = re.compile(rb"^\s*([+-]?\d\.\d+E[+-]\d+)\s*$")
+#: 1 Torr in Pa (101 325 / 760): the gun controller reports Torr
+PA_PER_TORR = 101_325.0 / 760.0
 
 
 def pfeiffer_checksum(body: str) -> int:
@@ -108,11 +115,11 @@ class GunGauge:
         raw = self.transport.read_exact(GUN_REPLY_LEN, self.timeout_s)
         m = _GUN_REPLY.match(raw)
         if not m:
-            raise BadReply(f"gun gauge: cannot parse {raw!r} as '+d.dddE±dd Pa\\r\\n'")
-        value = float(m.group(1))
-        if value < 0:
-            raise InstrumentError(f"gun gauge reports a negative pressure {value} Pa (sensor fault)")
-        return value
+            raise BadReply(f"gun gauge: cannot parse {raw!r} as a number in Torr like '+3.000000E-08\\r\\n'")
+        value_torr = float(m.group(1))
+        if value_torr < 0:
+            raise InstrumentError(f"gun gauge reports a negative pressure {value_torr} Torr (sensor fault)")
+        return value_torr * PA_PER_TORR
 
 
 class SimulatedPfeifferGauge(LineInstrument):
@@ -159,7 +166,7 @@ class SimulatedGunGauge(SimulatedInstrument):
     def handle(self, request: bytes) -> bytes | None:
         if request.strip().split() != [b"GDAT?", b"1"]:
             return b"ERR           \n"[:GUN_REPLY_LEN]
-        return f"{self.physics.gun_pressure_Pa:+.3E} Pa\r\n".encode("ascii")
+        return f"{self.physics.gun_pressure_Pa / PA_PER_TORR:+E}\r\n".encode("ascii")
 
     def garble(self, reply: bytes) -> bytes:
         return b"\x15?#garbage?#\x7f\r\n"

@@ -122,3 +122,26 @@ def test_config_from_dict():
     assert cfg.geometry.focal_length_mm == 320
     with pytest.raises(ValueError, match="unknown keys"):
         CLConfig.from_dict({"focal_mm": 3})
+
+
+@pytest.mark.parametrize("serial", ["pty", "tcp"])
+def test_driver_works_with_the_rs232_echo(world, serial):
+    # the manual: every character is echoed on RS-232 (not over USB); the driver drops the echo
+    with SimulatedCLSpectrometer(world, {"simulated_echo": True}, serial=serial, timeout_s=0.3) as sim:
+        s = sim.spectrometer
+        assert s.wavelength_nm() == pytest.approx(550.0)
+        assert s.gratings() == [Grating(600, 300), Grating(300, 500), Grating(150, 500)]
+        assert s.goto_nm(600.0) == pytest.approx(600.0)
+        assert s.exit_mirror() == "FRONT" and s.slit_um() == pytest.approx(100.0)
+        sim.transport.reset_input()
+        sim.transport.write(b"?GRATING\r")
+        assert sim.transport.read_until(b"\n", 0.3) == b"?GRATING\r2  ok\r\n"  # echo, then reply
+        with pytest.raises(InstrumentError):
+            s.command("FLY-TO-THE-MOON")
+
+
+def test_old_acton_goto_form_is_accepted_as_nslumiere_sends_it(cl):
+    # NSLumiere OptSpec/spec.py set_wavelength sends format(value, '.3f') + ' <goto>\r' and reads
+    # lines until one holds b'ok'; the manual: "<GOTO> Same as GOTO"
+    lines = cl.spectrometer.command("612.500 <goto>", 5.0)
+    assert lines == [] and cl.spectrometer.wavelength_nm() == pytest.approx(612.5)

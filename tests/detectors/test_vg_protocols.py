@@ -32,11 +32,11 @@ def vg(request, world):
 def test_lens_supply_wire_format(vg):
     lenses, t = vg.column.lenses, vg.transports["lenses"]
     assert t.written[0] == b">1,11,255,1\r"  # unlock at start
-    current, voltage = lenses.read("C1")
-    assert current == pytest.approx(0.92)
-    assert voltage == pytest.approx(0.92 * 4.0)
+    current, voltage = lenses.read("C2")
+    assert current == pytest.approx(0.720259, abs=1e-4)
+    assert voltage == pytest.approx(vg.physics.lens_voltage_V(3), abs=1e-3) and voltage > 0
     assert lenses.set_current_A("OL", 7.25) == pytest.approx(7.25)
-    assert t.written[-1] == b">1,1,1,7.2500,0.5\r"
+    assert t.written[-1] == b">1,1,1,7.250000,0.5\r"  # 6 decimals, as NSLumiere saves and sends them
     assert vg.physics.lens_currents_A[1] == pytest.approx(7.25)
     assert lenses.current_A("OL") == pytest.approx(7.25)
     assert t.written[-1] == b">1,2,1\r"
@@ -63,7 +63,7 @@ def test_lens_supply_locked_garbled_silent(vg):
     with pytest.raises(DeviceTimeout):
         vg.column.lenses.read("OL")
     vg.clear_faults()
-    assert vg.column.lenses.current_A("C2") == pytest.approx(1.03)
+    assert vg.column.lenses.current_A("C2") == pytest.approx(0.720259, abs=1e-4)
 
 
 def test_thermal_model_is_exact_first_order():
@@ -141,8 +141,10 @@ def test_aperture_motors(vg):
     assert ap.position_um("OA.y") == 0.0
     ap.home("OA.x")
     assert vg.physics.aperture_steps[1] == 0
-    with pytest.raises(LimitError, match="aperture CA.y 2500.0 µm outside"):
-        ap.move_to_um("CA.y", 2500.0)
+    # positions count from home (0) and are positive (NSLumiere diafs_settings.json); the old
+    # symmetric ±2000 µm range refused every saved position
+    with pytest.raises(LimitError, match="aperture CA.y -5.0 µm outside the allowed range 0.0–25000.0 µm"):
+        ap.move_to_um("CA.y", -5.0)
     with pytest.raises(InstrumentError, match="error code"):
         ap._exchange(3, CMD_MOVE_ABSOLUTE, 10**8)
     with pytest.raises(DeviceTimeout):  # no motor 9 on the chain: nobody answers
@@ -150,6 +152,21 @@ def test_aperture_motors(vg):
     vg.simulators["apertures"].fault = Fault.GARBLED
     with pytest.raises(BadReply):
         ap.position_steps("CA.x")
+
+
+def test_broadcast_homes_every_motor_and_each_answers(vg):
+    ap, physics = vg.column.apertures, vg.physics
+    for name, steps in (("OA.x", 121_578), ("OA.y", 81_739), ("CA.x", 128_480), ("CA.y", 57_044)):
+        ap.move_to_um(name, steps * ap.config.microstep_um)   # NSLumiere's saved "None" positions
+    assert physics.aperture_steps == {1: 121_578, 2: 81_739, 3: 128_480, 4: 57_044}
+    assert ap.home_all() == {"OA.x": 0, "OA.y": 0, "CA.x": 0, "CA.y": 0}
+    assert physics.aperture_steps == {1: 0, 2: 0, 3: 0, 4: 0}
+    # NSLumiere's set_home: [motor, 1, 0, 0, 0, 0] for motor 0..3; device 0 alone gives 4 replies
+    t = vg.transports["apertures"]
+    t.reset_input()
+    t.write(bytes([0, 1, 0, 0, 0, 0]))
+    replies = [struct.unpack("<BBi", t.read_exact(6, 2.0)) for _ in range(4)]
+    assert replies == [(1, 1, 0), (2, 1, 0), (3, 1, 0), (4, 1, 0)]
 
 
 def test_aperture_device_zero_is_broadcast():
