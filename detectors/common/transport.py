@@ -25,7 +25,7 @@ import time
 import tty
 from typing import Protocol, runtime_checkable
 
-from .errors import ConnectionLost, DeviceTimeout
+from .errors import ConnectionLost, DeviceTimeout, names_device
 
 
 @runtime_checkable
@@ -49,8 +49,14 @@ class Transport(Protocol):
 class _BufferedTransport:
     """Common read logic on top of a ``_recv_some(timeout_s) -> bytes`` primitive."""
 
-    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001")
+    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001"); a
+    #: driver may prefix its instrument ("CL spectrometer on serial port COM3")
     name = ""
+
+    @property
+    def device(self) -> str:
+        """The name every :class:`~detectors.common.errors.DeviceError` of this transport carries."""
+        return self.name
 
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -71,6 +77,7 @@ class _BufferedTransport:
         raise NotImplementedError
 
     # -- public ---------------------------------------------------------------------------------
+    @names_device
     def write(self, data: bytes) -> None:
         if self._closed:
             raise ConnectionLost("write on a closed transport")
@@ -84,6 +91,7 @@ class _BufferedTransport:
         chunk = self._recv_some(remaining)
         self._buffer.extend(chunk)
 
+    @names_device
     def read_exact(self, n: int, timeout_s: float | None = None) -> bytes:
         """Read exactly ``n`` bytes or raise :class:`DeviceTimeout` (partial data is discarded)."""
         if self._closed:
@@ -99,6 +107,7 @@ class _BufferedTransport:
         del self._buffer[:n]
         return out
 
+    @names_device
     def read_until(self, terminator: bytes = b"\n", timeout_s: float | None = None,
                    max_bytes: int = 4096) -> bytes:
         """Read up to and including ``terminator``; :class:`DeviceTimeout` if it does not come."""
@@ -160,7 +169,7 @@ class SocketTransport(_BufferedTransport):
         try:
             self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout_s)
         except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}", device=self.name) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _recv_some(self, timeout_s: float) -> bytes:
@@ -220,7 +229,7 @@ class SerialTransport(_BufferedTransport):
                                               stopbits=1, timeout=timeout_s,
                                               write_timeout=timeout_s)
         except errors as exc:
-            raise ConnectionLost(f"cannot open serial port {port}: {exc}") from exc
+            raise ConnectionLost(f"cannot open serial port {port}: {exc}", device=self.name) from exc
 
     def _recv_some(self, timeout_s: float) -> bytes:
         try:
@@ -496,9 +505,9 @@ class LineChannel:
             try:
                 text = raw.decode("ascii").strip()
             except UnicodeDecodeError as exc:
-                raise BadReply(f"non-ASCII reply {raw!r}") from exc
+                raise BadReply(f"non-ASCII reply {raw!r}", device=getattr(self.transport, "name", None)) from exc
             if not text.isprintable():
-                raise BadReply(f"unprintable reply {raw!r}")
+                raise BadReply(f"unprintable reply {raw!r}", device=getattr(self.transport, "name", None))
             if text in self.skip:
                 continue
             return text

@@ -79,23 +79,25 @@ def connect_bench(config: LaserConfig, *, sleep: Callable[[float], None] = time.
         raise ValueError(f"laser config has no serial port for {', '.join(missing)}")
     opened: list[Transport] = []
 
-    def serial(port: str, baudrate: int, timeout_s: float) -> Transport:
+    def serial(port: str, baudrate: int, timeout_s: float, device: str) -> Transport:
         opened.append(SerialTransport(port, baudrate=baudrate, timeout_s=timeout_s))
+        opened[-1].name = f"{device} on {opened[-1].name}"  # names the instrument in its errors
         return opened[-1]
 
     try:
         c = config
-        laser = SirahCredo(serial(c.credo.port, c.credo.baudrate, c.credo.timeout_s), c.credo,
+        laser = SirahCredo(serial(c.credo.port, c.credo.baudrate, c.credo.timeout_s, "laser"), c.credo,
                            sleep=sleep, monotonic=monotonic)
-        pump = SpectraPhysicsPump(serial(c.pump.port, c.pump.baudrate, c.pump.timeout_s), c.pump,
+        pump = SpectraPhysicsPump(serial(c.pump.port, c.pump.baudrate, c.pump.timeout_s, "pump supply"), c.pump,
                                   sleep=sleep)
-        meter_in = ThorlabsPM100(serial(c.meter.port_in, c.meter.baudrate, c.meter.timeout_s),
+        meter_in = ThorlabsPM100(serial(c.meter.port_in, c.meter.baudrate, c.meter.timeout_s, "power meter (in)"),
                                  c.meter)
-        meter_out = ThorlabsPM100(serial(c.meter.port_out, c.meter.baudrate, c.meter.timeout_s),
+        meter_out = ThorlabsPM100(serial(c.meter.port_out, c.meter.baudrate, c.meter.timeout_s, "power meter (out)"),
                                   c.meter)
         attenuator = ServoAttenuator(serial(c.attenuator.port, c.attenuator.baudrate,
-                                            c.attenuator.timeout_s), c.attenuator)
+                                            c.attenuator.timeout_s, "attenuator"), c.attenuator)
         opened.append(SocketTransport(c.blanker.host, c.blanker.port, c.blanker.timeout_s))
+        opened[-1].name = f"sync box at {opened[-1].name}"
         blanker = BlankerBox(opened[-1], c.blanker)
     except BaseException:
         for transport in opened:

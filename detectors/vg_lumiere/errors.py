@@ -50,6 +50,8 @@ class SubsystemTimeout(DeviceTimeout):
         Which instrument was silent, e.g. ``"lens power supply"``.
     """
 
+    device_kind = "VG column"
+
     def __init__(self, subsystem: str, detail: str = "") -> None:
         self.subsystem = subsystem
         msg = f"{subsystem} did not answer"
@@ -93,11 +95,15 @@ class InterlockEvent:
 class InterlockTripped(DeviceError):
     """An interlock tripped (or is still latched) and the requested action was stopped.
 
+    ``device`` is ``"VG column"``.
+
     Attributes
     ----------
     events : tuple of InterlockEvent
         The trips that caused this error (each says why and what was made safe).
     """
+
+    device_kind = "VG column"
 
     def __init__(self, events: "list[InterlockEvent] | tuple[InterlockEvent, ...]", message: str = "") -> None:
         self.events = tuple(events)
