@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import typing
 
 T = typing.TypeVar("T")
@@ -139,6 +140,44 @@ def names_device(method: typing.Callable[..., T]) -> typing.Callable[..., T]:
     return wrapper
 
 
+def _device_of(driver: typing.Any) -> str:
+    """The name of the transport a driver talks through (``driver.transport`` or
+    ``driver.channel.transport``), e.g. ``"laser on serial port /dev/ttyUSB0"``; ``""`` if none."""
+    for holder in (driver, getattr(driver, "channel", None)):
+        transport = getattr(holder, "transport", None)
+        name = getattr(transport, "name", "") if transport is not None else ""
+        if name:
+            return str(name)
+    return ""
+
+
+def names_its_device(cls: type[T]) -> type[T]:
+    """Class decorator for a serial/TCP driver: :class:`DeviceError` s leaving any of its public
+    methods carry the name of the driver's transport as their device (unless already named).
+
+    The protocol code that raises (a parser of a status frame, a reply check) does not know
+    which instrument it parses for; the transport's name does (``connect_*`` functions prefix
+    it with the instrument: ``"pump supply on serial port COM4"``).
+    """
+    for attr, value in list(vars(cls).items()):
+        if attr.startswith("_") or not inspect.isfunction(value):
+            continue
+
+        def wrap(method: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
+            @functools.wraps(method)
+            def wrapper(self: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+                try:
+                    return method(self, *args, **kwargs)
+                except DeviceError as error:
+                    if not error.device_named:
+                        error.device = _device_of(self) or None
+                    raise
+            return wrapper
+
+        setattr(cls, attr, wrap(value))
+    return cls
+
+
 def describe_error(error: BaseException) -> str:
     """One line for a user: which device (or input) failed and why, no traceback.
 
@@ -152,7 +191,9 @@ def describe_error(error: BaseException) -> str:
         text = message if device.lower() in message.lower() else f"{device}: {message or type(error).__name__}"
     elif isinstance(error, (ValueError, LookupError)) and message:
         # LookupError: e.g. an unknown control name (vg_lumiere.UnknownControl lists the known ones)
-        text = message.strip("'\"") if isinstance(error, KeyError) else message
+        # KeyError's str() is the repr of its argument: show the argument itself
+        text = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(
+            error.args[0], str) else message
     elif isinstance(error, MemoryError):
         text = f"out of memory{': ' + message if message else ''}; choose smaller sizes"
     elif isinstance(error, OSError) and message:

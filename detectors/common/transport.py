@@ -262,6 +262,15 @@ class RecordingTransport:
         self.written: list[bytes] = []
 
     @property
+    def name(self) -> str:
+        """The wrapped transport's name (errors name the instrument by it)."""
+        return getattr(self.inner, "name", "")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.inner.name = value  # type: ignore[attr-defined]
+
+    @property
     def timeout_s(self) -> float:
         return self.inner.timeout_s
 

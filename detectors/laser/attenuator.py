@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .config import AttenuatorConfig
-from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range, names_its_device
 from .physics import LaserPhysics
 from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
@@ -29,6 +29,7 @@ class Attenuator(Protocol):
     def angle_deg(self) -> int: ...
 
 
+@names_its_device
 class ServoAttenuator:
     """Driver of the Arduino servo attenuator.
 

@@ -26,7 +26,7 @@ from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
 
 from .attenuator import ServoAttenuator, SimulatedServoAttenuator
-from .bench import LaserBench
+from .bench import DEVICE_NAMES, LaserBench
 from .blanker import BlankerBox, SimulatedBlanker
 from .config import LaserConfig, with_timeouts
 from .credo import SimulatedCredo, SirahCredo
@@ -130,7 +130,9 @@ class SimulatedLaserBench:
         else:
             server = TcpServer(handler)
         self.servers[name] = server.start()
-        transport = RecordingTransport(server.connect(timeout_s=self.timeout_s or 1.0))
+        inner = server.connect(timeout_s=self.timeout_s or 1.0)
+        inner.name = f"{DEVICE_NAMES[name]} on {inner.name}"  # names the instrument in its errors
+        transport = RecordingTransport(inner)
         self.transports[name] = transport
         return transport
 

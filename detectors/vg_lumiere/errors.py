@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError,
-                                    DeviceTimeout, InstrumentError, LimitError, check_range)
+                                    DeviceTimeout, InstrumentError, LimitError, check_range,
+                                    names_its_device)
 
 __all__ = ["BadReply", "ChecksumError", "ConnectionLost", "ControlRangeError", "DeviceError",
            "DeviceTimeout", "InstrumentError", "InterlockEvent", "InterlockTripped", "LimitError",
-           "ReadOnlyControl", "SubsystemTimeout", "UnknownControl", "check_range"]
+           "ReadOnlyControl", "SubsystemTimeout", "UnknownControl", "check_range", "names_its_device"]
 
 
 class UnknownControl(LookupError):

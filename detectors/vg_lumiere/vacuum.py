@@ -20,7 +20,7 @@ import re
 from detectors.common.simbase import LineInstrument, SimulatedInstrument
 from detectors.common.transport import Transport
 
-from .errors import BadReply, ChecksumError, InstrumentError
+from .errors import BadReply, ChecksumError, InstrumentError, names_its_device
 from .physics import ColumnPhysics
 
 PARAM_PRESSURE = 740
@@ -70,6 +70,7 @@ def decode_pressure_hPa(data: str) -> float:
     return int(data[:4]) / 1000.0 * 10.0 ** (int(data[4:]) - 20)
 
 
+@names_its_device
 class PfeifferGauge:
     """Column gauge driver (Pfeiffer protocol): :meth:`pressure_Pa`."""
 
@@ -92,6 +93,7 @@ class PfeifferGauge:
         return decode_pressure_hPa(data) * 100.0
 
 
+@names_its_device
 class GunGauge:
     """Gun gauge driver: ``GDAT? <channel>`` → 15-byte reply; :meth:`pressure_Pa`."""
 
