@@ -8,7 +8,9 @@ what happened. Drivers raise these (or :class:`LimitError` / :class:`ParameterEr
 
 Each :class:`DeviceError` names its device: ``error.device`` is the instance's device (e.g.
 ``"Merlin at 127.0.0.1:6341"``, set by the driver that knows the address) or, when the driver
-did not say, the class's kind (:attr:`DeviceError.device_kind`, e.g. ``"Merlin"``).
+did not say, the class's kind (:attr:`DeviceError.device_kind`, e.g. ``"Merlin"``). Drivers set
+it with :func:`naming_device` (a block) or :func:`names_its_device` (a class decorator: the
+name of the driver's transport, e.g. ``"pump supply on serial port COM4"``).
 :func:`describe_error` turns any exception into the single line the CLI prints and the panels
 show, e.g. ``"Merlin at 127.0.0.1:6341: reply b'garbage' does not answer 'GET,DETECTORSTATUS'"``.
 """
@@ -130,25 +132,17 @@ def naming_device(device: str) -> typing.Iterator[None]:
         raise
 
 
-def names_device(method: typing.Callable[..., T]) -> typing.Callable[..., T]:
-    """Decorate a driver method: :class:`DeviceError` s leaving it get ``self.device`` as their
-    device (see :func:`naming_device`)."""
-    @functools.wraps(method)
-    def wrapper(self: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> T:
-        with naming_device(self.device):
-            return method(self, *args, **kwargs)
-    return wrapper
-
-
 def _device_of(driver: typing.Any) -> str:
     """The name of the transport a driver talks through (``driver.transport`` or
-    ``driver.channel.transport``), e.g. ``"laser on serial port /dev/ttyUSB0"``; ``""`` if none."""
+    ``driver.channel.transport``), e.g. ``"laser on serial port /dev/ttyUSB0"``; for a transport
+    itself its own ``name``; ``""`` if none."""
     for holder in (driver, getattr(driver, "channel", None)):
         transport = getattr(holder, "transport", None)
         name = getattr(transport, "name", "") if transport is not None else ""
         if name:
             return str(name)
-    return ""
+    own = getattr(driver, "name", "")
+    return own if isinstance(own, str) and hasattr(driver, "read_until") else ""
 
 
 def names_its_device(cls: type[T]) -> type[T]:
@@ -160,7 +154,8 @@ def names_its_device(cls: type[T]) -> type[T]:
     it with the instrument: ``"pump supply on serial port COM4"``).
     """
     for attr, value in list(vars(cls).items()):
-        if attr.startswith("_") or not inspect.isfunction(value):
+        # public methods, and __init__ (drivers talk to the instrument when connecting)
+        if (attr.startswith("_") and attr != "__init__") or not inspect.isfunction(value):
             continue
 
         def wrap(method: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
@@ -181,8 +176,9 @@ def names_its_device(cls: type[T]) -> type[T]:
 def describe_error(error: BaseException) -> str:
     """One line for a user: which device (or input) failed and why, no traceback.
 
-    A :class:`DeviceError` is prefixed with its device unless the message already names it; a :class:`ValueError` (bad input, :class:`ParameterError`, :class:`LimitError`, the
-    site file's ``ConfigError``) is its message; a :class:`MemoryError` says so; anything else
+    A :class:`DeviceError` is prefixed with its device unless the message already names it; a
+    :class:`ValueError` (bad input, :class:`ParameterError`, :class:`LimitError`, the site
+    file's ``ConfigError``) is its message; a :class:`MemoryError` says so; anything else
     (a bug) is ``"internal error: <type>: <message>"``. Newlines are folded into ``"; "``.
     """
     message = str(error).strip()

@@ -25,7 +25,7 @@ import time
 import tty
 from typing import Protocol, runtime_checkable
 
-from .errors import ConnectionLost, DeviceTimeout, names_device
+from .errors import ConnectionLost, DeviceTimeout, names_its_device
 
 
 @runtime_checkable
@@ -46,6 +46,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@names_its_device
 class _BufferedTransport:
     """Common read logic on top of a ``_recv_some(timeout_s) -> bytes`` primitive."""
 
@@ -53,10 +54,6 @@ class _BufferedTransport:
     #: driver may prefix its instrument ("CL spectrometer on serial port COM3")
     name = ""
 
-    @property
-    def device(self) -> str:
-        """The name every :class:`~detectors.common.errors.DeviceError` of this transport carries."""
-        return self.name
 
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -77,7 +74,6 @@ class _BufferedTransport:
         raise NotImplementedError
 
     # -- public ---------------------------------------------------------------------------------
-    @names_device
     def write(self, data: bytes) -> None:
         if self._closed:
             raise ConnectionLost("write on a closed transport")
@@ -91,7 +87,6 @@ class _BufferedTransport:
         chunk = self._recv_some(remaining)
         self._buffer.extend(chunk)
 
-    @names_device
     def read_exact(self, n: int, timeout_s: float | None = None) -> bytes:
         """Read exactly ``n`` bytes or raise :class:`DeviceTimeout` (partial data is discarded)."""
         if self._closed:
@@ -107,7 +102,6 @@ class _BufferedTransport:
         del self._buffer[:n]
         return out
 
-    @names_device
     def read_until(self, terminator: bytes = b"\n", timeout_s: float | None = None,
                    max_bytes: int = 4096) -> bytes:
         """Read up to and including ``terminator``; :class:`DeviceTimeout` if it does not come."""

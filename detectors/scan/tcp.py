@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout, names_device
+from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout, names_its_device
 from detectors.common.transport import LineChannel, SocketTransport, Transport
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import GeneratorSettings, frame_fields
@@ -40,6 +40,7 @@ def order_payload(order: np.ndarray) -> tuple[bytes, int]:
     return data, zlib.crc32(data)
 
 
+@names_its_device
 class TcpScanGenerator(GeneratorSettings):
     """Driver of a scan unit speaking the Lumière scan protocol.
 
@@ -59,6 +60,8 @@ class TcpScanGenerator(GeneratorSettings):
     """
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
+        if getattr(transport, "name", "") and not transport.name.startswith("scan generator"):
+            transport.name = f"scan generator at {transport.name}"  # type: ignore[attr-defined] # errors name it
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")
@@ -82,17 +85,11 @@ class TcpScanGenerator(GeneratorSettings):
         for i in range(1, self.n_outputs + 1):
             self._store(line=self._read_line_settings(i))
 
-    @property
-    def device(self) -> str:
-        """``"scan generator at host:port"``: names the unit in every error of this driver."""
-        return f"scan generator at {getattr(self.transport, 'name', '') or '?'}"
-
     @classmethod
     def connect(cls, host: str, port: int, timeout_s: float = 2.0) -> "TcpScanGenerator":
         return cls(SocketTransport(host, port, timeout_s=timeout_s), timeout_s)
 
     # -- wire helpers -----------------------------------------------------------------------------
-    @names_device
     def _query(self, command: str, expected: str, timeout_s: float | None = None) -> str:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
@@ -107,7 +104,6 @@ class TcpScanGenerator(GeneratorSettings):
             raise ScanGeneratorError(f"scan unit refused {command.split(' ')[0]!r}: {reply[4:]}")
         return reply
 
-    @names_device
     def _command(self, command: str, payload: bytes = b"") -> None:
         if payload:  # header line and payload in one write: the unit reads the payload after the line
             with self._lock:
@@ -119,7 +115,6 @@ class TcpScanGenerator(GeneratorSettings):
         if reply != "OK":
             raise BadReply(f"expected OK to {command.split(' ')[0]!r}, got {reply!r}")
 
-    @names_device
     def _read_reply(self, command: str, expected: str, timeout_s: float | None = None) -> str:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
@@ -131,7 +126,6 @@ class TcpScanGenerator(GeneratorSettings):
             raise ScanGeneratorError(f"scan unit refused {command.split(' ')[0]!r}: {reply[4:]}")
         return reply
 
-    @names_device
     def _fields(self, command: str, keyword: str, n: int, expected: str) -> list[str]:
         reply = self._query(command, expected)
         fields = reply.split()
@@ -161,7 +155,6 @@ class TcpScanGenerator(GeneratorSettings):
         except ValueError as exc:
             raise BadReply(f"expected {expected} to 'OUT? {index}', got {fields!r}") from exc
 
-    @names_device
     def _read_data(self, command: str, n_values: int, timeout_s: float) -> tuple[float, dict[str, np.ndarray]]:
         with self._lock:
             return self._read_data_locked(command, n_values, timeout_s)
