@@ -116,6 +116,13 @@ WORKFLOW_CASES = [
      EXIT_INPUT),
     ("config-file-missing", ["config", "{out}/missing.toml"], ["missing.toml", "does not exist"], EXIT_INPUT),
     ("train-unknown-scenario", ["train", "--scenario", "no-such-scenario"], ["no-such-scenario"], EXIT_INPUT),
+    ("train-check-without-answer", ["train", "--check", "drift-map"], ["--check drift-map needs --answer"],
+     EXIT_INPUT),
+    ("merlin-sim-port-range", ["merlin-sim", "--control-port", "70000"], ["--control-port 70000", "0–65535"],
+     EXIT_INPUT),
+    ("merlin-sim-port-negative", ["merlin-sim", "--data-port", "-1"], ["--data-port -1", "0–65535"], EXIT_INPUT),
+    ("merlin-sim-cache-negative", ["merlin-sim", "--control-port", "0", "--data-port", "0", "--cache-frames", "-5"],
+     ["--cache-frames -5"], EXIT_INPUT),
 ]
 
 # the cases that used to hang or run out of memory: a real process with a timeout
