@@ -18,8 +18,8 @@ from detectors.instrument import build_instrument
 from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
                   WavelengthScanParameters, analyse_scan, write_analysis)
 from lumiere.cli import EXIT_DEVICE
-from lumiere.sinks import HDF5Sink
 from lumiere.cli_checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
+from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl, TextProgressBar
 
 

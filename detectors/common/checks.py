@@ -92,7 +92,8 @@ def check_finite_pair(name: str, value: typing.Sequence[typing.Any], unit: str =
     except (TypeError, ValueError):
         raise ParameterError(f"{name} = {value!r} is not allowed; expected two numbers (y, x){_unit(unit)}") from None
     if not all(math.isfinite(_number(name, v, unit)) for v in (a, b)):
-        raise ParameterError(f"{name} = ({float(a)}, {float(b)}){_u(unit)} is not allowed; expected two finite numbers")
+        raise ParameterError(f"{name} = ({float(a)}, {float(b)}){_u(unit)} is not allowed; "
+                             "expected two finite numbers")
     return float(a), float(b)
 
 
