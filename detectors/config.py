@@ -60,6 +60,7 @@ simulated or all real.
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import tomllib
 import typing
@@ -234,8 +235,23 @@ def _check_scan_outputs(scan: dict[str, typing.Any], source: str) -> None:
             raise ConfigError(f"{source}: [[scan.outputs]] {table}: {e}") from None
 
 
+def _check_finite(value: typing.Any, source: str, key: str) -> None:
+    """TOML has ``inf`` and ``nan``; no key of ours allows them (an infinite timeout hangs, an
+    infinite limit is no limit), so every number anywhere in the file must be finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} = {value!r} is not allowed; every number in a site file "
+                          "must be finite")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, source, f"{key}.{k}" if key else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, source, f"{key}[{i}]")
+
+
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
+    _check_finite(raw, source, "")
     given = _flatten(raw)
     laser_tables = _device_tables(given, "laser", LASER_TABLES)
     vg_tables = _device_tables(given, "vg", VG_TABLES)

@@ -17,6 +17,7 @@ import math
 import pathlib
 import typing
 
+from detectors.common.checks import check_finite_pair, check_non_negative, check_positive
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from detectors.simulation.drift import DriftModel, DriftSettings
@@ -43,12 +44,13 @@ def configure_simulation(world: typing.Any, *, drift_nm_per_min: float | None = 
     world.spectrometer.energy_offset_eV = CORE_LOSS_OFFSET_EV
     world.spectrometer.dispersion_eV_per_channel = CORE_LOSS_DISPERSION_EV
     if current_pA is not None:
+        check_positive("current_pA", current_pA, "pA")
+    if drift_nm_per_min is not None:
+        check_non_negative("drift_nm_per_min", drift_nm_per_min, "nm/min")
+        check_non_negative("random_walk_nm_per_sqrt_min", random_walk_nm_per_sqrt_min, "nm/√min")
+    if current_pA is not None:
         world.beam.current_pA = float(current_pA)
     if drift_nm_per_min is not None:
-        if not (math.isfinite(drift_nm_per_min) and drift_nm_per_min >= 0):
-            raise ValueError(f"drift_nm_per_min = {drift_nm_per_min!r} must be ≥ 0 nm/min")
-        if not random_walk_nm_per_sqrt_min >= 0:
-            raise ValueError(f"random_walk_nm_per_sqrt_min = {random_walk_nm_per_sqrt_min!r} must be ≥ 0")
         rate = (drift_nm_per_min * DRIFT_DIRECTION[0], drift_nm_per_min * DRIFT_DIRECTION[1])
         world.drift = DriftModel(DriftSettings(rate, random_walk_nm_per_sqrt_min),
                                  seed=world.seed if seed is None else seed)
@@ -93,6 +95,13 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
     """
     task = task or TaskControl()
     out = pathlib.Path(out_dir)
+    # the session's own inputs, before the instrument is built (DriftSIParameters.plan checks the rest)
+    if si_fov_nm is not None:
+        check_positive("si_fov_nm", si_fov_nm, "nm")
+    for name, centre in (("si_center_nm", si_center_nm), ("reference_center_nm", reference_center_nm)):
+        if centre is not None:
+            check_finite_pair(name, centre, "nm")
+    check_positive("reference_size_nm", reference_size_nm, "nm")
     instrument = build_instrument(config)
     try:
         world = instrument.world

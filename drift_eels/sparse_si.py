@@ -32,6 +32,7 @@ import numpy as np
 
 from analysis.sampling import ScanPattern, inpaint_low_rank, line_hopping_pattern, random_pattern
 from detectors.interfaces import ScanFrame, SpectrumImager
+from drift_eels.parameters import SPARSE_SI_CUBES, check_si_memory
 from drift_eels.spectrum_image import (check_si_inputs, create_si_results, frame_metadata, image_axes,
                                        energy_axis, live_writer)
 from lumiere.sinks import Sink, mark_stopped
@@ -119,11 +120,12 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
     if rank < 1:
         raise ValueError(f"reconstruction rank must be ≥ 1, got {rank}")
     h, w = frame.size_px
+    energy = imager.energy_axis_eV()
+    check_si_memory(f"size_px = {tuple(frame.size_px)}", (h, w), energy.size, SPARSE_SI_CUBES)  # before any write
     plan = make_pattern((h, w), pattern, fraction, seed=seed)
     n_visits = plan.order.size
     if n_visits < 3:
         raise ValueError(f"sampling {fraction} of a {h}×{w} scan visits {n_visits} pixels; at least 3 are needed")
-    energy = imager.energy_axis_eV()
     sampling = {"pattern": pattern, "seed": seed, "fraction_requested": fraction, "fraction": plan.fraction,
                 "visits_planned": int(n_visits), "dose_fraction": plan.fraction,
                 "dose_reduction": 1.0 / plan.fraction, "exposure_total_s": n_visits * exposure_s}

@@ -27,9 +27,11 @@ from detectors.laser.pump import PumpSupply
 T = typing.TypeVar("T")
 
 
-class ShutterError(RuntimeError):
+class ShutterError(DeviceError):
     """The laser shutter could not be confirmed closed (e.g. the pump supply's connection is
     lost). The message says what failed; the light may still reach the specimen."""
+
+    device_kind = "laser shutter"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,9 @@ import typing
 
 import numpy as np
 
+from detectors.common.checks import (check_finite, check_fraction, check_int, check_memory, check_non_negative,
+                                     check_positive)
+from detectors.common.errors import ParameterError
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
@@ -58,13 +61,26 @@ class WavelengthScanParameters:
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
 
+    def __post_init__(self) -> None:
+        # self-checks (finite, signs, counts): the CLI, scripts and panels share them; the
+        # instrument's limits are checked by the scan's validate() before any command
+        check_positive("start_nm", self.start_nm, "nm")
+        check_positive("stop_nm", self.stop_nm, "nm")
+        check_positive("step_nm", self.step_nm, "nm")
+        self.wavelengths_nm()  # the number of points
+        if self.attenuator_angle_deg is not None:
+            check_finite("attenuator_angle_deg", self.attenuator_angle_deg, "°")
+        _check_common(self)
+
     def wavelengths_nm(self) -> np.ndarray:
         if not (math.isfinite(self.step_nm) and self.step_nm > 0):
             raise ValueError(f"wavelength step {self.step_nm} nm must be > 0 nm")
         span = abs(self.stop_nm - self.start_nm)
-        n = int(math.floor(span / self.step_nm + 1e-9)) + 1
-        if n > MAX_POINTS:
-            raise ValueError(f"{n} wavelengths exceed the limit of {MAX_POINTS} points")
+        steps = span / self.step_nm
+        if not steps < MAX_POINTS:  # also a step so small that the ratio overflows
+            raise ParameterError(f"start_nm = {self.start_nm:g}, stop_nm = {self.stop_nm:g}, step_nm = "
+                                 f"{self.step_nm:g} give {steps:.3g} wavelengths; the limit is {MAX_POINTS} points")
+        n = int(math.floor(steps + 1e-9)) + 1
         sign = 1.0 if self.stop_nm >= self.start_nm else -1.0
         return self.start_nm + sign * self.step_nm * np.arange(n)
 
@@ -89,6 +105,32 @@ class PowerScanParameters:
     lock_max_steps: int = 60
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive("wavelength_nm", self.wavelength_nm, "nm")
+        if (self.angles_deg is None) == (self.setpoints_uW is None):
+            raise ParameterError(f"angles_deg = {self.angles_deg!r}, setpoints_uW = {self.setpoints_uW!r}: "
+                                 "give exactly one of them")
+        points = self.angles_deg if self.angles_deg is not None else self.setpoints_uW
+        if len(points) == 0 or len(points) > MAX_POINTS:
+            raise ParameterError(f"{len(points)} power-scan points are not allowed; expected 1 to {MAX_POINTS}")
+        for value in self.setpoints_uW or ():
+            check_positive("setpoints_uW", value, "µW")
+        for value in self.angles_deg or ():
+            check_finite("angles_deg", value, "°")
+        check_fraction("lock_tolerance_rel", self.lock_tolerance_rel)
+        check_int("lock_max_steps", self.lock_max_steps, 1)
+        _check_common(self)
+
+
+def _check_common(p: "WavelengthScanParameters | PowerScanParameters") -> None:
+    """Checks every EEGS scan shares: counts, exposure, current, timeout (finite, signs)."""
+    check_int("spectra_per_point", p.spectra_per_point, 1)
+    check_positive("exposure_s", p.exposure_s, "s")
+    if p.diode_current_A is not None:
+        check_non_negative("diode_current_A", p.diode_current_A, "A")
+    if p.hold_timeout_s is not None:
+        check_positive("hold_timeout_s", p.hold_timeout_s, "s")
 
 
 @dataclasses.dataclass
@@ -177,6 +219,7 @@ class _Scan:
         p = self.params
         n = self._points()
         energy = np.asarray(d.camera.energy_axis_eV(), dtype=float)
+        check_memory(f"{n} points", [("spectra", (n, energy.size), np.float64)])  # before the sink
         axis, values = self._first_axis()
         names = [self.name, self.name + "_power", self.name + "_laser_off"]
         result = EEGSScanResult(
@@ -333,9 +376,7 @@ class PowerScan(_Scan):
     def __init__(self, devices: EEGSDevices, params: PowerScanParameters, *,
                  name: str = "eegs_power") -> None:
         super().__init__(devices, name=name)
-        if (params.angles_deg is None) == (params.setpoints_uW is None):
-            raise ValueError("give exactly one of angles_deg and setpoints_uW")
-        self._params = params
+        self._params = params  # PowerScanParameters checked itself (exactly one of angles / set points)
         self.lock_results: list = []
         self.validate()
 

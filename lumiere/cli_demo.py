@@ -5,14 +5,15 @@ import argparse
 import sys
 
 from lumiere.demo import run_demo
+from lumiere.cli_checks import positive_float, positive_int
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-    parser.add_argument("--si-size", type=int, default=32, help="SI size in pixels (square), default 32")
-    parser.add_argument("--exposure-ms", type=float, default=5.0, help="SI exposure per pixel in ms, default 5")
+    parser.add_argument("--si-size", type=positive_int, default=32, help="SI size in pixels (square), default 32")
+    parser.add_argument("--exposure-ms", type=positive_float, default=5.0, help="SI exposure per pixel in ms, default 5")
 
 
 def run(args: argparse.Namespace) -> int:

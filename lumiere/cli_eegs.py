@@ -13,10 +13,12 @@ import sys
 
 import numpy as np
 
+from detectors.common.errors import DeviceError, describe_error
 from detectors.instrument import build_instrument
-from detectors.laser.errors import DeviceError
 from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
-                  ShutterError, WavelengthScanParameters, analyse_scan, write_analysis)
+                  WavelengthScanParameters, analyse_scan, write_analysis)
+from lumiere.cli import EXIT_DEVICE
+from lumiere.cli_checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl, TextProgressBar
 
@@ -26,26 +28,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     wl = sub.add_parser("wavelength-scan", help="scan the laser wavelength, record EELS spectra",
                         description="Wavelength scan: at each λ wait until the laser holds, record "
                         "spectra, log the power; laser-off reference at the end; analysis.")
-    wl.add_argument("--start", type=float, default=600.0, help="first wavelength, nm (default 600)")
-    wl.add_argument("--stop", type=float, default=700.0, help="last wavelength, nm (default 700)")
-    wl.add_argument("--step", type=float, default=4.0, help="wavelength step, nm (default 4)")
+    wl.add_argument("--start", type=positive_float, default=600.0, help="first wavelength, nm (default 600)")
+    wl.add_argument("--stop", type=positive_float, default=700.0, help="last wavelength, nm (default 700)")
+    wl.add_argument("--step", type=positive_float, default=4.0, help="wavelength step, nm (default 4)")
     ps = sub.add_parser("power-scan", help="scan the attenuator at a fixed wavelength",
                         description="Power scan at a fixed wavelength over attenuator angles.")
-    ps.add_argument("--wavelength", type=float, default=590.0, help="wavelength, nm (default 590)")
+    ps.add_argument("--wavelength", type=positive_float, default=590.0, help="wavelength, nm (default 590)")
     ps.add_argument("--angles", type=str, default="0:120:10",
                     help="attenuator angles START:STOP:STEP in integer degrees (default 0:120:10)")
     for p in (wl, ps):
         p.add_argument("--out", required=True, help="output directory (created if missing)")
         p.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-        p.add_argument("--spectra", type=int, default=10, help="spectra per point (default 10)")
-        p.add_argument("--exposure-ms", type=float, default=100.0, help="exposure per spectrum, ms (default 100)")
-        p.add_argument("--current-A", type=float, default=6.0, help="pump diode current, A (default 6)")
+        p.add_argument("--spectra", type=positive_int, default=10, help="spectra per point (default 10)")
+        p.add_argument("--exposure-ms", type=positive_float, default=100.0, help="exposure per spectrum, ms (default 100)")
+        p.add_argument("--current-A", type=non_negative_float, default=6.0, help="pump diode current, A (default 6)")
         p.add_argument("--probe-on-particle", action="store_true",
                        help="simulator: park the probe 7.5 nm outside a particle's edge (the default)")
-        p.add_argument("--particle", type=int, default=0, help="simulator: which particle (default 0)")
-        p.add_argument("--distance-nm", type=float, default=7.5,
+        p.add_argument("--particle", type=non_negative_int, default=0, help="simulator: which particle (default 0)")
+        p.add_argument("--distance-nm", type=finite_float, default=7.5,
                        help="simulator: probe distance outside the particle's radius, nm (default 7.5)")
-        p.add_argument("--probe-nm", type=float, nargs=2, metavar=("Y", "X"), default=None,
+        p.add_argument("--probe-nm", type=finite_float, nargs=2, metavar=("Y", "X"), default=None,
                        help="park the probe at this microscope position, nm, instead")
         p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
@@ -77,34 +79,40 @@ def _angles(text: str) -> tuple[int, ...]:
         raise ValueError(f"--angles {text!r}: expected START:STOP:STEP in integer degrees") from None
     if step <= 0:
         raise ValueError(f"--angles step {step}° must be > 0°")
+    if stop < start:
+        raise ValueError(f"--angles {text!r} gives no angle: STOP {stop}° is below START {start}°")
     return tuple(range(start, stop + 1, step))
 
 
 def run(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # the parameters check themselves (finite, signs, counts) before the instrument is built
+    exposure_s = args.exposure_ms / 1000.0
+    if args.eegs_command == "wavelength-scan":
+        params: WavelengthScanParameters | PowerScanParameters = WavelengthScanParameters(
+            args.start, args.stop, args.step, spectra_per_point=args.spectra,
+            exposure_s=exposure_s, diode_current_A=args.current_A)
+    else:
+        params = PowerScanParameters(
+            args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
+            exposure_s=exposure_s, diode_current_A=args.current_A)
     instrument = build_instrument(args.config)
     try:
+        devices = EEGSDevices.from_instrument(instrument)
+        # the scans check the instrument's limits when built, before any command (the probe too)
+        scan = WavelengthScan(devices, params) if isinstance(params, WavelengthScanParameters) \
+            else PowerScan(devices, params)
         where = _place_probe(instrument, args)
         print(where, file=sys.stdout)
-        devices = EEGSDevices.from_instrument(instrument)
-        exposure_s = args.exposure_ms / 1000.0
-        if args.eegs_command == "wavelength-scan":
-            scan = WavelengthScan(devices, WavelengthScanParameters(
-                args.start, args.stop, args.step, spectra_per_point=args.spectra,
-                exposure_s=exposure_s, diode_current_A=args.current_A))
-        else:
-            scan = PowerScan(devices, PowerScanParameters(
-                args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
-                exposure_s=exposure_s, diode_current_A=args.current_A))
+        out.mkdir(parents=True, exist_ok=True)
         sink = HDF5Sink(out / "eegs.h5")
         task = TaskControl(TextProgressBar(args.eegs_command))
         try:
             result = scan.run(sink, task)
-        except (DeviceError, ShutterError) as e:
-            print(f"\nlumiere eegs: {type(e).__name__}: {e}\n(what was acquired is in "
-                  f"{out / 'eegs.h5'})", file=sys.stderr)
-            return 1
+        except DeviceError as e:  # every device's errors (Merlin, laser bench, shutter …): one line
+            print(f"\nlumiere eegs: {describe_error(e)}; what was acquired is in {out / 'eegs.h5'}",
+                  file=sys.stderr)
+            return EXIT_DEVICE
         analysis = analyse_scan(result)
         write_analysis(sink, analysis, scan.name)
     finally:

@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 
 from drift_eels.parameters import DEFAULT_EDGES
+from lumiere.cli_checks import non_negative_int, positive_float, positive_int
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
@@ -21,15 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="OUT.h5", help="output HDF5 file (overwritten)")
     parser.add_argument("--scheduler", default=None,
                         help="'threads' (default), 'synchronous', or a dask.distributed address tcp://host:port")
-    parser.add_argument("--components", type=int, default=4, help="PCA components (default 4)")
+    parser.add_argument("--components", type=positive_int, default=4, help="PCA components (default 4)")
     parser.add_argument("--poisson", action="store_true", help="Poisson (Keenan–Kotula) weighting of the PCA")
     parser.add_argument("--edges", nargs="+", default=list(DEFAULT_EDGES), metavar="EDGE",
                         help='edges to map, e.g. --edges "Sc L2,3" "Dy M4,5" (default)')
-    parser.add_argument("--chunk-mb", type=float, default=32.0, help="Dask block size, MiB (default 32)")
+    parser.add_argument("--chunk-mb", type=positive_float, default=32.0, help="Dask block size, MiB (default 32)")
     parser.add_argument("--prefix", default="", help="result-name prefix in IN.h5 (e.g. 'uncorrected_')")
     parser.add_argument("--gain", default=None, metavar="GAIN.npy", help="per-channel gain (E,) .npy")
     parser.add_argument("--dark", default=None, metavar="DARK.npy", help="per-channel dark counts (E,) .npy")
-    parser.add_argument("--dead-channels", type=int, nargs="+", default=None, metavar="C",
+    parser.add_argument("--dead-channels", type=non_negative_int, nargs="+", default=None, metavar="C",
                         help="dead energy channels (0-based), repaired from their neighbours")
 
 

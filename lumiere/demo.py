@@ -14,8 +14,9 @@ import numpy as np
 from analysis.eels.maps import elemental_map
 from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
+from drift_eels.parameters import check_si_memory
 from drift_eels.session import configure_simulation
-from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, image_axes
+from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
@@ -39,9 +40,13 @@ def run_demo(out_dir: str | pathlib.Path, *, config: str | None = None, si_size_
         raise ValueError(f"si_size_px must be ≥ 2, got {si_size_px}")
     task = task or TaskControl()
     out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     instrument = build_instrument(config)
     try:
+        # every input checked before the output directory is made (the SI checks again, for scripts)
+        check_si_inputs(exposure_s, 4, 0, "pca")
+        check_si_memory(f"si_size_px = {si_size_px}", (si_size_px, si_size_px),
+                        instrument.spectrum_imager.energy_axis_eV().size)
+        out.mkdir(parents=True, exist_ok=True)
         return _run(instrument, out, si_size_px, exposure_s, task)
     finally:
         instrument.close()

@@ -25,7 +25,7 @@ import time
 import tty
 from typing import Protocol, runtime_checkable
 
-from .errors import ConnectionLost, DeviceTimeout
+from .errors import ConnectionLost, DeviceTimeout, names_its_device
 
 
 @runtime_checkable
@@ -46,11 +46,14 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@names_its_device
 class _BufferedTransport:
     """Common read logic on top of a ``_recv_some(timeout_s) -> bytes`` primitive."""
 
-    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001")
+    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001"); a
+    #: driver may prefix its instrument ("CL spectrometer on serial port COM3")
     name = ""
+
 
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -160,7 +163,7 @@ class SocketTransport(_BufferedTransport):
         try:
             self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout_s)
         except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}", device=self.name) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _recv_some(self, timeout_s: float) -> bytes:
@@ -220,7 +223,7 @@ class SerialTransport(_BufferedTransport):
                                               stopbits=1, timeout=timeout_s,
                                               write_timeout=timeout_s)
         except errors as exc:
-            raise ConnectionLost(f"cannot open serial port {port}: {exc}") from exc
+            raise ConnectionLost(f"cannot open serial port {port}: {exc}", device=self.name) from exc
 
     def _recv_some(self, timeout_s: float) -> bytes:
         try:
@@ -251,6 +254,15 @@ class RecordingTransport:
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.written: list[bytes] = []
+
+    @property
+    def name(self) -> str:
+        """The wrapped transport's name (errors name the instrument by it)."""
+        return getattr(self.inner, "name", "")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.inner.name = value  # type: ignore[attr-defined]
 
     @property
     def timeout_s(self) -> float:
@@ -496,9 +508,9 @@ class LineChannel:
             try:
                 text = raw.decode("ascii").strip()
             except UnicodeDecodeError as exc:
-                raise BadReply(f"non-ASCII reply {raw!r}") from exc
+                raise BadReply(f"non-ASCII reply {raw!r}", device=getattr(self.transport, "name", None)) from exc
             if not text.isprintable():
-                raise BadReply(f"unprintable reply {raw!r}")
+                raise BadReply(f"unprintable reply {raw!r}", device=getattr(self.transport, "name", None))
             if text in self.skip:
                 continue
             return text

@@ -27,7 +27,7 @@ from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
 
 from .attenuator import ServoAttenuator, SimulatedServoAttenuator
-from .bench import LaserBench
+from .bench import DEVICE_NAMES, LaserBench
 from .blanker import BlankerBox, SimulatedBlanker
 from .config import LaserConfig, with_timeouts
 from .credo import SimulatedCredo, SirahCredo
@@ -147,7 +147,9 @@ class SimulatedLaserBench:
         pty = name in SERIAL_DEVICES and self.serial == "pty"
         server = PtyServer(_GreetOnOpen(handler)) if pty else TcpServer(handler)
         self.servers[name] = server.start()
-        transport = RecordingTransport(server.connect(timeout_s=self.timeout_s or 1.0))
+        inner = server.connect(timeout_s=self.timeout_s or 1.0)
+        inner.name = f"{DEVICE_NAMES[name]} on {inner.name}"  # names the instrument in its errors
+        transport = RecordingTransport(inner)
         self.transports[name] = transport
         if pty and (greeting := handler.greeting()):
             os.write(server._master, greeting)  # the port is open now: the device greets

@@ -5,6 +5,8 @@ import socket
 import threading
 from typing import Any
 
+from detectors.common.errors import naming_device
+
 from .errors import MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
@@ -50,13 +52,19 @@ class MerlinControl:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
+    @property
+    def device(self) -> str:
+        """``"Merlin at host:port"``: names the detector in every error this client raises."""
+        return f"Merlin at {self.host}:{self.port}"
+
     def connect(self) -> "MerlinControl":
         """Open the TCP connection (idempotent)."""
         if self._sock is None:
             try:
                 self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
             except OSError as exc:
-                raise MerlinConnectionLost(f"cannot connect to Merlin control {self.host}:{self.port}: {exc}") from exc
+                raise MerlinConnectionLost(f"cannot connect to Merlin control {self.host}:{self.port}: {exc}",
+                                           device=self.device) from exc
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
@@ -79,7 +87,12 @@ class MerlinControl:
         MerlinCommandError
             Non-zero response code (subclass per code: busy, not recognised, out of range).
         MerlinProtocolError, MerlinTimeout, MerlinConnectionLost
+            Each with ``device`` = ``"Merlin at host:port"``.
         """
+        with naming_device(self.device):
+            return self._request(body)
+
+    def _request(self, body: str) -> list[str]:
         with self._lock:
             sock = self.connect()._sock
             assert sock is not None

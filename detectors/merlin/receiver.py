@@ -126,12 +126,18 @@ class MerlinDataClient:
         self._sock: socket.socket | None = None
         self._batch: np.ndarray | None = None
 
+    @property
+    def device(self) -> str:
+        """``"Merlin at host:port"`` (the data port): names the detector in this client's errors."""
+        return f"Merlin at {self.host}:{self.port}"
+
     def connect(self) -> "MerlinDataClient":
         if self._sock is None:
             try:
                 self._sock = socket.create_connection((self.host, self.port), timeout=self.idle_timeout_s)
             except OSError as exc:
-                raise MerlinConnectionLost(f"cannot connect to Merlin data {self.host}:{self.port}: {exc}") from exc
+                raise MerlinConnectionLost(f"cannot connect to Merlin data {self.host}:{self.port}: {exc}",
+                                           device=self.device) from exc
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         return self
 
@@ -213,6 +219,8 @@ class MerlinDataClient:
             self._receive(result, n_frames, store_frames, out, on_batch, deadline)
         except MerlinError as error:
             error.partial = result
+            if not error.device_named:
+                error.device = self.device
             if isinstance(error, (MerlinProtocolError, MerlinConnectionLost)) or getattr(error, "bytes_received", 0):
                 self.close()   # the stream is out of step; a fresh connection resynchronises
             raise

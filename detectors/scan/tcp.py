@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout
+from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout, names_its_device
 from detectors.common.transport import LineChannel, SocketTransport, Transport
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import GeneratorSettings, frame_fields
@@ -40,6 +40,7 @@ def order_payload(order: np.ndarray) -> tuple[bytes, int]:
     return data, zlib.crc32(data)
 
 
+@names_its_device
 class TcpScanGenerator(GeneratorSettings):
     """Driver of a scan unit speaking the Lumière scan protocol.
 
@@ -59,6 +60,8 @@ class TcpScanGenerator(GeneratorSettings):
     """
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
+        if getattr(transport, "name", "") and not transport.name.startswith("scan generator"):
+            transport.name = f"scan generator at {transport.name}"  # type: ignore[attr-defined] # errors name it
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")

@@ -16,6 +16,7 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from nionswift_plugin.lumiere.cl_camera_device import CLBackend
 from nionswift_plugin.lumiere.workflow_panel import Field
 
@@ -73,7 +74,7 @@ class CLSpectrometerHandler(Declarative.Handler):
         try:
             s = backend.status()
         except Exception as e:  # noqa: BLE001 - a device error goes to the status line
-            self._set_status(f"Could not read the spectrometer: {e}")
+            self._set_status(f"Could not read the spectrometer: {describe_error(e)}")
             return
         for name in ("grating", "center_nm", "slit_um", "exit_mirror"):
             self.models[name].value = str(s[name])
@@ -108,7 +109,7 @@ class CLSpectrometerHandler(Declarative.Handler):
                 backend.apply(*values)
                 self._set_status("Applied. " + self._describe(backend, backend.status()))
             except Exception as e:  # noqa: BLE001 - the device's refusal goes to the status line
-                self._set_status(f"Spectrometer error: {e}")
+                self._set_status(f"Spectrometer error: {describe_error(e)}")
 
         self.worker = threading.Thread(target=work, name="cl-spectrometer-apply", daemon=True)
         self.worker.start()

@@ -14,6 +14,7 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from detectors.merlin.camera import MerlinEELSCamera
 from detectors.merlin.errors import MerlinError
 from detectors.merlin.settings import MerlinSettings
@@ -63,7 +64,7 @@ class MerlinSettingsHandler(Declarative.Handler):
         try:
             s = camera.read_settings()
         except MerlinError as e:
-            self.status.value = f"Could not read the Merlin: {e}"
+            self.status.value = f"Could not read the Merlin: {describe_error(e)}"
             return
         values = {"counter_depth": s.counter_depth, "threshold0_keV": s.thresholds_keV[0],
                   "threshold1_keV": s.thresholds_keV[1], "continuous_rw": int(s.continuous_rw),
@@ -98,7 +99,7 @@ class MerlinSettingsHandler(Declarative.Handler):
         try:
             camera.apply_settings(settings)
         except MerlinError as e:
-            self.status.value = f"The Merlin refused: {e}"
+            self.status.value = f"The Merlin refused: {describe_error(e)}"
             return
         hardware_source = HardwareSource.HardwareSourceManager().get_hardware_source_for_hardware_source_id(
             "lumiere_eels_camera")

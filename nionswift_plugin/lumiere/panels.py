@@ -6,7 +6,7 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanFrame
-from drift_eels.parameters import DriftSIParameters, region_around
+from drift_eels.parameters import SI_CUBES, SPARSE_SI_CUBES, DriftSIParameters, check_si_memory, region_around
 from drift_eels.session import default_regions
 from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
@@ -65,6 +65,9 @@ class SpectrumImageHandler(WorkflowHandler):
             if visits < max(3, p["live_components"]):
                 raise ValueError(f"sampling = {p['sampling']} of {p['size_px']}×{p['size_px']} px visits {visits} "
                                  f"pixels; at least {max(3, p['live_components'])} are needed")
+        check_si_memory(f"SI size = {p['size_px']} px", (p["size_px"], p["size_px"]),
+                        _instrument().spectrum_imager.energy_axis_eV().size,
+                        SI_CUBES if p["sampling"] >= 1 else SPARSE_SI_CUBES)
 
     def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
         instrument = _instrument()

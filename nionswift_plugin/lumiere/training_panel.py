@@ -14,6 +14,7 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from lumiere.training import SCENARIOS, Report, Scenario, TrainingSession
 
 PANEL_ID = "lumiere-training-panel"
@@ -68,7 +69,7 @@ class TrainingController:
         try:
             self.scenario.run_trainee(self.session)
         except Exception as e:  # noqa: BLE001 - shown to the user; devices are left safe by the workflows
-            return f"Scripted trainee stopped: {type(e).__name__}: {e}"
+            return f"Scripted trainee stopped: {describe_error(e)}"
         return "Scripted trainee finished; press Check."
 
     def check(self, answer_text: str = "") -> str:

@@ -10,6 +10,7 @@ live data items (and an HDF5 file when a folder is given), and show errors as on
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import threading
 import time
@@ -19,6 +20,7 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from lumiere.sinks import CompositeSink, HDF5Sink, Sink
 from lumiere.tasks import Aborted, TaskControl
 from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
@@ -49,10 +51,13 @@ class Field:
                 raise ValueError(f"{self.label} = {text!r} is not one of {', '.join(self.choices)}")
             return text.strip()
         try:
-            return self.kind(text.strip())
+            value = self.kind(text.strip())
         except ValueError:
             kind = {float: "a number", int: "a whole number"}.get(self.kind, self.kind.__name__)
             raise ValueError(f"{self.label} = {text!r} is not {kind}") from None
+        if self.kind is float and not math.isfinite(value):  # inf/nan: endless scans, NaN positions
+            raise ValueError(f"{self.label} = {text.strip()!r} is not allowed; expected a finite number")
+        return value
 
 
 class WorkflowHandler(Declarative.Handler):
@@ -139,7 +144,7 @@ class WorkflowHandler(Declarative.Handler):
             parameters = self.parameters()
             self.check_parameters(parameters)
         except ValueError as e:
-            self._set_status(f"Not started: {e}")
+            self._set_status(f"Not started: {describe_error(e)}")
             return
         self.sink = SwiftDataItemSink(self.document_controller, title_prefix=f"{self.title}: ")
         sink: Sink = self.sink
@@ -169,9 +174,9 @@ class WorkflowHandler(Declarative.Handler):
             message = f"Done. {summary}".strip()
         except Aborted as e:
             message = f"Aborted ({e}); acquired data kept."
-        except Exception as e:  # shown to the user as one line; never a traceback in the panel
+        except Exception as e:  # shown to the user as one line naming the device; never a traceback
             self.last_error = f"{type(e).__name__}: {e}"
-            message = f"Error: {e}"
+            message = f"Error: {describe_error(e)}"
         self.document_controller.queue_task(lambda: self._finished(message))
 
     def _finished(self, message: str) -> None:

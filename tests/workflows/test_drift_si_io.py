@@ -129,7 +129,8 @@ def test_cli_drift_si_writes_hdf5_and_plots(tmp_path):
     # a bad value is reported with its name before anything runs
     bad = subprocess.run([sys.executable, "-m", "lumiere.cli", "drift-si", "--out", str(tmp_path / "bad"),
                           "--sequences", "0"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "n_sequences = 0" in bad.stderr
+    # (refused when the command line is parsed: exit status 2, one line naming the option and value)
+    assert bad.returncode == 2 and "--sequences: '0' is not allowed" in bad.stderr
     assert not (tmp_path / "bad").exists()
 
 
