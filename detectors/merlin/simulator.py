@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,10 +28,16 @@ from .framing import PREFIX_BYTES, encode_message, format_prefix, parse_prefix
 from .frame_sources import FrameSource, SyntheticEelsSource
 from .headers import format_acquisition_header, format_frame_header, make_acquisition_header
 from .mibfile import MibWriter, frame_header_for
+from detectors.common.guarded_server import GuardedTcpServer, ServerLimits
+
 from .settings import COMMANDS, PARAMETERS, DetectorStatus, format_value, parse_value
+from .sim_control import (ControlSession, check_file_name, confined_directory, refuse_control,
+                          refuse_data_connection, safe_file_path)
 from .sim_faults import SimulatorFaults
 
 _ACCEPT_POLL_S = 0.05
+#: listen backlog of both ports: a burst of connections queues instead of waiting for SYN retries
+LISTEN_BACKLOG = 64
 
 
 def _clip_counts(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
@@ -64,13 +71,33 @@ class MerlinSimulator:
         Keep the clipped counts of every frame sent in :attr:`recorded_frames` (for exact tests).
     chunk_frames : int
         Frames requested from ``frame_source`` per call.
+    file_root : path, optional
+        Directory FILEDIRECTORY must lie in (relative values are taken from it); ``None`` allows any
+        directory. FILENAME is always a plain name inside FILEDIRECTORY (``../x`` is refused, code 3).
+    control_limits : ServerLimits
+        Control connections at a time (2, as the manual's Merlin), idle timeout (600 s without a
+        request closes a connection; our client reconnects by itself), listen backlog.
+    on_refusal : callable, optional
+        Called with the text of every refusal (the CLI prints them); they are also kept in
+        :attr:`refusals`.
+
+    Notes
+    -----
+    The data port serves one client: while it is connected, a second connection is refused with an
+    ``ERR,busy: data channel owned by <host>:<port>`` message and closed (it no longer takes the
+    stream from the first).
     """
 
     def __init__(self, host: str = "127.0.0.1", control_port: int = 0, data_port: int = 0,
                  frame_source: FrameSource | None = None, seed: int = 0, layout: str = "Nx1", n_chips: int = 4,
                  faults: SimulatorFaults | None = None, realtime: bool = True, cache_frames: int = 0,
-                 record_frames: bool = False, chunk_frames: int = 16) -> None:
+                 record_frames: bool = False, chunk_frames: int = 16, file_root: str | Path | None = None,
+                 control_limits: ServerLimits = ServerLimits(max_connections=2),
+                 on_refusal: Callable[[str], None] | None = None) -> None:
         self.host = host
+        self.file_root = None if file_root is None else Path(file_root)
+        self.refusals: list[str] = []
+        self._on_refusal = on_refusal
         self.frame_source = frame_source or SyntheticEelsSource(seed)
         self.layout, self.n_chips = layout, n_chips
         self.faults = faults or SimulatorFaults()
@@ -86,10 +113,12 @@ class MerlinSimulator:
         self._stop_acquisition = threading.Event()
         self._trigger = threading.Semaphore(0)
         self._data_conn: socket.socket | None = None
+        self._data_peer = ""
         self._data_ready = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._acquisition: threading.Thread | None = None
-        self._control_sock = self._listen(control_port)
+        self._control = GuardedTcpServer(lambda peer: ControlSession(self, peer), refuse_control, host, control_port,
+                                         control_limits, name="merlin-sim-control")
         self._data_sock = self._listen(data_port)
         self._update_image_size()
 
@@ -98,13 +127,13 @@ class MerlinSimulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, port))
-        sock.listen(4)
+        sock.listen(LISTEN_BACKLOG)
         sock.settimeout(_ACCEPT_POLL_S)
         return sock
 
     @property
     def control_port(self) -> int:
-        return self._control_sock.getsockname()[1]
+        return self._control.port
 
     @property
     def data_port(self) -> int:
@@ -113,10 +142,10 @@ class MerlinSimulator:
     def start(self) -> "MerlinSimulator":
         """Start the accept threads (idempotent)."""
         if not self._threads:
-            for target, name in ((self._serve_control, "control"), (self._serve_data, "data")):
-                thread = threading.Thread(target=target, name=f"merlin-sim-{name}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            self._control.start()
+            thread = threading.Thread(target=self._serve_data, name="merlin-sim-data", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -128,9 +157,9 @@ class MerlinSimulator:
             if self._data_conn is not None:
                 self._close_quietly(self._data_conn)
                 self._data_conn = None
+        self._control.stop(timeout_s)
         for thread in self._threads + ([self._acquisition] if self._acquisition else []):
             thread.join(timeout_s)
-        self._control_sock.close()
         self._data_sock.close()
 
     def __enter__(self) -> "MerlinSimulator":
@@ -167,53 +196,11 @@ class MerlinSimulator:
         self._params["IMAGEX"], self._params["IMAGEY"] = cols, rows
 
     # ---- control channel --------------------------------------------------------------------------
-    def _serve_control(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._control_sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            thread = threading.Thread(target=self._control_session, args=(conn,), daemon=True,
-                                      name="merlin-sim-control-session")
-            thread.start()
-
-    def _recv_exact(self, conn: socket.socket, n: int) -> bytes | None:
-        data = bytearray()
-        while len(data) < n:
-            if self._stop.is_set():
-                return None
-            try:
-                chunk = conn.recv(n - len(data))
-            except socket.timeout:
-                continue
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            data += chunk
-        return bytes(data)
-
-    def _control_session(self, conn: socket.socket) -> None:
-        conn.settimeout(_ACCEPT_POLL_S)
-        try:
-            while not self._stop.is_set():
-                prefix = self._recv_exact(conn, PREFIX_BYTES)
-                if prefix is None:
-                    return
-                try:
-                    length = parse_prefix(prefix, 64 * 1024)
-                except Exception:
-                    return   # a broken client: drop it, as the detector would
-                body = self._recv_exact(conn, length)
-                if body is None:
-                    return
-                reply = self.handle_command(body.decode("ascii", "replace").rstrip("\r\n\x00"))
-                if not self.faults.silent_control:
-                    conn.sendall(encode_message(reply))
-        except OSError:
-            pass
-        finally:
-            conn.close()
+    def refuse(self, text: str) -> None:
+        """Record a refusal (and tell :attr:`on_refusal`)."""
+        self.refusals.append(text)
+        if self._on_refusal is not None:
+            self._on_refusal(text)
 
     def handle_command(self, body: str) -> str:
         """Execute one control body (``SET,NAME,value`` / ``GET,NAME`` / ``CMD,NAME``); returns the reply body."""
@@ -241,6 +228,14 @@ class MerlinSimulator:
         except ValueError:
             return 3
         if not spec.valid(value):
+            return 3
+        why = None
+        if name == "FILENAME":
+            why = check_file_name(str(value))
+        elif name == "FILEDIRECTORY":
+            why = confined_directory(self.file_root, str(value))[1]
+        if why is not None:
+            self.refuse(why)
             return 3
         with self._lock:
             if self._params["DETECTORSTATUS"] == DetectorStatus.BUSY:
@@ -280,16 +275,23 @@ class MerlinSimulator:
     def _serve_data(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._data_sock.accept()
+                conn, address = self._data_sock.accept()
             except (socket.timeout, OSError):
                 continue
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
-            # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = f"{address[0]}:{address[1]}"
             with self._data_ready:
-                if self._data_conn is not None:
-                    self._close_quietly(self._data_conn)
-                self._data_conn = conn
+                owner = self._data_conn
+                if owner is not None and not self._peer_closed(owner):
+                    text = f"busy: data channel owned by {self._data_peer}"
+                    self.refuse(f"{peer}: {text}")
+                    refuse_data_connection(conn, text)
+                    continue
+                if owner is not None:
+                    self._close_quietly(owner)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+                # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._data_conn, self._data_peer = conn, peer
                 self._data_ready.notify_all()
 
     @staticmethod
@@ -378,9 +380,11 @@ class MerlinSimulator:
     def _open_file_writer(self, params: dict[str, object], fmt: FrameFormat, exposure_s: float) -> MibWriter | None:
         if not params["FILEENABLE"]:
             return None
-        directory = Path(str(params["FILEDIRECTORY"]) or ".")
+        directory, why = confined_directory(self.file_root, str(params["FILEDIRECTORY"]))
+        if directory is None:   # set directly, bypassing SET: still never written outside the root
+            raise ValueError(why)
         directory.mkdir(parents=True, exist_ok=True)
-        return MibWriter(directory / f"{params['FILENAME']}.mib", fmt, exposure_s)
+        return MibWriter(safe_file_path(directory, str(params["FILENAME"])), fmt, exposure_s)
 
     def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float, released: list[int],
                       cache: list[tuple[np.ndarray, bytes]]):
