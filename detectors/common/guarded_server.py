@@ -188,11 +188,17 @@ class GuardedTcpServer:
             self._listener.close()
 
     def _accept(self) -> None:
-        try:
-            conn, address = self._listener.accept()
-        except OSError:
-            return
-        peer = f"{address[0]}:{address[1]}"
+        """Accept every pending connection (a burst must not wait for one select per connection)."""
+        self._listener.setblocking(False)
+        while True:
+            try:
+                conn, address = self._listener.accept()
+            except OSError:   # BlockingIOError: none left
+                return
+            conn.setblocking(True)
+            self._admit(conn, f"{address[0]}:{address[1]}")
+
+    def _admit(self, conn: socket.socket, peer: str) -> None:
         with self._lock:
             n_active = len(self._active)
             full = n_active >= self.limits.max_connections

@@ -1,11 +1,12 @@
 """Control-channel client (TCP 6341): ``MPX,<len>,SET|GET|CMD,...`` requests and typed settings."""
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from typing import Any
 
-from .errors import MerlinConnectionLost, MerlinProtocolError, command_error_for_code
+from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
 from .transport import Deadline, recv_exact
@@ -81,9 +82,12 @@ class MerlinControl:
         MerlinProtocolError, MerlinTimeout, MerlinConnectionLost
         """
         with self._lock:
+            if self._sock is not None and _closed_by_peer(self._sock):
+                self.close()   # e.g. the server's idle timeout: it never saw this request, so reconnecting is safe
             sock = self.connect()._sock
             assert sock is not None
             try:
+                sock.settimeout(self.timeout_s)   # a peer that stops reading cannot block us longer
                 sock.sendall(encode_message(body))
             except OSError as exc:
                 self.close()
@@ -99,6 +103,9 @@ class MerlinControl:
                 raise
         fields = split_fields(bytes(reply))
         kind, name = body.split(",")[:2]
+        if fields[0] == "ERR":   # our simulator's refusal of the connection (e.g. connection limit)
+            self.close()
+            raise MerlinBusy(f"Merlin refused {body!r}: {','.join(fields[1:])}", code=1, command=body)
         if len(fields) < 3 or fields[0].upper() != kind.upper() or fields[1].upper() != name.upper():
             raise MerlinProtocolError(f"reply {bytes(reply)[:120]!r} does not answer {body!r}")
         code_text = fields[-1].strip()
@@ -185,6 +192,16 @@ class MerlinControl:
 
     def soft_trigger(self) -> None:
         self.cmd("SOFTTRIGGER")
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True when the peer has closed the connection (readable with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        # select said readable, so this peek returns at once (MSG_DONTWAIT does not exist on Windows)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def known_parameter(name: str) -> bool:
