@@ -37,7 +37,7 @@ from .sim_faults import SimulatorFaults
 
 _ACCEPT_POLL_S = 0.05
 #: listen backlog of both ports: a burst of connections queues instead of waiting for SYN retries
-LISTEN_BACKLOG = 64
+LISTEN_BACKLOG = 128
 
 
 def _clip_counts(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
@@ -117,8 +117,8 @@ class MerlinSimulator:
         self._data_ready = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._acquisition: threading.Thread | None = None
-        self._control = GuardedTcpServer(lambda peer: ControlSession(self, peer), refuse_control, host, control_port,
-                                         control_limits, name="merlin-sim-control")
+        self._control = GuardedTcpServer(lambda peer: ControlSession(self, peer), self._refuse_control, host,
+                                         control_port, control_limits, name="merlin-sim-control")
         self._data_sock = self._listen(data_port)
         self._update_image_size()
 
@@ -201,6 +201,12 @@ class MerlinSimulator:
         self.refusals.append(text)
         if self._on_refusal is not None:
             self._on_refusal(text)
+
+    def _refuse_control(self, reason: str, received: bytes) -> bytes | None:
+        reply = refuse_control(reason, received)
+        if reply:
+            self.refuse(f"control connection: busy: {reason}")
+        return reply
 
     def handle_command(self, body: str) -> str:
         """Execute one control body (``SET,NAME,value`` / ``GET,NAME`` / ``CMD,NAME``); returns the reply body."""
