@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .encodings import FrameFormat, encode_pixels
-from .framing import PREFIX_BYTES, encode_message, format_prefix, parse_prefix
+from .framing import encode_message, format_prefix
 from .frame_sources import FrameSource, SyntheticEelsSource
 from .headers import format_acquisition_header, format_frame_header, make_acquisition_header
 from .mibfile import MibWriter, frame_header_for
@@ -305,7 +305,7 @@ class MerlinSimulator:
         """True when the client has closed its end (readable with nothing to read), as a Merlin would see."""
         try:
             readable, _, _ = select.select([conn], [], [], 0)
-            return bool(readable) and conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""   # readable: returns at once
         except (OSError, ValueError):
             return True
 

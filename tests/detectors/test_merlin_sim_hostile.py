@@ -15,7 +15,6 @@ from detectors.common.guarded_server import ServerLimits
 from detectors.merlin.control import MerlinControl
 from detectors.merlin.errors import MerlinBusy, MerlinConnectionLost, MerlinValueOutOfRange
 from detectors.merlin.frame_sources import PatternSource
-from detectors.merlin.framing import encode_message
 from detectors.merlin.receiver import MerlinDataClient
 from detectors.merlin.settings import MerlinSettings
 from detectors.merlin.simulator import LISTEN_BACKLOG, MerlinSimulator
@@ -51,7 +50,9 @@ def raw_request(sock: socket.socket, body: bytes, timeout_s: float = 2.0) -> byt
     return sock.recv(int(prefix[4:14]) - 1, socket.MSG_WAITALL)
 
 
-@pytest.mark.parametrize("name", ["../x", "../../etc/x", "/tmp/x", "a/b", "a\\b", "..", "", "C:x", "x\x01y"])
+@pytest.mark.parametrize("name", ["../x", "../../etc/x", "/tmp/x", "a/b", "a\\b", "..", "", "C:x", "x\x01y"],
+                         ids=["dotdot", "dotdot2", "absolute", "subdir", "backslash", "parent", "empty", "drive",
+                              "control-char"])
 def test_file_name_leaving_filedirectory_is_refused(tmp_path, name):
     inside = tmp_path / "data"
     with simulator() as sim, MerlinControl("127.0.0.1", sim.control_port, timeout_s=2) as control:
@@ -179,7 +180,8 @@ def test_non_ascii_request_is_answered_and_the_session_lives():
         assert raw_request(sock, b"GET,FILENAME") == b"GET,FILENAME,acquisition,0"
 
 
-@pytest.mark.parametrize("attack", [b"GARBAGE-GARBAGE-GARBAGE", b"MPX,9999999999,GET", b"MPX,00000000x1,"])
+@pytest.mark.parametrize("attack", [b"GARBAGE-GARBAGE-GARBAGE", b"MPX,9999999999,GET", b"MPX,00000000x1,"],
+                         ids=["garbage", "huge-length", "bad-digits"])
 def test_broken_framing_drops_only_that_connection(attack):
     tracemalloc.start()
     try:

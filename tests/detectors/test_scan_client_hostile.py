@@ -89,7 +89,7 @@ def timed(call):
     raise AssertionError("no error raised")
 
 
-@pytest.mark.parametrize("case, attack, kind, message, deadline_s", [
+LINE_ATTACKS = [
     ("trickled reply line", trickle(b"PROBE 1.0 " + b"9" * 1000), DeviceTimeout,
      r"no reply to 'PROBE\?' within 0.5 s \(expected PROBE <y_nm> <x_nm>\)", TIMEOUT_S),
     ("silent unit", lambda conn, stop: stop.wait(5.0), DeviceTimeout, r"no reply to 'PROBE\?' within 0.5 s",
@@ -103,7 +103,10 @@ def timed(call):
      r"reply to 'PROBE\?' longer than 4096 bytes", 0.0),
     ("disconnect mid-line", lambda conn, stop: conn.sendall(b"PROBE 1.0"), ConnectionLost,
      r"waiting for the reply to 'PROBE\?'.*closed", 0.0),
-])
+]
+
+
+@pytest.mark.parametrize("case, attack, kind, message, deadline_s", LINE_ATTACKS, ids=[a[0] for a in LINE_ATTACKS])
 def test_hostile_replies_raise_typed_errors_within_the_deadline(case, attack, kind, message, deadline_s):
     unit, driver = against(attack)
     try:
@@ -123,7 +126,7 @@ def data_header(n_values: int, payload: bytes, nbytes: int | None = None) -> byt
 PAYLOAD = np.arange(16, dtype="<f4").tobytes()
 
 
-@pytest.mark.parametrize("case, attack, kind, message, deadline_s", [
+DATA_ATTACKS = [
     ("trickled payload", lambda conn, stop: (conn.sendall(data_header(16, PAYLOAD)), trickle(PAYLOAD)(conn, stop)),
      DeviceTimeout, r"'SCAN' data: 64 bytes announced by .* not received within 0.5 s", 2 * TIMEOUT_S),
     ("absurd payload size", lambda conn, stop: (conn.sendall(data_header(16, PAYLOAD, 10**12)), stop.wait(5.0)),
@@ -132,7 +135,10 @@ PAYLOAD = np.arange(16, dtype="<f4").tobytes()
      ConnectionLost, r"'SCAN' data: connection lost before the 64 bytes", 0.0),
     ("error reply", lambda conn, stop: conn.sendall(b"ERR 4 busy: owned by 127.0.0.1:1\n"), ScanGeneratorError,
      r"scan unit refused 'SCAN': 4 busy: owned by 127.0.0.1:1", 0.0),
-])
+]
+
+
+@pytest.mark.parametrize("case, attack, kind, message, deadline_s", DATA_ATTACKS, ids=[a[0] for a in DATA_ATTACKS])
 def test_hostile_data_replies_raise_typed_errors_within_the_deadline(case, attack, kind, message, deadline_s):
     unit, driver = against(attack)
     tracemalloc.start()
