@@ -1,7 +1,6 @@
 """Control-channel client (TCP 6341): ``MPX,<len>,SET|GET|CMD,...`` requests and typed settings."""
 from __future__ import annotations
 
-import select
 import socket
 import threading
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
-from .transport import Deadline, recv_exact
+from .transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
 #: control replies are short; anything longer is a broken peer
@@ -82,7 +81,7 @@ class MerlinControl:
         MerlinProtocolError, MerlinTimeout, MerlinConnectionLost
         """
         with self._lock:
-            if self._sock is not None and _closed_by_peer(self._sock):
+            if self._sock is not None and peer_closed(self._sock):
                 self.close()   # e.g. the server's idle timeout: it never saw this request, so reconnecting is safe
             sock = self.connect()._sock
             assert sock is not None
@@ -192,16 +191,6 @@ class MerlinControl:
 
     def soft_trigger(self) -> None:
         self.cmd("SOFTTRIGGER")
-
-
-def _closed_by_peer(sock: socket.socket) -> bool:
-    """True when the peer has closed the connection (readable with nothing to read)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        # select said readable, so this peek returns at once (MSG_DONTWAIT does not exist on Windows)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):
-        return True
 
 
 def known_parameter(name: str) -> bool:

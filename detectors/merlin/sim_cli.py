@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-control-connections", type=int, default=2,
                         help="control connections served at a time (a Merlin takes 2); further ones are refused")
     parser.add_argument("--idle-timeout", type=float, default=600.0,
-                        help="close a control connection after this many seconds without a request")
+                        help="close a control connection after this many seconds without a request, and the "
+                             "data connection after this many seconds without an acquisition")
     parser.add_argument("--world", action="store_true",
                         help="frames from the shared simulated instrument (EELS at its probe, real-time clock, "
                              "Nx1 layout) instead of the synthetic pattern")
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace, stop_event: threading.Event | None = None) -> 
             signal.signal(sig, lambda *_: stop.set())
     with MerlinSimulator(args.host, args.control_port, args.data_port, frame_source=source, layout=args.layout,
                          n_chips=n_chips, cache_frames=args.cache_frames, realtime=realtime,
-                         file_root=args.file_root, control_limits=limits,
+                         file_root=args.file_root, control_limits=limits, data_idle_timeout_s=args.idle_timeout,
                          on_refusal=lambda text: print(f"refused {text}", file=sys.stderr, flush=True)) as sim:
         print(f"control_port={sim.control_port} data_port={sim.data_port}", flush=True)
         while not stop.wait(0.2):

@@ -14,7 +14,6 @@ field (LiberTEM-live's ``GET,<NAME>,0``) are accepted.
 """
 from __future__ import annotations
 
-import select
 import socket
 import threading
 import time
@@ -34,6 +33,7 @@ from .settings import COMMANDS, PARAMETERS, DetectorStatus, format_value, parse_
 from .sim_control import (ControlSession, check_file_name, confined_directory, refuse_control,
                           refuse_data_connection, safe_file_path)
 from .sim_faults import SimulatorFaults
+from .transport import peer_closed
 
 _ACCEPT_POLL_S = 0.05
 #: listen backlog of both ports: a burst of connections queues instead of waiting for SYN retries
@@ -77,6 +77,9 @@ class MerlinSimulator:
     control_limits : ServerLimits
         Control connections at a time (2, as the manual's Merlin), idle timeout (600 s without a
         request closes a connection; our client reconnects by itself), listen backlog.
+    data_idle_timeout_s : float or None
+        The data client is disconnected after this long without an acquisition (600 s; ``None`` =
+        never), so an idle squatter cannot keep the data port; our client reconnects by itself.
     on_refusal : callable, optional
         Called with the text of every refusal (the CLI prints them); they are also kept in
         :attr:`refusals`.
@@ -92,7 +95,7 @@ class MerlinSimulator:
                  frame_source: FrameSource | None = None, seed: int = 0, layout: str = "Nx1", n_chips: int = 4,
                  faults: SimulatorFaults | None = None, realtime: bool = True, cache_frames: int = 0,
                  record_frames: bool = False, chunk_frames: int = 16, file_root: str | Path | None = None,
-                 control_limits: ServerLimits = ServerLimits(max_connections=2),
+                 control_limits: ServerLimits = ServerLimits(max_connections=2), data_idle_timeout_s: float | None = 600.0,
                  on_refusal: Callable[[str], None] | None = None) -> None:
         self.host = host
         self.file_root = None if file_root is None else Path(file_root)
@@ -114,6 +117,8 @@ class MerlinSimulator:
         self._trigger = threading.Semaphore(0)
         self._data_conn: socket.socket | None = None
         self._data_peer = ""
+        self.data_idle_timeout_s = data_idle_timeout_s
+        self._data_since = time.monotonic()   # the data client's latest connection or acquisition
         self._data_ready = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._acquisition: threading.Thread | None = None
@@ -256,6 +261,7 @@ class MerlinSimulator:
                 if busy:
                     return 1
                 self._params["DETECTORSTATUS"] = DetectorStatus.BUSY
+                self._data_since = time.monotonic()
                 self._stop_acquisition.clear()
                 self._trigger = threading.Semaphore(0)
                 params = dict(self._params)
@@ -283,11 +289,12 @@ class MerlinSimulator:
             try:
                 conn, address = self._data_sock.accept()
             except (socket.timeout, OSError):
+                self._close_idle_data_connection()
                 continue
             peer = f"{address[0]}:{address[1]}"
             with self._data_ready:
                 owner = self._data_conn
-                if owner is not None and not self._peer_closed(owner):
+                if owner is not None and not peer_closed(owner):
                     text = f"busy: data channel owned by {self._data_peer}"
                     self.refuse(f"{peer}: {text}")
                     refuse_data_connection(conn, text)
@@ -297,23 +304,25 @@ class MerlinSimulator:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
                 # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._data_conn, self._data_peer = conn, peer
+                self._data_conn, self._data_peer, self._data_since = conn, peer, time.monotonic()
                 self._data_ready.notify_all()
 
-    @staticmethod
-    def _peer_closed(conn: socket.socket) -> bool:
-        """True when the client has closed its end (readable with nothing to read), as a Merlin would see."""
-        try:
-            readable, _, _ = select.select([conn], [], [], 0)
-            return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""   # readable: returns at once
-        except (OSError, ValueError):
-            return True
+    def _close_idle_data_connection(self) -> None:
+        idle = self.data_idle_timeout_s
+        with self._lock:
+            conn = self._data_conn
+            if (conn is None or idle is None or self._params["DETECTORSTATUS"] == DetectorStatus.BUSY
+                    or time.monotonic() - self._data_since < idle):
+                return
+            self._data_conn = None
+        self.refuse(f"{self._data_peer}: data connection idle for {idle} s without an acquisition: closed")
+        self._close_quietly(conn)
 
     def _wait_data_connection(self, timeout_s: float) -> socket.socket | None:
         end = time.monotonic() + timeout_s
         with self._data_ready:
             while not self._stop_acquisition.is_set():
-                if self._data_conn is not None and self._peer_closed(self._data_conn):
+                if self._data_conn is not None and peer_closed(self._data_conn):
                     self._close_quietly(self._data_conn)
                     self._data_conn = None
                 if self._data_conn is not None:
@@ -355,6 +364,7 @@ class MerlinSimulator:
         finally:
             with self._lock:
                 self._params["DETECTORSTATUS"] = DetectorStatus.IDLE
+                self._data_since = time.monotonic()
 
     def _acquire(self, params: dict[str, object]) -> None:
         fmt = FrameFormat(int(params["COUNTERDEPTH"]), params["FILEFORMAT"] == 2, self.layout, self.n_chips)

@@ -5,6 +5,7 @@ the connection and is reported as :class:`MerlinConnectionLost`, silence as :cla
 """
 from __future__ import annotations
 
+import select
 import socket
 import time
 
@@ -94,3 +95,13 @@ def recv_exact(sock: socket.socket, n_bytes: int, deadline: Deadline, what: str)
     buffer = bytearray(n_bytes)
     recv_exact_into(sock, memoryview(buffer), deadline, what)
     return buffer
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the peer has closed the connection (readable with nothing to read); never blocks."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        # readable, so the peek returns at once (MSG_DONTWAIT does not exist on Windows)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True

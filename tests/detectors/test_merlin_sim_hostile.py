@@ -119,6 +119,22 @@ def test_data_channel_is_free_again_once_its_client_leaves():
         honest(sim)
 
 
+def test_idle_data_squatter_is_closed_and_our_client_reconnects_by_itself():
+    with simulator(data_idle_timeout_s=0.3) as sim:
+        squatter = socket.create_connection(("127.0.0.1", sim.data_port), timeout=2)
+        wait_until(lambda: sim._data_conn is not None)
+        squatter.settimeout(2)
+        assert squatter.recv(100) == b"", "closed after 0.3 s without an acquisition"
+        assert any("idle for 0.3 s" in text for text in sim.refusals)
+        with MerlinControl("127.0.0.1", sim.control_port, timeout_s=2) as control, \
+                MerlinDataClient("127.0.0.1", sim.data_port, idle_timeout_s=2) as data:
+            control.apply(MerlinSettings(num_frames=2, **FAST))
+            wait_until(lambda: sim._data_conn is None)          # our own idle client was closed too
+            control.start_acquisition()
+            assert data.receive().complete, "receive() noticed and replaced the closed connection"
+        squatter.close()
+
+
 def test_control_connection_limit_refuses_clearly_and_frees_slots():
     with simulator() as sim, MerlinControl("127.0.0.1", sim.control_port, timeout_s=2) as a, \
             MerlinControl("127.0.0.1", sim.control_port, timeout_s=2) as b:
