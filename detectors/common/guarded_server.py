@@ -17,7 +17,7 @@ Timeouts are wall-clock seconds.
 from __future__ import annotations
 
 import dataclasses
-import select
+import selectors
 import socket
 import threading
 import time
@@ -114,6 +114,8 @@ class GuardedTcpServer:
 
     Attributes
     ----------
+    accepted : int
+        Connections accepted so far (served or refused).
     refused : int
         Connections refused so far.
     errors : list of BaseException
@@ -124,7 +126,7 @@ class GuardedTcpServer:
                  host: str = "127.0.0.1", port: int = 0, limits: ServerLimits = ServerLimits(),
                  name: str = "server") -> None:
         self.open_session, self.refuse, self.limits, self.name = open_session, refuse, limits, name
-        self.refused = 0
+        self.accepted = self.refused = 0
         self.errors: list[BaseException] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -137,6 +139,8 @@ class GuardedTcpServer:
         self._active: dict[socket.socket, threading.Thread] = {}
         self._refusing: dict[socket.socket, _Refusing] = {}
         self._thread: threading.Thread | None = None
+        # a selector (epoll on Linux), not select.select, which fails for descriptors >= 1024
+        self._selector = selectors.DefaultSelector()
 
     @property
     def active_connections(self) -> int:
@@ -158,6 +162,7 @@ class GuardedTcpServer:
             self._thread = None
         else:
             self._listener.close()
+            self._selector.close()
         with self._lock:
             active = list(self._active.items())
         for conn, _ in active:
@@ -173,14 +178,17 @@ class GuardedTcpServer:
 
     # -- accepting and refusing -------------------------------------------------------------------
     def _accept_loop(self) -> None:
+        self._selector.register(self._listener, selectors.EVENT_READ)
         try:
             while not self._stop.is_set():
-                ready, _, _ = select.select([self._listener, *self._refusing], [], [], _POLL_S)
-                for sock in ready:
-                    if sock is self._listener:
-                        self._accept()
-                    else:
-                        self._read_refusing(sock)
+                for key, _ in self._selector.select(_POLL_S):
+                    try:
+                        if key.fileobj is self._listener:
+                            self._accept()
+                        else:
+                            self._read_refusing(key.fileobj)  # type: ignore[arg-type]
+                    except Exception as exc:  # noqa: BLE001 - nothing a client does may stop the accept loop
+                        self.errors.append(exc)
                 now = time.monotonic()
                 for sock, state in list(self._refusing.items()):
                     if now >= state.deadline:
@@ -188,6 +196,7 @@ class GuardedTcpServer:
         finally:
             for sock in list(self._refusing):
                 self._drop_refusing(sock)
+            self._selector.close()
             self._listener.close()
 
     def _accept(self) -> None:
@@ -195,6 +204,7 @@ class GuardedTcpServer:
             conn, address = self._listener.accept()
         except OSError:   # BlockingIOError: the client gave up in the meantime
             return
+        self.accepted += 1
         conn.setblocking(True)
         self._admit(conn, f"{address[0]}:{address[1]}")
 
@@ -209,6 +219,7 @@ class GuardedTcpServer:
                 return
             conn.setblocking(False)
             self._refusing[conn] = _Refusing(bytearray(), time.monotonic() + self.limits.refusal_linger_s)
+            self._selector.register(conn, selectors.EVENT_READ)
             return
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -251,7 +262,8 @@ class GuardedTcpServer:
         state.replied = True
 
     def _drop_refusing(self, sock: socket.socket) -> None:
-        self._refusing.pop(sock, None)
+        if self._refusing.pop(sock, None) is not None:
+            self._selector.unregister(sock)
         sock.close()
 
     # -- serving ------------------------------------------------------------------------------------
@@ -260,12 +272,13 @@ class GuardedTcpServer:
         last_progress = time.monotonic()
         done = 0
         conn.settimeout(self.limits.send_timeout_s)
+        selector = selectors.DefaultSelector()
         try:
+            selector.register(conn, selectors.EVENT_READ)
             while not self._stop.is_set():
                 if idle is not None and time.monotonic() - last_progress > idle:
                     break
-                ready, _, _ = select.select([conn], [], [], _POLL_S)
-                if not ready:
+                if not selector.select(_POLL_S):
                     continue
                 data = conn.recv(65536)
                 if not data:
@@ -286,6 +299,7 @@ class GuardedTcpServer:
         except Exception as exc:  # noqa: BLE001 - kept for tests; the connection is closed, the server lives
             self.errors.append(exc)
         finally:
+            selector.close()
             try:
                 session.close()
             except Exception as exc:  # noqa: BLE001

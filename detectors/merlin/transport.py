@@ -5,7 +5,7 @@ the connection and is reported as :class:`MerlinConnectionLost`, silence as :cla
 """
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import time
 
@@ -98,10 +98,15 @@ def recv_exact(sock: socket.socket, n_bytes: int, deadline: Deadline, what: str)
 
 
 def peer_closed(sock: socket.socket) -> bool:
-    """True when the peer has closed the connection (readable with nothing to read); never blocks."""
+    """True when the peer has closed the connection (readable with nothing to read); never blocks
+    and leaves the socket's mode alone (another thread may be sending on it)."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        # a selector, not select.select: that fails for descriptors >= 1024
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            if not selector.select(0):
+                return False
         # readable, so the peek returns at once (MSG_DONTWAIT does not exist on Windows)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        return sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
