@@ -248,7 +248,8 @@ class GuardedTcpServer:
         if state.replied:
             return  # draining until the client closes or the linger time ends
         state.received.extend(data[:4096 - len(state.received)])
-        reason = f"{self.limits.max_connections} connections open (limit {self.limits.max_connections})"
+        n = self.limits.max_connections
+        reason = f"{n} connection{'s' if n != 1 else ''} open (limit {n})"
         reply = self.refuse(reason, bytes(state.received))
         if reply is None and len(state.received) < 4096:
             return

@@ -259,7 +259,7 @@ def test_cli_confines_files_and_limits_connections(tmp_path, capsys):
         stop.set()
         thread.join(10)
     err = capsys.readouterr().err
-    assert "FILEDIRECTORY '/etc' resolves outside" in err and "busy: 1 connections open (limit 1)" in err
+    assert "FILEDIRECTORY '/etc' resolves outside" in err and "busy: 1 connection open (limit 1)" in err
 
 
 def test_simulator_works_with_descriptors_beyond_1024():

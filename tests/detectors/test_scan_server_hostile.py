@@ -326,7 +326,7 @@ def test_server_serves_and_refuses_with_descriptors_beyond_1024():
         driver = unit.connect()
         late = Raw(unit.port)
         assert late.sock.fileno() >= 1024
-        assert late.query("*IDN?") == "ERR 4 busy: 1 connections open (limit 1)"
+        assert late.query("*IDN?") == "ERR 4 busy: 1 connection open (limit 1)"
         late.close()
         driver.close()
         honest(unit)
