@@ -202,7 +202,11 @@ class GuardedTcpServer:
     def _accept(self) -> None:
         try:
             conn, address = self._listener.accept()
-        except OSError:   # BlockingIOError: the client gave up in the meantime
+        except (BlockingIOError, InterruptedError):   # the client gave up in the meantime
+            return
+        except OSError as exc:   # e.g. out of descriptors: report, and do not spin on the listener
+            self.errors.append(exc)
+            time.sleep(_POLL_S)
             return
         self.accepted += 1
         conn.setblocking(True)
