@@ -7,10 +7,10 @@ from typing import Any
 
 from detectors.common.errors import naming_device
 
-from .errors import MerlinConnectionLost, MerlinProtocolError, command_error_for_code
+from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
-from .transport import Deadline, recv_exact
+from .transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
 #: control replies are short; anything longer is a broken peer
@@ -94,9 +94,12 @@ class MerlinControl:
 
     def _request(self, body: str) -> list[str]:
         with self._lock:
+            if self._sock is not None and peer_closed(self._sock):
+                self.close()   # e.g. the server's idle timeout: it never saw this request, so reconnecting is safe
             sock = self.connect()._sock
             assert sock is not None
             try:
+                sock.settimeout(self.timeout_s)   # a peer that stops reading cannot block us longer
                 sock.sendall(encode_message(body))
             except OSError as exc:
                 self.close()
@@ -112,6 +115,9 @@ class MerlinControl:
                 raise
         fields = split_fields(bytes(reply))
         kind, name = body.split(",")[:2]
+        if fields[0] == "ERR":   # our simulator's refusal of the connection (e.g. connection limit)
+            self.close()
+            raise MerlinBusy(f"Merlin refused {body!r}: {','.join(fields[1:])}", code=1, command=body)
         if len(fields) < 3 or fields[0].upper() != kind.upper() or fields[1].upper() != name.upper():
             raise MerlinProtocolError(f"reply {bytes(reply)[:120]!r} does not answer {body!r}")
         code_text = fields[-1].strip()
