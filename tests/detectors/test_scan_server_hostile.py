@@ -177,7 +177,8 @@ def test_huge_frame_is_refused_with_the_allowed_range_and_scan_allocates_nothing
     assert hostile.query("FRAME 100000 100000 512.0 0 0 0 1e-6 0") == \
         "ERR 2 frame size 100000x100000 px outside 1..4096 px per side"
     assert hostile.query("FRAME 16 16 1e9 0 0 0 1e-6 0").startswith("ERR 2 frame of fov 1000000000.0 nm")
-    assert hostile.query("FRAME 16 16 64 0 0 nan 1e-6 0") == "ERR 2 rotation nan rad is not finite"
+    reply = hostile.query("FRAME 16 16 64 0 0 nan 1e-6 0")  # ScanFrame itself refuses non-finite values
+    assert reply.startswith("ERR 2") and "rotation" in reply and "nan" in reply, reply
     assert hostile.query("FRAME 16 16 64 0 0 0 100 0") == "ERR 2 dwell 100.0 s outside 1e-08..10.0 s"
     assert hostile.query("BLOCK 0 1000000000000").startswith("ERR 2 BLOCK 0 1000000000000: visits 0..")
     assert hostile.query("FRAME 4 4 16 0 0 0 1e-6 0") == "OK"
