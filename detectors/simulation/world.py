@@ -211,8 +211,8 @@ class SimulatedWorld:
         poisson[:, -1] += np.clip(1.0 - poisson.sum(axis=1), 0.0, None)  # orders above the last
         n = tl.size
         atoms = np.stack([comp.areal_density_per_nm2(e.element) for e in spectra.EDGES], axis=1)
-        lsp = np.stack([spectra.LSP_PROBABILITY * np.exp(-2 * comp.impact_nm[:, j] / p.decay_length_nm)
-                        for j, p in enumerate(self.specimen.particles)], axis=1).reshape(n, -1)
+        decay = np.array([p.decay_length_nm for p in self.specimen.particles]).reshape(1, -1)
+        lsp = spectra.LSP_PROBABILITY * np.exp(-2 * comp.impact_nm.reshape(n, -1) / decay)
         areas = np.array([spectra.edge_area_nm2(e) for e in spectra.EDGES])
         none = 1.0 - atoms @ areas - lsp.sum(axis=1)
         if np.any(none < 0):
