@@ -5,9 +5,9 @@ point of the first axis (a wavelength, or an attenuator angle / power set point 
 laser is set and allowed to hold, ``spectra_per_point`` spectra (each summed over the camera's
 non-dispersive axis) are recorded and summed, and the laser power is read during
 them. Laser-off references (shutter closed, the same exposures) are taken before every
-``reference_every``-th point and at the end, so each spectrum has one nearby in time. Whatever happens (abort, exception,
-lost connection) the shutter is closed and every result is finished in the sink with what was
-acquired.
+``reference_every``-th point and at the end, so each spectrum has one nearby in time.
+Whatever happens (abort, exception, lost connection) the shutter is closed and every result is
+finished in the sink with what was acquired.
 
 Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 -----------------------------------------------------------------
@@ -16,7 +16,8 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 ``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ nm, power µW of the
                       normalisation meter and of the second meter, both read during the
                       exposure, laser settle time s).
-``name + "_laser_off"`` (channels,) laser-off reference at the end; metadata ``laser_off_power_uW``.
+``name + "_laser_off"`` (channels,) the laser-off reference at the end; metadata
+                      ``laser_off_power_uW``.
 ``name + "_laser_off_series"`` (references, channels) every laser-off reference in the order
                       taken (the last is the one at the end); metadata ``before_point`` (index of
                       the point each preceded, -1 = end) and ``time_s`` (mid-exposure, s). The
