@@ -44,6 +44,9 @@ class EEGSAnalysis:
     beta_err: np.ndarray
     resonance: model.LorentzianFit | None
     resonance_error: str = ""
+    #: with ``drift_monitor``: the particle's loss per ZLP count at each point relative to its
+    #: mean (smoothed in time), by which the EEGS spectrum was divided before the resonance fit
+    loss_monitor: np.ndarray | None = None
 
     @property
     def resonance_centre_nm(self) -> float:
@@ -189,9 +192,45 @@ def pooled_reference(result: typing.Any, fwhm_eV: float) -> np.ndarray:
     return np.broadcast_to(aligned.sum(axis=0), shape)
 
 
+def particle_loss_monitor(energy_eV: np.ndarray, aligned: np.ndarray, references: np.ndarray,
+                          time_s: np.ndarray, fwhm_eV: float, band_eV: tuple[float, float] = (1.0, 3.2),
+                          degree: int = 2) -> np.ndarray:
+    """The particle's own loss in every (ZLP-aligned) spectrum, relative to its mean over the
+    scan, smoothed by a polynomial in time: a monitor of the impact parameter during the scan.
+
+    The loss excess ``S(E) − S(−E)`` removes the (symmetric) ZLP and, with a laser, the pair of
+    ±1 sidebands (equal populations at ±ħω); it is summed within ±FWHM of the particle's loss
+    peak, found in ``band_eV`` on the sum of the (aligned) laser-off ``references``, per ZLP
+    count. Parameters: ``aligned`` (points, channels) and ``time_s`` (points,) of the spectra.
+
+    Notes
+    -----
+    For one dipolar mode the EELS probability and the EEGS coupling |β|² vary with the impact
+    parameter through the same field of the dipole along the trajectory, so their ratio does not
+    depend on where the probe drifted (on the simulator both go as exp(−2b/L)). Not valid for
+    several particles or modes in reach, nor when the mode's loss is too weak to see.
+    """
+    e = np.asarray(energy_eV, float)
+    ref = np.nansum(np.asarray(references, float).reshape(-1, e.size), axis=0)
+    mirror = lambda y: np.interp(-e, e, y, left=np.nan, right=np.nan)  # noqa: E731
+    excess_ref = ref - mirror(ref)
+    band = (e >= band_eV[0]) & (e <= band_eV[1])
+    if not band.any():
+        raise ValueError(f"the energy axis ({e[0]:.2f}…{e[-1]:.2f} eV) misses the band {band_eV} eV")
+    peak = e[band][np.nanargmax(excess_ref[band])]
+    window = np.abs(e - peak) <= fwhm_eV
+    zlp = aligned[:, np.abs(e) <= fwhm_eV / 2].sum(axis=1)
+    loss = np.array([np.nansum((y - mirror(y))[window]) for y in aligned]) / zlp
+    if not np.all(loss > 0):
+        raise ValueError(f"no particle loss near {peak:.3f} eV in some spectra: the monitor needs one")
+    t = np.asarray(time_s, float)
+    fit = np.polyval(np.polyfit(t - t.mean(), loss, min(degree, t.size - 1)), t - t.mean())
+    return fit / fit.mean()
+
+
 def analyse_scan(result: typing.Any, *, orders: typing.Sequence[int] = (1, 2),
                  fit_resonance: bool | None = None, fit_betas: bool = True,
-                 side: str = "gain") -> EEGSAnalysis:
+                 side: str = "gain", drift_monitor: bool = False) -> EEGSAnalysis:
     """Analyse an :class:`~eegs.scans.EEGSScanResult` (wavelength or power scan).
 
     Steps: ZLP alignment of every spectrum within ±min(0.45·ħω, 3·FWHM); order intensities
@@ -212,6 +251,10 @@ def analyse_scan(result: typing.Any, *, orders: typing.Sequence[int] = (1, 2),
         Fit |β| per spectrum (the slowest step).
     side : "gain" or "both"
         Channels of the |β| fit (:func:`fit_beta_spectra`).
+    drift_monitor : bool
+        Divide the EEGS spectrum by the particle's own loss (:func:`particle_loss_monitor`)
+        before the resonance fit, so that drift of the probe towards or away from the particle
+        during the scan does not skew the line (|β| stays as measured, at each point's time).
 
     References: with ``side="gain"`` the sum of all the scan's laser-off references
     (:func:`pooled_reference`), with ``"both"`` the one nearest in time to each spectrum
@@ -254,7 +297,15 @@ def analyse_scan(result: typing.Any, *, orders: typing.Sequence[int] = (1, 2),
         fit_resonance = result.axis.units == "nm"
     if fit_resonance:
         try:
-            out.resonance = model.fit_lorentzian(hw[done], spec.gain, sigma=spec.gain_err)
+            gain, gain_err = spec.gain, spec.gain_err
+            if drift_monitor:
+                t = getattr(result, "point_time_s", None)
+                t = np.arange(n, dtype=float) if t is None else np.asarray(t, float)
+                out.loss_monitor = np.full(n, np.nan)
+                off_sum = model.align_spectra(e, pooled_reference(result, fwhm)[:1], window)[0]
+                out.loss_monitor[done] = particle_loss_monitor(e, aligned, off_sum, t[done], fwhm)
+                gain, gain_err = gain / out.loss_monitor[done], gain_err / out.loss_monitor[done]
+            out.resonance = model.fit_lorentzian(hw[done], gain, sigma=gain_err)
         except (ValueError, RuntimeError) as exc:
             out.resonance_error = str(exc)
     return out
