@@ -4,9 +4,10 @@ Both have the same shape. Every limit is checked before any command is sent; the
 point of the first axis (a wavelength, or an attenuator angle / power set point at fixed λ), the
 laser is set and allowed to hold, ``spectra_per_point`` spectra (each summed over the camera's
 non-dispersive axis) are recorded and summed, and the laser power is read during
-them. A laser-off reference (shutter closed) ends the scan. Whatever happens (abort, exception,
-lost connection) the shutter is closed and every result is finished in the sink with what was
-acquired.
+them. Laser-off references (shutter closed, the same exposures) are taken before every
+``reference_every``-th point and at the end, so each spectrum has one nearby in time.
+Whatever happens (abort, exception, lost connection) the shutter is closed and every result is
+finished in the sink with what was acquired.
 
 Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 -----------------------------------------------------------------
@@ -15,7 +16,12 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 ``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ nm, power µW of the
                       normalisation meter and of the second meter, both read during the
                       exposure, laser settle time s).
-``name + "_laser_off"`` (channels,) laser-off reference; metadata ``laser_off_power_uW``.
+``name + "_laser_off"`` (channels,) the laser-off reference at the end; metadata
+                      ``laser_off_power_uW``.
+``name + "_laser_off_series"`` (references, channels) every laser-off reference in the order
+                      taken (the last is the one at the end); metadata ``before_point`` (index of
+                      the point each preceded, -1 = end) and ``time_s`` (mid-exposure, s). The
+                      points' mid-exposure times are ``point_time_s`` in the metadata of ``name``.
 """
 from __future__ import annotations
 
@@ -48,6 +54,10 @@ class WavelengthScanParameters:
     (> 0; the scan runs downwards when ``stop_nm < start_nm``). ``diode_current_A`` is ramped
     to before opening the shutter (None = leave the pump as it is); ``attenuator_angle_deg``
     likewise. ``gating`` switches the sync box's gating on/off (None = leave).
+    ``reference_every``: with ``laser_off_reference``, a laser-off reference (shutter closed,
+    same exposures) before every ``reference_every``-th point as well as at the end, so that
+    each spectrum has one a few points away in time (0 = only at the end). Drift moves the
+    probe during a scan; a reference minutes old shows another impact parameter.
     """
 
     start_nm: float
@@ -60,6 +70,7 @@ class WavelengthScanParameters:
     gating: bool | None = None
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
+    reference_every: int = 5
 
     def __post_init__(self) -> None:
         # self-checks (finite, signs, counts): the CLI, scripts and panels share them; the
@@ -92,6 +103,7 @@ class PowerScanParameters:
     Give either ``angles_deg`` (attenuator angles, integer degrees; the first axis is the angle
     and the measured power is in the power log) or ``setpoints_uW`` (each point is reached by
     the power lock on the attenuator; the first axis is the power in µW).
+    ``reference_every`` as in :class:`WavelengthScanParameters`.
     """
 
     wavelength_nm: float
@@ -105,6 +117,7 @@ class PowerScanParameters:
     lock_max_steps: int = 60
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
+    reference_every: int = 5
 
     def __post_init__(self) -> None:
         check_positive("wavelength_nm", self.wavelength_nm, "nm")
@@ -151,6 +164,11 @@ class EEGSScanResult:
     metadata: dict
     points_done: int = 0
     aborted: bool = False
+    #: mid-exposure time of every point and of every laser-off reference (s, the devices' clock);
+    #: the interleaved references (k, channels) in the order taken (the last = laser_off_spectrum)
+    point_time_s: np.ndarray | None = None
+    reference_spectra: np.ndarray | None = None
+    reference_time_s: np.ndarray | None = None
 
     @property
     def duty_cycle(self) -> float:
@@ -205,6 +223,9 @@ class _Scan:
         limits.check_exposure(p.exposure_s, p.spectra_per_point)
         if p.diode_current_A is not None:
             limits.check_current(p.diode_current_A)
+        if int(p.reference_every) != p.reference_every or p.reference_every < 0:
+            raise ValueError(f"reference_every {p.reference_every} must be an integer ≥ 0 (0 = a "
+                             "laser-off reference at the end only)")
         self._validate(limits)
 
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
@@ -226,6 +247,11 @@ class _Scan:
             self.name, axis, values, np.full(n, np.nan), energy, np.full((n, energy.size), np.nan),
             np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), None, math.nan,
             {"workflow": self.kind, "parameters": _plain(dataclasses.asdict(p))})
+        result.point_time_s = np.full(n, np.nan)
+        before = self._reference_points(n)
+        k_refs = len(before) + 1 if p.laser_off_reference else 0
+        result.reference_spectra = np.full((k_refs, energy.size), np.nan)
+        result.reference_time_s = np.full(k_refs, np.nan)
         self.result = result
         created: list[str] = []
         try:
@@ -243,15 +269,20 @@ class _Scan:
                             [dataclasses.replace(axis, navigate=True), Axis("column", "")],
                             metadata={"columns": list(POWER_COLUMNS)}, title=f"EEGS {self.kind} power log")
                 created.append(names[1])
+                if k_refs:
+                    self._create_reference_series(result, sink, created, before)
                 for i in range(n):
                     task.check_abort()
                     wl, settle = self._set_point(i, task)
                     task.check_abort()
+                    if i in before:
+                        self._interleaved_reference(before.index(i), result, sink, task)
                     self._acquire_point(i, wl, settle, result, sink, task)
                     task.progress((i + 1) / (n + 1), f"{self.kind} {i + 1}/{n} λ {wl:.1f} nm")
                 if p.laser_off_reference:
                     task.check_abort()
                     self._laser_off(result, sink, created)
+                sink.update_metadata(self.name, {"point_time_s": [float(t) for t in result.point_time_s]})
                 task.progress(1.0, f"{self.kind} done")
         except BaseException as exc:
             result.aborted = isinstance(exc, Aborted)
@@ -280,8 +311,10 @@ class _Scan:
     def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
                        sink: Sink, task: TaskControl) -> None:
         d, p = self.devices, self.params
+        t0 = d.now_s()
         row, power, power_out = d.read_powers_during(
             lambda: acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task))
+        result.point_time_s[i] = 0.5 * (t0 + d.now_s())
         result.spectra[i] = row
         result.wavelength_nm[i] = wl
         result.power_uW[i] = power
@@ -295,7 +328,9 @@ class _Scan:
         d, p = self.devices, self.params
         close_shutter(d.pump)
         off_power, _ = d.read_powers_uW()
+        t0 = d.now_s()
         row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, None)
+        self._store_reference(len(result.reference_time_s) - 1, row, 0.5 * (t0 + d.now_s()), result, sink)
         result.laser_off_spectrum = row
         result.laser_off_power_uW = off_power
         energy = result.energy_eV
@@ -310,6 +345,49 @@ class _Scan:
         for key in (self.name, self.name + "_power"):
             sink.update_metadata(key, {"laser_off_power_uW": off_power})
         result.metadata["laser_off_power_uW"] = off_power
+
+
+    # -- interleaved laser-off references ---------------------------------------------------
+    def _reference_points(self, n: int) -> list[int]:
+        """Points before which a laser-off reference is taken (besides the one at the end)."""
+        p = self.params
+        if not p.laser_off_reference or p.reference_every == 0:
+            return []
+        return list(range(0, n, int(p.reference_every)))
+
+    def _create_reference_series(self, result: EEGSScanResult, sink: Sink, created: list[str],
+                                 before: list[int]) -> None:
+        energy = result.energy_eV
+        name = self.name + "_laser_off_series"
+        sink.create(name, result.reference_spectra.shape,
+                    [Axis("reference", "", navigate=True),
+                     Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))],
+                    metadata={"before_point": before + [-1], "exposure_s": self.params.exposure_s,
+                              "spectra": self.params.spectra_per_point},
+                    title="EEGS laser-off references (interleaved; -1 = at the end)", signal_type="EELS")
+        created.append(name)
+
+    def _store_reference(self, j: int, row: np.ndarray, t_s: float, result: EEGSScanResult,
+                         sink: Sink) -> None:
+        if j < 0:
+            return
+        result.reference_spectra[j] = row
+        result.reference_time_s[j] = t_s
+        name = self.name + "_laser_off_series"
+        sink.write(name, j, row.astype(np.float32))
+        sink.update_metadata(name, {"time_s": [float(t) for t in result.reference_time_s]})
+
+    def _interleaved_reference(self, j: int, result: EEGSScanResult, sink: Sink,
+                               task: TaskControl) -> None:
+        """Shutter closed, a reference with the points' exposures, shutter open again (the laser
+        keeps its wavelength and power: only the light is blocked)."""
+        d, p = self.devices, self.params
+        close_shutter(d.pump)
+        t0 = d.now_s()
+        row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task)
+        self._store_reference(j, row, 0.5 * (t0 + d.now_s()), result, sink)
+        task.check_abort()
+        d.pump.set_shutter(True)
 
 
 class WavelengthScan(_Scan):
