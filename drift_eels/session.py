@@ -98,7 +98,8 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
         meta = {"drift_nm_per_min": drift_nm_per_min if simulated else None}  # + instrument.metadata()
         span = 0.9 if baseline else 0.97
         survey_image = acquire_survey(instrument.scan, SURVEY, sink, task=task.subtask(0.0, 0.03),
-                                      metadata={"si_region_px": list(si_rect), "reference_region_px": list(ref_rect)})
+                                      metadata={**instrument.metadata(), "si_region_px": list(si_rect),
+                                                "reference_region_px": list(ref_rect)})
         corrected = DriftCorrectedSI.from_instrument(instrument, params, sink, metadata=meta,
                                                      task=task.subtask(0.03, span / (2 if baseline else 1))).run()
         uncorrected = None

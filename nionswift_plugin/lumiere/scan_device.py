@@ -16,7 +16,7 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.interfaces import ScanFrame
-from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, SimulatedScanGenerator, Visits
+from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, Visits
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
 
 SCAN_DEVICE_ID = "lumiere_scan"

@@ -315,8 +315,9 @@ class Lumiere:
 
         Give a :class:`drift_eels.DriftSIParameters` or its fields as keywords (``survey``,
         ``si_region_px``, ``reference_region_px``, ``si_shape_px``, ``dwell_s``, ``n_sequences``,
-        ``edges`` …; without regions, on a simulated instrument: an oxide grain and a gold particle of
-        the simulated specimen, :func:`detectors.simulation.setup.drift_si_targets_nm`). Results (``si``, ``haadf``, ``count_map``, ``map_<edge>``, ``snr_<edge>``,
+        ``edges`` …; without regions, on a simulated instrument: an oxide grain and a gold particle
+        of the simulated specimen, :func:`detectors.simulation.setup.drift_si_targets_nm`; a real
+        one refuses). Results (``si``, ``haadf``, ``count_map``, ``map_<edge>``, ``snr_<edge>``,
         ``drift_log`` …) grow after every sequence, so an elemental-map computation attached to
         the ``si`` data item updates live.
         """
