@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--distance-nm", type=float, default=7.5,
                        help="simulator: probe distance outside the particle's radius, nm (default 7.5)")
         p.add_argument("--probe-nm", type=float, nargs=2, metavar=("Y", "X"), default=None,
-                       help="park the probe at this microscope position, nm, instead")
+                       help="park the probe at this microscope position, nm (required on a real instrument)")
         p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
