@@ -192,3 +192,19 @@ def test_swift_stem_controller_without_a_world(real_site):
         stem._set_scan_context_probe_position(context, Geometry.FloatPoint(y=0.75, x=0.25))
         assert inst.probe_position_nm() == pytest.approx((50.0, -50.0), abs=1.01)
         assert (scan_world.beam.probe_y_nm, scan_world.beam.probe_x_nm) == pytest.approx((50.0, -50.0), abs=1.01)
+
+
+def test_swift_devices_build_on_a_real_site(real_site):
+    """Swift's adapters (stem_controller, scan device, Merlin camera) on the all-real site; no CL
+    camera (no real CL CCD driver)."""
+    from nionswift_plugin.lumiere.devices import create_devices
+
+    site, _ = real_site
+    devices = create_devices(str(site))
+    try:
+        assert devices.instrument.world is None and devices.cl_camera is None
+        assert devices.scan_module.device.generator is devices.instrument.scan_generator
+        calibrations = devices.eels_camera.simulator.get_dimensional_calibrations(None, None)
+        assert calibrations[1].offset == pytest.approx(OFFSET_EV) and calibrations[1].units == "eV"
+    finally:
+        devices.instrument.close()
