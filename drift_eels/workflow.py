@@ -141,7 +141,7 @@ class DriftCorrectedSI:
     >>> from detectors.instrument import build_instrument
     >>> from detectors.interfaces import ScanFrame
     >>> from lumiere.sinks import MemorySink
-    >>> from drift_eels.session import configure_simulation
+    >>> from detectors.simulation.setup import configure_simulation
     >>> inst = build_instrument()
     >>> configure_simulation(inst.world)  # core-loss axis 350-1373 eV, 2 nm/min drift
     >>> survey = ScanFrame(size_px=(256, 256), fov_nm=512.0)
@@ -174,7 +174,9 @@ class DriftCorrectedSI:
                         task: TaskControl | None = None, prefix: str = "",
                         metadata: dict | None = None) -> "DriftCorrectedSI":
         """Build from a :class:`detectors.instrument.Instrument` (its scan, spectrum imager, probe
-        shift and clock)."""
+        shift and clock); the results record :meth:`~detectors.instrument.Instrument.metadata`
+        (``simulated`` per device) under ``metadata``'s own keys."""
+        metadata = {**instrument.metadata(), **(metadata or {})}
         return cls(instrument.scan, instrument.spectrum_imager, instrument.probe_shift, parameters,
                    sink, clock=instrument_clock(instrument), task=task, prefix=prefix, metadata=metadata)
 

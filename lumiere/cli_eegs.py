@@ -1,7 +1,9 @@
 """``lumiere eegs wavelength-scan|power-scan ...``: EEGS scans on the site's instrument.
 
 On the simulated instrument (the default) the probe is parked 7.5 nm outside the edge of the
-specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where.
+specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where
+(not the particle's resonance: that is what the scan measures). On a real instrument
+``--probe-nm Y X`` is required (nothing is read from the simulation).
 Writes ``OUT/eegs.h5`` (HyperSpy layout: map, power log, laser-off reference, analysis) and PNG
 plots of the map and the EEGS spectrum with its fitted resonance.
 """
@@ -48,28 +50,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--distance-nm", type=finite_float, default=7.5,
                        help="simulator: probe distance outside the particle's radius, nm (default 7.5)")
         p.add_argument("--probe-nm", type=finite_float, nargs=2, metavar=("Y", "X"), default=None,
-                       help="park the probe at this microscope position, nm, instead")
+                       help="park the probe at this microscope position, nm (required on a real instrument)")
         p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
 def _place_probe(instrument, args: argparse.Namespace) -> str:
+    """Park the probe through the scan generator: at ``--probe-nm``, or on a fully simulated
+    instrument next to a simulated particle; a real instrument without ``--probe-nm`` refuses."""
     if args.probe_nm is not None:
-        instrument.scan.set_probe_position_nm(*args.probe_nm)
+        instrument.set_probe_position_nm(*args.probe_nm)
         return f"probe at ({args.probe_nm[0]:.1f}, {args.probe_nm[1]:.1f}) nm"
-    if instrument.world is None:
-        y, x = instrument.scan.probe_position_nm()
-        return f"probe left where it is, ({y:.1f}, {x:.1f}) nm"
-    particles = instrument.world.specimen.particles
-    if not 0 <= args.particle < len(particles):
-        raise ValueError(f"particle {args.particle} outside 0–{len(particles) - 1}")
-    p = particles[args.particle]
-    y, x = p.y_nm, p.x_nm + p.radius_nm + args.distance_nm
-    instrument.scan.set_probe_position_nm(y, x)
+    if not instrument.fully_simulated:
+        real = ", ".join(d for d, sim in instrument.simulated.items() if not sim)
+        raise ValueError(f"on a real instrument (real: {real}) give --probe-nm Y X: where to park the "
+                         "probe, microscope frame nm")
+    from detectors.simulation.setup import eegs_probe_target_nm
+    y, x = eegs_probe_target_nm(instrument.world, args.particle, args.distance_nm)
+    instrument.set_probe_position_nm(y, x)
     return (f"simulator: probe parked {args.distance_nm:g} nm outside the edge of particle "
-            f"{args.particle} (centre ({p.y_nm:.1f}, {p.x_nm:.1f}) nm, radius {p.radius_nm:.1f} nm, "
-            f"resonance {p.resonance_eV:.3f} eV = {p.resonance_nm:.1f} nm, FWHM "
-            f"{p.resonance_fwhm_eV * 1e3:.0f} meV) at ({y:.1f}, {x:.1f}) nm; the specimen drifts "
-            "during the scan")
+            f"{args.particle} at ({y:.1f}, {x:.1f}) nm; the specimen drifts during the scan")
 
 
 def _angles(text: str) -> tuple[int, ...]:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from detectors.instrument import build_instrument
     from detectors.interfaces import ScanFrame
     from drift_eels.parameters import SI_CUBES, SPARSE_SI_CUBES, check_si_memory
-    from drift_eels.session import configure_simulation
+    from detectors.simulation.setup import configure_simulation
     from drift_eels.sparse_si import acquire_sparse_spectrum_image
     from drift_eels.spectrum_image import acquire_spectrum_image, check_si_inputs
     from lumiere.sinks import HDF5Sink
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     instrument = build_instrument(config)
     try:
-        if instrument.world is not None:
+        if instrument.fully_simulated:  # the simulator's core-loss set-up; a real site keeps its own
             configure_simulation(instrument.world, drift_nm_per_min=None)
         frame = ScanFrame((args.size, args.size), args.fov_nm, tuple(args.center_nm), dwell_s=args.exposure_ms / 1000)
         exposure_s = args.exposure_ms / 1000
@@ -66,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
         sink = HDF5Sink(path)
         task = TaskControl(TextProgressBar("si"))
         if args.sampling >= 1:
-            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task, **live)
+            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
+                                           metadata=instrument.metadata(), **live)
             print(f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels")
         else:
             result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,
                                                    pattern=args.pattern, fraction=args.sampling, seed=args.seed,
-                                                   task=task, **live)
+                                                   task=task, metadata=instrument.metadata(), **live)
             f = result.pattern.fraction
             print(f"sparse SI ({args.pattern}): {result.visits_done} of {args.size ** 2} pixels visited "
                   f"({100 * f:.0f} %), dose reduced {1 / f:.1f}×; low-rank reconstruction in si_reconstructed")

@@ -1,5 +1,8 @@
 """``lumiere demo``: a short headless experiment on the simulated instrument.
 
+(On a site with real devices it scans the centre of the field of view on the site file's energy
+axis; the simulation's set-up is applied only when every device is simulated.)
+
 A HAADF survey of the default field of view, then a small core-loss EELS spectrum image over a
 grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.h5`` (HyperSpy layout)
 with PNG plots beside it.
@@ -14,8 +17,8 @@ import numpy as np
 from analysis.eels.maps import elemental_map
 from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
+from detectors.simulation.setup import configure_simulation
 from drift_eels.parameters import check_si_memory
-from drift_eels.session import configure_simulation
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
@@ -54,21 +57,21 @@ def run_demo(out_dir: str | pathlib.Path, *, config: str | None = None, si_size_
 
 def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s: float,
          task: TaskControl) -> DemoResult:
-    world = instrument.world
     sink = HDF5Sink(out / "demo.h5")
     survey_frame = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
-    haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1))
-    if world is not None:
+    haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1),
+                           metadata=instrument.metadata())
+    if instrument.fully_simulated:
+        world = instrument.world
         # the core-loss axis 350–1373 eV holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
         configure_simulation(world, drift_nm_per_min=None, current_pA=max(world.beam.current_pA, 100.0))
         grain = world.specimen.grains[0]
         centre = (grain.y_nm, grain.x_nm)
-    else:
+    else:  # a real site: the centre of the field of view, on the site file's energy axis
         centre = (0.0, 0.0)
     si_frame = ScanFrame(size_px=(si_size_px, si_size_px), fov_nm=160.0, center_nm=centre, dwell_s=exposure_s)
     si, si_haadf = acquire_spectrum_image(instrument.spectrum_imager, si_frame, exposure_s, sink,
-                                          task=task.subtask(0.1, 0.85),
-                                          metadata={"beam_current_pA": world.beam.current_pA if world else None})
+                                          task=task.subtask(0.1, 0.85), metadata=instrument.metadata())
     energy = instrument.spectrum_imager.energy_axis_eV()
     maps = {}
     for edge, width in DEMO_EDGES.items():

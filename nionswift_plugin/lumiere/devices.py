@@ -32,6 +32,7 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     """Build the instrument and its Swift device adapters (not yet registered)."""
     if not isinstance(config, SiteConfig):
         config = load_config(config)
+    # a virtual clock only matters when every device is simulated (else the world runs in real time)
     if real_time and config.clock_speed is None:
         values = {k: dict(v) for k, v in config.values.items()}
         values["world"]["clock_speed"] = 1.0
@@ -42,7 +43,9 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     camera = LumiereEELSCamera(stem, scan_module, _camera_backend(config, instrument), EELS_CAMERA_ID)
     setattr(camera, "camera_panel_type", "eels")
     camera_module = CameraDevice.CameraModule(INSTRUMENT_ID, camera, CameraDevice.CameraSettings(EELS_CAMERA_ID, 0.01))
-    cl_camera, cl_camera_module = create_cl_camera(stem, scan_module)
+    # a real CL spectrometer has no camera driver yet: Swift gets no CL camera then
+    cl_camera, cl_camera_module = (create_cl_camera(stem, scan_module) if instrument.simulated["cl"]
+                                   else (None, None))
     return LumiereDevices(instrument, stem, scan_module, camera, camera_module, cl_camera, cl_camera_module)
 
 

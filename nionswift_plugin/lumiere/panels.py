@@ -7,7 +7,7 @@ import numpy as np
 
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import SI_CUBES, SPARSE_SI_CUBES, DriftSIParameters, check_si_memory, region_around
-from drift_eels.session import default_regions
+from detectors.simulation.setup import drift_si_targets_nm
 from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
 from drift_eels.workflow import DriftCorrectedSI
@@ -178,13 +178,9 @@ class DriftCorrectedSIHandler(WorkflowHandler):
 
     def __init__(self, document_controller: typing.Any) -> None:
         super().__init__(document_controller)
-        world = getattr(_instrument(), "world", None)
-        if world is not None:
-            si, ref = default_regions(world, self.survey)
-            for rect, prefix in ((si, "si"), (ref, "ref")):
-                top, left, height, width = rect
-                y, x = self.survey.to_microscope_nm((top + height / 2 - 128) * self.survey.pixel_size_nm,
-                                                    (left + width / 2 - 128) * self.survey.pixel_size_nm)
+        instrument = _instrument()
+        if instrument is not None and instrument.fully_simulated:  # targets on the simulated specimen
+            for (y, x), prefix in zip(drift_si_targets_nm(instrument.world), ("si", "ref")):
                 self.models[f"{prefix}_center_y_nm"].value = f"{float(y):.1f}"
                 self.models[f"{prefix}_center_x_nm"].value = f"{float(x):.1f}"
 

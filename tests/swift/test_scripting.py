@@ -113,7 +113,7 @@ def test_run_script_queued_api_from_a_worker_thread(swift):
 
 def test_drift_corrected_si_through_the_facade(swift):
     with swift_document() as (api, document_controller, document_model), build_instrument() as instrument:
-        from drift_eels.session import configure_simulation
+        from detectors.simulation.setup import configure_simulation
 
         configure_simulation(instrument.world)
         lumiere = scripting.connect(api, instrument=instrument, progress=None)

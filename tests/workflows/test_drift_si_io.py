@@ -17,7 +17,7 @@ from rsciio.hspy import file_reader
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import DriftSIParameters
-from drift_eels.session import configure_simulation
+from detectors.simulation.setup import configure_simulation
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere.sinks import MemorySink, read_hdf5_result
 
@@ -58,7 +58,8 @@ import os, sys, time
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from drift_eels.parameters import DriftSIParameters
-from drift_eels.session import configure_simulation, default_regions
+from detectors.simulation.setup import configure_simulation, drift_si_targets_nm
+from drift_eels.session import session_regions
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
@@ -67,7 +68,7 @@ K = {k}
 inst = build_instrument()
 configure_simulation(inst.world, drift_nm_per_min=5.0, seed=3)
 survey = ScanFrame(size_px=(256, 256), fov_nm=512.0)
-si_rect, ref_rect = default_regions(inst.world, survey, si_fov_nm=48.0)
+si_rect, ref_rect = session_regions(survey, *drift_si_targets_nm(inst.world), si_fov_nm=48.0, reference_size_nm=96.0)
 params = DriftSIParameters(survey, si_rect, ref_rect, si_shape_px=(24, 24), dwell_s=1e-3, n_sequences=6,
                            keep_sequences=True)
 

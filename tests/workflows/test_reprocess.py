@@ -22,7 +22,7 @@ from drift_eels.parameters import DriftSIParameters
 from drift_eels.reprocess import reprocess
 from drift_eels.reprocess_blocks import edge_windows
 from drift_eels.reprocess_synthetic import write_sequence_stack, write_synthetic_stack
-from drift_eels.session import configure_simulation
+from detectors.simulation.setup import configure_simulation
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere import cli
 from lumiere.sinks import HDF5Sink, read_hdf5_result
