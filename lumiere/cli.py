@@ -10,6 +10,8 @@ import importlib
 import sys
 import typing
 
+from lumiere.outputs import kept_message, run_recorded
+
 #: name -> (module, help); each module has ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lumiere.cli_demo", "short headless experiment on the simulated instrument (HAADF survey + EELS SI)"),
@@ -43,9 +45,9 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         return 2
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print("\ninterrupted: devices left safe, partial results kept", file=sys.stderr)
+        return int(run_recorded(module.run, args) or 0)
+    except KeyboardInterrupt as e:
+        print(f"\ninterrupted: devices left safe; {kept_message(e)}", file=sys.stderr)
         return 130
     except (ValueError, OSError) as e:
         print(f"lumiere {args.command}: error: {e}", file=sys.stderr)

@@ -4,20 +4,22 @@ A plain core-loss EELS spectrum image on the instrument of the site configuratio
 simulated one, set to the core-loss window and 200 pA): a full raster, or with ``--sampling F
 < 1`` a sparse scan (random or line-hopping pixel order) and its low-rank reconstruction; with
 ``--live-pca K`` (or ``--live-nmf K``) the PCA (NMF) loadings and score maps are updated after
-every section, as in the "Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe:
-an interrupted run keeps what was acquired).
+every section, as in the "Lumière SI" panel. Writes ``DIR/si.hspy`` (HyperSpy, crash-safe: an
+interrupted run keeps what was acquired, marked aborted; an existing file is never replaced
+without ``--overwrite``: the next free ``si_001.hspy`` … is used, see :mod:`lumiere.outputs`).
 """
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
 
+from lumiere.outputs import WORKFLOW_STEMS, add_overwrite_argument, new_run_files
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
     parser.add_argument("--size", type=int, default=32, help="SI size in pixels (square), default 32")
     parser.add_argument("--fov-nm", type=float, default=256.0, help="field of view, nm (default 256)")
@@ -53,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if instrument.world is not None:
             configure_simulation(instrument.world, drift_nm_per_min=None)
         frame = ScanFrame((args.size, args.size), args.fov_nm, tuple(args.center_nm), dwell_s=args.exposure_ms / 1000)
-        path = pathlib.Path(args.out) / "si.h5"
-        sink = HDF5Sink(path)
+        path = new_run_files(args.out, WORKFLOW_STEMS["si"], overwrite=args.overwrite).data
+        sink = HDF5Sink(path, overwrite=args.overwrite)
         task = TaskControl(TextProgressBar("si"))
         exposure_s = args.exposure_ms / 1000
         live = {"live_components": args.live_nmf, "live_method": "nmf"} if args.live_nmf else \
