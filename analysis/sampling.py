@@ -285,12 +285,14 @@ class LowRankFill(typing.NamedTuple):
         """The reconstruction of image rows ``start:stop``, (stop − start, w, n_channels)."""
         h, w = self.shape
         start, stop = max(0, int(start)), min(h, int(stop))
-        out = (self.scores[start * w:stop * w] @ self.components + self.mean) * self.scale
+        out = self.scores[start * w:stop * w] @ self.components
+        out += self.mean  # in place: one block-sized temporary
+        out *= self.scale
         return out.astype(dtype, copy=False).reshape(stop - start, w, -1)
 
 
 def fit_low_rank_fill(spectra: np.ndarray, indices: np.ndarray, shape: tuple[int, int], *, rank: int = 8,
-                      poisson: bool = True, block_rows: int = 4096) -> LowRankFill:
+                      poisson: bool = True, block_rows: int = 1024) -> LowRankFill:
     """The model of :func:`inpaint_low_rank` (its Notes), fitted ``block_rows`` spectra at a
     time: memory beyond ``spectra`` (any dtype, e.g. float32 counts) is a few blocks and the
     (h·w, rank) score maps.
@@ -320,7 +322,9 @@ def fit_low_rank_fill(spectra: np.ndarray, indices: np.ndarray, shape: tuple[int
 
     def weighted(start: int) -> np.ndarray:  # one block of spectra in float64, weighted
         block = x[start:start + block_rows].astype(np.float64)
-        return block * inv if inv is not None else block
+        if inv is not None:
+            block *= inv
+        return block
 
     r = int(min(rank, n_ch, n - 1))
     pca = StreamingPCA(r, n_ch, block_size=256)

@@ -172,8 +172,8 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
     sink.create(recon, (h, w, energy.size), image_axes(frame) + [energy_axis(energy)],
                 metadata={**meta, "reconstruction": {"method": "low_rank", "rank": rank, "poisson": True}},
                 title=f"EELS SI reconstructed from {100 * plan.fraction:.0f} % ({pattern})", signal_type="EELS")
-    # rows rendered in float64 blocks of ~32 MiB: the reconstruction is never held whole
-    block = max(1, (32 << 20) // (w * energy.size * 8))
+    # rows rendered in float64 blocks of ~8 MiB: the reconstruction is never held whole
+    block = max(1, (8 << 20) // (w * energy.size * 8))
     try:
         for top in range(0, h, block):
             task.check_abort()
