@@ -107,20 +107,23 @@ def add_overwrite_argument(parser: typing.Any) -> None:
 
 
 def run_recorded(run: typing.Callable[[typing.Any], int | None], args: typing.Any) -> int | None:
-    """Call ``run(args)`` (a CLI subcommand); if it raises, mark the results left "acquiring" in
-    the HDF5 files it created as aborted (Ctrl-C) or failed, and attach to the exception what was
-    kept (:func:`kept_message`) before re-raising."""
-    from lumiere.sinks import opened_hdf5_sinks
+    """Call ``run(args)`` (a CLI subcommand) and record how it ended on the HDF5 files it created
+    (:meth:`~lumiere.sinks.HDF5Sink.record_run`). If it raises, also mark the results left
+    "acquiring" as aborted (Ctrl-C) or failed, and attach to the exception what was kept
+    (:func:`kept_message`) before re-raising."""
+    from lumiere.sinks import HDF5Sink, created_hdf5_files
 
-    before = {id(s) for s in opened_hdf5_sinks()}
+    first = len(created_hdf5_files())
     try:
-        return run(args)
+        code = run(args)
     except BaseException as exc:
         kept = []
-        for sink in opened_hdf5_sinks():
-            if id(sink) in before or not sink.path.exists():
-                continue
+        for path in created_hdf5_files()[first:]:
             try:
+                if not path.exists():
+                    continue
+                sink = HDF5Sink.reopen(path)
+                sink.record_run(exc)
                 sink.stop_unfinished(exc)
                 if sink.holds_data():
                     kept.append(sink.path)
@@ -128,6 +131,10 @@ def run_recorded(run: typing.Callable[[typing.Any], int | None], args: typing.An
                 pass
         exc.lumiere_kept = kept  # type: ignore[attr-defined]
         raise
+    for path in created_hdf5_files()[first:]:
+        if path.exists():
+            HDF5Sink.reopen(path).record_run(None)
+    return code
 
 
 def kept_message(exc: BaseException) -> str:
@@ -137,4 +144,4 @@ def kept_message(exc: BaseException) -> str:
     if not kept:
         return "no data was written to disk"
     how = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    return f"partial results kept in {', '.join(str(p) for p in kept)} (marked {how})"
+    return f"partial results kept in {', '.join(str(p) for p in kept)} (run marked {how})"

@@ -17,7 +17,10 @@ Every result records how its run ended, in its Lumière metadata: ``status`` is 
 :meth:`Sink.create` on (so a file whose writer was killed says so), then "complete" when it is
 finished normally, or "aborted" (the user: an :class:`~lumiere.tasks.Aborted` or Ctrl-C) /
 "failed" (an error) with ``aborted`` and ``error`` (:func:`mark_stopped`). ``finished`` means
-the writer closed the result (no more writes), whether it is complete or not.
+the writer closed the result (no more writes), whether it is complete or not. The file's root
+attributes ``run_status`` / ``run_error`` say how the whole run ended when a front end records it
+(:meth:`HDF5Sink.record_run`): a run stopped after some results were complete (e.g. Ctrl-C during
+the reconstruction) is "aborted" there even though those results are complete.
 
 Metadata values that are large (a sparse scan's pixel order, long logs) are stored as datasets
 in the metadata group, not as attributes: HDF5 refuses attributes beyond 64 KiB per object.
@@ -31,7 +34,6 @@ import pathlib
 import signal
 import threading
 import typing
-import weakref
 
 import h5py
 import numpy as np
@@ -152,23 +154,34 @@ class HDF5Sink:
         except FileExistsError:
             raise FileExistsError(f"{self.path} exists and is kept: choose another name, or overwrite it "
                                   "explicitly (--overwrite)") from None
-        _OPENED.append(weakref.ref(self))
+        _CREATED.append(self.path)
 
     @contextlib.contextmanager
     def _open(self) -> typing.Iterator[h5py.File]:
         with self._lock, _sigint_held(), h5py.File(self.path, "a") as f:
             yield f
 
-    def names(self) -> list[str]:
-        """The results in the file."""
-        with self._open() as f:
-            return list(f["Experiments"])
+    @classmethod
+    def reopen(cls, path: str | pathlib.Path) -> "HDF5Sink":
+        """A sink on an existing file of ours (to finish or mark its results), nothing truncated."""
+        sink = cls.__new__(cls)
+        sink.path, sink._lock = pathlib.Path(path), threading.Lock()
+        with sink._open() as f:
+            f.require_group("Experiments")
+        return sink
 
     def holds_data(self) -> bool:
         """Whether any result received a write (a file with only empty results holds no data)."""
         with self._open() as f:
             return any(f["Experiments"][k]["metadata"]["Lumiere"].attrs.get("writes", 0) > 0
                        for k in f["Experiments"])
+
+    def record_run(self, exc: BaseException | None) -> None:
+        """Record on the file how the run ended: ``run_status`` "complete" (``exc`` None),
+        "aborted" or "failed", and ``run_error`` (:func:`stop_metadata`)."""
+        meta = {"status": "complete", "error": ""} if exc is None else stop_metadata(exc)
+        with self._open() as f:
+            f.attrs["run_status"], f.attrs["run_error"] = meta["status"], meta["error"]
 
     def stop_unfinished(self, exc: BaseException) -> list[str]:
         """Mark every result still "acquiring" as stopped by ``exc`` and finish it (what a front
@@ -281,17 +294,15 @@ def mark_stopped(sink: Sink, names: typing.Iterable[str], exc: BaseException, ex
             pass
 
 
-#: HDF5 sinks created in this process (weakly held), for a front end's last word on an
-#: interrupted run (:func:`opened_hdf5_sinks`)
-_OPENED: list[weakref.ref] = []
+#: the files every HDF5Sink of this process created, oldest first (:func:`created_hdf5_files`)
+_CREATED: list[pathlib.Path] = []
 
 
-def opened_hdf5_sinks() -> list[HDF5Sink]:
-    """The :class:`HDF5Sink` objects of this process still alive, oldest first (the CLI marks
-    their unfinished results and names the files that hold data when a run is interrupted)."""
-    alive = [s for s in (ref() for ref in _OPENED) if s is not None]
-    _OPENED[:] = [weakref.ref(s) for s in alive]
-    return alive
+def created_hdf5_files() -> list[pathlib.Path]:
+    """The files :class:`HDF5Sink` created in this process, oldest first: the CLI records how
+    its run ended on them and, when interrupted, marks their unfinished results and names the
+    files that hold data (:func:`lumiere.outputs.run_recorded`)."""
+    return list(_CREATED)
 
 
 @contextlib.contextmanager
