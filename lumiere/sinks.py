@@ -276,11 +276,16 @@ def stop_metadata(exc: BaseException) -> dict:
 
 
 def finished_metadata(current: typing.Mapping) -> dict:
-    """What :meth:`Sink.finish` records: ``finished``, and ``status="complete"`` (with
-    ``aborted=False``) unless the run was already marked stopped."""
-    if current.get("status", "acquiring") == "acquiring":
-        return {"finished": True, "status": "complete", "aborted": False}
-    return {"finished": True}
+    """What :meth:`Sink.finish` records: ``finished``, and the ``status`` if the result has none
+    yet: "aborted" / "failed" when a workflow recorded ``aborted`` / ``error`` itself, else
+    "complete" (with ``aborted=False``)."""
+    if current.get("status", "acquiring") != "acquiring":
+        return {"finished": True}
+    if current.get("aborted"):
+        return {"finished": True, "status": "aborted"}
+    if current.get("error"):
+        return {"finished": True, "status": "failed", "aborted": False}
+    return {"finished": True, "status": "complete", "aborted": False}
 
 
 def mark_stopped(sink: Sink, names: typing.Iterable[str], exc: BaseException, extra: dict | None = None) -> None:

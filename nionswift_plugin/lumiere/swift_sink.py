@@ -15,7 +15,7 @@ import typing
 import numpy as np
 from nion.data import Calibration, DataAndMetadata
 
-from lumiere.sinks import Axis, finished_metadata
+from lumiere.sinks import Axis, finished_metadata, stop_metadata
 
 
 def xdata_from_result(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | None = None,
@@ -106,6 +106,17 @@ class SwiftDataItemSink:
                 result.metadata.update(finished_metadata(result.metadata))
                 result.dirty = True
         self._request_flush()
+
+    def stop_unfinished(self, exc: BaseException) -> list[str]:
+        """Mark the results still "acquiring" as stopped by ``exc`` and finish them (a panel's
+        last word when a workflow raised outside its own handling); returns their names."""
+        with self._lock:
+            names = [k for k, r in self._results.items() if r.metadata.get("status") == "acquiring"]
+            for name in names:
+                self._results[name].metadata.update(stop_metadata(exc))
+        for name in names:
+            self.finish(name)
+        return names
 
     # -- UI thread ---------------------------------------------------------------------------
     def data_item(self, name: str) -> typing.Any:

@@ -175,13 +175,31 @@ class WorkflowHandler(Declarative.Handler):
     def _worker(self, parameters: dict[str, typing.Any], sink: Sink, task: TaskControl) -> None:
         try:
             summary = self.run_workflow(parameters, sink, task)
+            self._record_end(None)
             message = f"Done. {summary}{self._saved()}".strip()
         except Aborted as e:
+            self._record_end(e)
             message = f"Aborted ({e}); acquired data kept.{self._saved()}"
         except Exception as e:  # shown to the user as one line; never a traceback in the panel
+            self._record_end(e)
             self.last_error = f"{type(e).__name__}: {e}"
             message = f"Error: {e}{self._saved()}"
         self.document_controller.queue_task(lambda: self._finished(message))
+
+    def _record_end(self, exc: BaseException | None) -> None:
+        """How the run ended, on every result it left unfinished (data items and file) and on the
+        file (``run_status``): the workflows mark what they stop themselves; this catches the
+        rest (e.g. an error after the acquisition). Best effort: the panel shows the error."""
+        try:
+            if exc is not None and self.sink is not None:
+                self.sink.stop_unfinished(exc)
+            if self.hdf5_path is not None and self.hdf5_path.exists():
+                hdf5 = HDF5Sink.reopen(self.hdf5_path)
+                if exc is not None:
+                    hdf5.stop_unfinished(exc)
+                hdf5.record_run(exc)
+        except Exception:  # noqa: BLE001 - the original outcome matters more
+            pass
 
     def _saved(self) -> str:
         """Where the HDF5 file went (a numbered name if needed), for the status line."""

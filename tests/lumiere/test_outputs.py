@@ -143,3 +143,31 @@ def test_hs_load_opens_our_files_with_axes_and_units(tmp_path):
     assert order.size == meta["sampling"]["visits_planned"] == 32
     assert np.array_equal(np.asarray(mask.metadata.Lumiere.pixel_order), order)
     assert signals["EELS SI reconstructed from 50 % (random)"].data.shape == (8, 8, 1024)
+
+
+def test_reprocess_writes_a_numbered_file_beside_an_existing_output(tmp_path, capsys):
+    from drift_eels.reprocess_synthetic import write_synthetic_stack
+
+    stack = tmp_path / "stack.hspy"
+    write_synthetic_stack(stack, n=3, size=16, channels=128)
+    args = ["reprocess", str(stack), "--out", str(tmp_path / "re.hspy"), "--components", "2",
+            "--edges", "Sc L2,3", "--scheduler", "synchronous"]
+    assert main(args) == 0
+    first = _digest(tmp_path / "re.hspy")
+    assert main(args) == 0
+    assert f"wrote {tmp_path / 're_001.hspy'}" in capsys.readouterr().out
+    assert _digest(tmp_path / "re.hspy") == first
+    assert read_hdf5_result(tmp_path / "re_001.hspy", "si")[2]["status"] == "complete"
+    assert main(args + ["--overwrite"]) == 0 and not (tmp_path / "re_002.hspy").exists()
+
+
+def test_a_workflow_that_records_aborted_itself_is_not_called_complete(tmp_path):
+    memory, hdf5 = MemorySink(), HDF5Sink(tmp_path / "w.hspy")
+    for sink in (memory, hdf5):
+        sink.create("a", (2,), AXES[:1])
+        sink.create("e", (2,), AXES[:1])
+        sink.update_metadata("a", {"aborted": True, "abort_reason": "test"})
+        sink.update_metadata("e", {"error": "OSError: disk full"})
+        sink.finish()
+    for get in (lambda n: memory.results[n].metadata, lambda n: read_hdf5_result(tmp_path / "w.hspy", n)[2]):
+        assert get("a")["status"] == "aborted" and get("e")["status"] == "failed" and not get("e")["aborted"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import types
 
+import h5py
 from nion.swift.test import TestContext
 
 from lumiere.sinks import read_hdf5_result
@@ -43,6 +44,8 @@ def test_save_to_folder_keeps_files_and_records_the_end(swift, tmp_path, monkeyp
         si, _, meta = read_hdf5_result(first, "si")
         assert si.shape == (8, 8, 1024) and meta["status"] == "complete"
         assert handler.sink.data_item("si").metadata["lumiere"]["status"] == "complete"
+        with h5py.File(first, "r") as f:
+            assert f.attrs["run_status"] == "complete"
 
         handler.models["size_px"].value = "16"
         handler.models["exposure_ms"].value = "20"  # 16 rows of ~0.3 s on the real-time clock
@@ -54,4 +57,6 @@ def test_save_to_folder_keeps_files_and_records_the_end(swift, tmp_path, monkeyp
         assert handler.status.value.startswith("Aborted") and f"Saved to {second}" in handler.status.value
         for meta in (read_hdf5_result(second, "si")[2], handler.sink.data_item("si").metadata["lumiere"]):
             assert meta["status"] == "aborted" and meta["aborted"] is True and meta["error"].startswith("Aborted")
+        with h5py.File(second, "r") as f:
+            assert f.attrs["run_status"] == "aborted"
         assert read_hdf5_result(first, "si")[0].shape == (8, 8, 1024)  # the first run is untouched
