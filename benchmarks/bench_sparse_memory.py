@@ -9,8 +9,20 @@ instrument, 1024 channels, float32: the cube is N²·1024·4 bytes). Two figures
 - ``RSS``: the process's peak resident set (``ru_maxrss``) minus that of the 16×16 run, over
   the cube size (includes HDF5's and numba's native buffers).
 
-The goal (issue 16) is a peak ≤ 2× the cube. Before the change the reconstruction alone held
-~6 cubes (float64 intermediates; 128² at 25 %: ~7× overall).
+The goal (issue 16) is a peak ≤ 2× the cube. Measured on the shared 2-core machine, 25 %:
+
+=======  ============================  ===========================  ================
+size     tracemalloc − baseline        RSS − baseline               note
+=======  ============================  ===========================  ================
+128²     5.57× before, 0.92× after     5.78× before, 1.66× after    (raw 7.66× before)
+256²     failed before (attribute);    1.37× after
+         1.17× after
+512²     1.27× after                   1.34× after                  323 s
+=======  ============================  ===========================  ================
+
+Before, the reconstruction held the whole SI in float64 several times over; now the SI is held
+once (float32), the visited spectra once more during the fit, and the reconstruction is rendered
+and written in blocks of rows.
 
 Usage: python benchmarks/bench_sparse_memory.py [--quick] [--sizes 256 512] [--sampling 0.25]
 """
