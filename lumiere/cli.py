@@ -50,7 +50,8 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         print(f"\ninterrupted: devices left safe; {kept_message(e)}", file=sys.stderr)
         return 130
     except (ValueError, OSError) as e:
-        print(f"lumiere {args.command}: error: {e}", file=sys.stderr)
+        kept = f"; {kept_message(e)}" if getattr(e, "lumiere_kept", None) else ""
+        print(f"lumiere {args.command}: error: {e}{kept}", file=sys.stderr)
         return 1
 
 
