@@ -25,6 +25,7 @@ from detectors.simulation.setup import configure_simulation, drift_si_targets_nm
 from drift_eels.parameters import DriftSIParameters, Rect, region_around
 from drift_eels.spectrum_image import acquire_survey
 from drift_eels.workflow import DriftCorrectedSI, DriftSIResult
+from lumiere.outputs import WORKFLOW_STEMS, new_run_files
 from lumiere.sinks import CompositeSink, HDF5Sink, Sink
 from lumiere.tasks import TaskControl
 
@@ -45,6 +46,10 @@ def session_regions(survey: ScanFrame, si_center_nm: tuple[float, float] | None,
             region_around(survey, reference_center_nm, reference_size_nm))
 
 
+#: the plots of a session (:func:`drift_eels.plots.session_plots`)
+PLOTS = ("survey.png", "haadf_sum.png", "maps.png", "drift_log.png")
+
+
 @dataclasses.dataclass
 class SessionResult:
     hdf5_path: pathlib.Path
@@ -63,8 +68,11 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
                 reference_center_nm: tuple[float, float] | None = None,
                 reference_size_nm: float = 96.0, reference_dwell_s: float = 2e-5,
                 baseline: bool = True, keep_sequences: bool = False,
-                task: TaskControl | None = None, extra_sink: Sink | None = None) -> SessionResult:
-    """Survey, drift-corrected SI, optional uncorrected baseline; files into ``out_dir``.
+                task: TaskControl | None = None, extra_sink: Sink | None = None,
+                overwrite: bool = False) -> SessionResult:
+    """Survey, drift-corrected SI, optional uncorrected baseline; files into ``out_dir``:
+    ``drift_si.hspy`` and the :data:`PLOTS`, under the next free numbered names if any exists
+    (unless ``overwrite``; :mod:`lumiere.outputs`).
 
     The SI covers ``si_fov_nm`` (default 2 nm per pixel) around ``si_center_nm`` (on a simulated
     instrument the default is an oxide grain of the specimen); the reference ``reference_size_nm``
@@ -99,9 +107,9 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
                                    dwell_s=dwell_s, n_sequences=n_sequences, edges=tuple(edges),
                                    reference_dwell_s=reference_dwell_s, keep_sequences=keep_sequences)
         plan = params.plan(instrument.spectrum_imager.energy_axis_eV())  # before anything moves
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "drift_si.h5"
-        hdf5 = HDF5Sink(path)
+        files = new_run_files(out, WORKFLOW_STEMS["drift-si"], plots=PLOTS, overwrite=overwrite)
+        path = files.data
+        hdf5 = HDF5Sink(path, overwrite=overwrite)
         sink: Sink = hdf5 if extra_sink is None else CompositeSink(hdf5, extra_sink)
         meta = {"drift_nm_per_min": drift_nm_per_min if simulated else None}  # + instrument.metadata()
         span = 0.9 if baseline else 0.97
@@ -118,7 +126,7 @@ def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_
                 prefix="uncorrected_", metadata=meta,
                 task=task.subtask(0.03 + span / 2, span / 2)).run()
         from drift_eels.plots import session_plots
-        pngs = session_plots(out, survey_image, SURVEY, plan, corrected, uncorrected, si_rect, ref_rect)
+        pngs = session_plots(files.plot, survey_image, SURVEY, plan, corrected, uncorrected, si_rect, ref_rect)
         task.progress(1.0, "done")
         return SessionResult(path, pngs, corrected, uncorrected, survey_image, params)
     finally:

@@ -38,7 +38,7 @@ from detectors.interfaces import Abort, ProbeShift, ScanDevice, SpectrumImager
 from drift_eels.parameters import DriftSIParameters, SequencePlan
 from drift_eels.spectrum_image import energy_axis, frame_metadata, image_axes
 from drift_eels.tracker import Clock, DriftMeasurement, DriftTracker, instrument_clock
-from lumiere.sinks import Axis, Sink
+from lumiere.sinks import Axis, Sink, stop_metadata
 from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 log = logging.getLogger(__name__)
@@ -259,12 +259,14 @@ class DriftCorrectedSI:
                 self.task.progress((k + 1) / p.n_sequences, f"sequence {k + 1}/{p.n_sequences} done")
         except (Aborted, Abort) as e:
             aborted = True
-            self._mark({"aborted": True, "abort_reason": str(e) or self.task.abort_reason})
+            reason = str(e) or self.task.abort_reason
+            self._mark({**stop_metadata(Aborted(reason)), "abort_reason": reason})
             if isinstance(e, Abort):
                 raise Aborted(str(e)) from e
             raise
-        except BaseException as e:
-            self._mark({"error": f"{type(e).__name__}: {e}"})
+        except BaseException as e:  # Ctrl-C is recorded as aborted, anything else as failed
+            aborted = isinstance(e, KeyboardInterrupt)
+            self._mark(stop_metadata(e))
             raise
         finally:
             if p.restore_probe_shift:

@@ -26,6 +26,7 @@ import typing
 from detectors.common.errors import DeviceError, describe_error
 
 EXIT_INPUT, EXIT_USAGE, EXIT_DEVICE, EXIT_INTERNAL = 1, 2, 3, 4
+from lumiere.outputs import kept_message, run_recorded
 
 #: name -> (module, help); each module has ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -69,9 +70,9 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
         return 2
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt:
-        print("\ninterrupted: devices left safe, partial results kept", file=sys.stderr)
+        return int(run_recorded(module.run, args) or 0)
+    except KeyboardInterrupt as e:
+        print(f"\ninterrupted: devices left safe; {kept_message(e)}", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every error ends in one line (see the module docstring)
         return report_error(f"lumiere {args.command}", e, debug=args.debug)
@@ -94,6 +95,10 @@ def report_error(prog: str, error: BaseException, *, debug: bool = False) -> int
     # device errors read "lumiere si: Merlin at …: …"; the others "lumiere si: error: …"
     print(f"{prog}: {text}" if status == EXIT_DEVICE else f"{prog}: error: {text}", file=sys.stderr)
     return status
+    except (ValueError, OSError) as e:
+        kept = f"; {kept_message(e)}" if getattr(e, "lumiere_kept", None) else ""
+        print(f"lumiere {args.command}: error: {e}{kept}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Drift-corrected EELS SI on the instrument of the site configuration (default: the simulated
 one): HAADF survey, N short sequences with drift tracking and re-centring, and (``--baseline``,
 on by default) the same acquisition without correction for comparison. Writes
-``DIR/drift_si.h5`` (HyperSpy layout; crash-safe) and PNGs (survey, summed HAADF, maps corrected
-vs uncorrected, drift log in nm).
+``DIR/drift_si.hspy`` (HyperSpy; crash-safe) and PNGs (survey, summed HAADF, maps corrected
+vs uncorrected, drift log in nm); existing files are kept (numbered names, :mod:`lumiere.outputs`)
+unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import numpy as np
 
 from drift_eels.parameters import DEFAULT_EDGES
 from lumiere.cli_checks import finite_float, non_negative_float, positive_float, positive_int
+from lumiere.outputs import add_overwrite_argument
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
     parser.add_argument("--size", type=positive_int, default=64, help="SI size in pixels (square), default 64")
     parser.add_argument("--sequences", type=positive_int, default=8, help="number of SI sequences, default 8")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         si_fov_nm=args.si_fov_nm, si_center_nm=tuple(args.si_center_nm) if args.si_center_nm else None,
         reference_center_nm=tuple(args.ref_center_nm) if args.ref_center_nm else None,
         reference_size_nm=args.ref_size_nm, reference_dwell_s=args.ref_dwell_us * 1e-6,
-        baseline=args.baseline, keep_sequences=args.keep_sequences, task=task)
+        baseline=args.baseline, keep_sequences=args.keep_sequences, task=task, overwrite=args.overwrite)
     c = result.corrected
     log = c.drift_log()
     if len(log):

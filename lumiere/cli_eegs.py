@@ -4,8 +4,10 @@ On the simulated instrument (the default) the probe is parked 7.5 nm outside the
 specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where
 (not the particle's resonance: that is what the scan measures). On a real instrument
 ``--probe-nm Y X`` is required (nothing is read from the simulation).
-Writes ``OUT/eegs.h5`` (HyperSpy layout: map, power log, laser-off reference, analysis) and PNG
-plots of the map and the EEGS spectrum with its fitted resonance.
+Writes ``OUT/eegs_wavelength_scan.hspy`` or ``OUT/eegs_power_scan.hspy`` (HyperSpy: map, power
+log, laser-off reference, analysis) and PNG plots ``<same name>_map.png`` / ``_spectrum.png`` of
+the map and the EEGS spectrum with its fitted resonance. Existing files are kept (numbered
+names, :mod:`lumiere.outputs`) unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
                   WavelengthScanParameters, analyse_scan, write_analysis)
 from lumiere.cli import EXIT_DEVICE
 from lumiere.cli_checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
+from lumiere.outputs import WORKFLOW_STEMS, RunFiles, add_overwrite_argument, new_run_files
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl, TextProgressBar
 
@@ -40,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="attenuator angles START:STOP:STEP in integer degrees (default 0:120:10)")
     for p in (wl, ps):
         p.add_argument("--out", required=True, help="output directory (created if missing)")
+        add_overwrite_argument(p)
         p.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
         p.add_argument("--spectra", type=positive_int, default=10, help="spectra per point (default 10)")
         p.add_argument("--exposure-ms", type=positive_float, default=100.0, help="exposure per spectrum, ms (default 100)")
@@ -84,7 +88,6 @@ def _angles(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = pathlib.Path(args.out)
     # the parameters check themselves (finite, signs, counts) before the instrument is built
     exposure_s = args.exposure_ms / 1000.0
     if args.eegs_command == "wavelength-scan":
@@ -95,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         params = PowerScanParameters(
             args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
             exposure_s=exposure_s, diode_current_A=args.current_A)
+    stem = WORKFLOW_STEMS[args.eegs_command]
+    files = new_run_files(args.out, stem, plots=(f"{stem}_map.png", f"{stem}_spectrum.png"),
+                          overwrite=args.overwrite)
     instrument = build_instrument(args.config)
     try:
         devices = EEGSDevices.from_instrument(instrument)
@@ -103,20 +109,20 @@ def run(args: argparse.Namespace) -> int:
             else PowerScan(devices, params)
         where = _place_probe(instrument, args)
         print(where, file=sys.stdout)
-        out.mkdir(parents=True, exist_ok=True)
-        sink = HDF5Sink(out / "eegs.h5")
+        sink = HDF5Sink(files.data, overwrite=args.overwrite)
         task = TaskControl(TextProgressBar(args.eegs_command))
         try:
             result = scan.run(sink, task)
         except DeviceError as e:  # every device's errors (Merlin, laser bench, shutter …): one line
-            print(f"\nlumiere eegs: {describe_error(e)}; what was acquired is in {out / 'eegs.h5'}",
-                  file=sys.stderr)
+            kept = (f"what was acquired is in {files.data} (marked failed)" if sink.holds_data()
+                    else "nothing was acquired")
+            print(f"\nlumiere eegs: {describe_error(e)}; {kept}", file=sys.stderr)
             return EXIT_DEVICE
         analysis = analyse_scan(result)
         write_analysis(sink, analysis, scan.name)
     finally:
         instrument.close()
-    print(f"wrote {out / 'eegs.h5'} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
+    print(f"wrote {files.data} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
           f"{scan.name}_analysis)")
     s = analysis.summary()
     if analysis.resonance is not None:
@@ -128,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
     if np.isfinite(analysis.beta_abs).any():
         print(f"|β| from {np.nanmin(analysis.beta_abs):.4f} to {np.nanmax(analysis.beta_abs):.4f}")
     if not args.no_plots:
-        for path in _plots(out, result, analysis):
+        for path in _plots(files, stem, result, analysis):
             print(f"wrote {path}")
     return 0
 
 
-def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
+def _plots(files: RunFiles, stem: str, result, analysis) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -160,7 +166,7 @@ def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
     for ax in axes:
         ax.set_xlabel("energy loss (eV)")
         ax.set_ylabel(f"{result.axis.name} ({result.axis.units})")
-    paths.append(out / "eegs_map.png")
+    paths.append(files.plot(f"{stem}_map.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -178,7 +184,7 @@ def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
         ax.set_xlabel(f"{result.axis.name} ({result.axis.units})")
     ax.set_ylabel("gain (order 1) per ZLP count per µW")
     ax.legend(fontsize=8)
-    paths.append(out / "eegs_spectrum.png")
+    paths.append(files.plot(f"{stem}_spectrum.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
     return paths

@@ -4,21 +4,23 @@ A plain core-loss EELS spectrum image on the instrument of the site configuratio
 simulated one, set to the core-loss window and 200 pA): a full raster, or with ``--sampling F
 < 1`` a sparse scan (random or line-hopping pixel order) and its low-rank reconstruction; with
 ``--live-pca K`` (or ``--live-nmf K``) the PCA (NMF) loadings and score maps are updated after
-every section, as in the "Lumière SI" panel. Writes ``DIR/si.h5`` (HyperSpy layout, crash-safe:
-an interrupted run keeps what was acquired).
+every section, as in the "Lumière SI" panel. Writes ``DIR/si.hspy`` (HyperSpy, crash-safe: an
+interrupted run keeps what was acquired, marked aborted; an existing file is never replaced
+without ``--overwrite``: the next free ``si_001.hspy`` … is used, see :mod:`lumiere.outputs`).
 """
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
 
 from lumiere.cli_checks import finite_float, non_negative_int, positive_float, positive_int
+from lumiere.outputs import WORKFLOW_STEMS, add_overwrite_argument, new_run_files
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
     parser.add_argument("--size", type=positive_int, default=32, help="SI size in pixels (square), default 32")
     parser.add_argument("--fov-nm", type=positive_float, default=256.0, help="field of view, nm (default 256)")
@@ -62,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         check_si_inputs(exposure_s, 4, **live)
         check_si_memory(f"--size {args.size}", frame.size_px, instrument.spectrum_imager.energy_axis_eV().size,
                         SI_CUBES if args.sampling >= 1 else SPARSE_SI_CUBES)
-        path = pathlib.Path(args.out) / "si.h5"
-        sink = HDF5Sink(path)
+        path = new_run_files(args.out, WORKFLOW_STEMS["si"], overwrite=args.overwrite).data
+        sink = HDF5Sink(path, overwrite=args.overwrite)
         task = TaskControl(TextProgressBar("si"))
         if args.sampling >= 1:
             si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,

@@ -4,8 +4,8 @@
 axis; the simulation's set-up is applied only when every device is simulated.)
 
 A HAADF survey of the default field of view, then a small core-loss EELS spectrum image over a
-grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.h5`` (HyperSpy layout)
-with PNG plots beside it.
+grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.hspy`` (HyperSpy)
+with PNG plots beside it (existing files are kept: numbered names, :mod:`lumiere.outputs`).
 """
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ from detectors.interfaces import ScanFrame
 from detectors.simulation.setup import configure_simulation
 from drift_eels.parameters import check_si_memory
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes
+from lumiere.outputs import WORKFLOW_STEMS, RunFiles, new_run_files
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
 #: edges mapped by the demo, with signal-window widths that fit on the 350–1373 eV axis
 DEMO_EDGES = {"Sc L2,3": 30.0, "Dy M4,5": 70.0}
+
+#: the demo's plots
+PLOTS = ("haadf_survey.png", "si_sum_spectrum.png", "si_maps.png")
 
 
 @dataclasses.dataclass
@@ -37,27 +41,27 @@ class DemoResult:
 
 
 def run_demo(out_dir: str | pathlib.Path, *, config: str | None = None, si_size_px: int = 32,
-             exposure_s: float = 0.005, task: TaskControl | None = None) -> DemoResult:
-    """Run the demo experiment and write its files into ``out_dir``."""
+             exposure_s: float = 0.005, task: TaskControl | None = None, overwrite: bool = False) -> DemoResult:
+    """Run the demo experiment and write its files into ``out_dir`` (never replacing a file
+    unless ``overwrite``)."""
     if si_size_px < 2:
         raise ValueError(f"si_size_px must be ≥ 2, got {si_size_px}")
     task = task or TaskControl()
-    out = pathlib.Path(out_dir)
     instrument = build_instrument(config)
     try:
         # every input checked before the output directory is made (the SI checks again, for scripts)
         check_si_inputs(exposure_s, 4, 0, "pca")
         check_si_memory(f"si_size_px = {si_size_px}", (si_size_px, si_size_px),
                         instrument.spectrum_imager.energy_axis_eV().size)
-        out.mkdir(parents=True, exist_ok=True)
-        return _run(instrument, out, si_size_px, exposure_s, task)
+        files = new_run_files(out_dir, WORKFLOW_STEMS["demo"], plots=PLOTS, overwrite=overwrite)
+        return _run(instrument, files, si_size_px, exposure_s, task, overwrite)
     finally:
         instrument.close()
 
 
-def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s: float,
-         task: TaskControl) -> DemoResult:
-    sink = HDF5Sink(out / "demo.h5")
+def _run(instrument: Instrument, files: RunFiles, si_size_px: int, exposure_s: float,
+         task: TaskControl, overwrite: bool) -> DemoResult:
+    sink = HDF5Sink(files.data, overwrite=overwrite)
     survey_frame = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
     haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1),
                            metadata=instrument.metadata())
@@ -84,12 +88,12 @@ def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s:
         sink.write(name, slice(None), result.signal)
         sink.finish(name)
         maps[edge] = result
-    pngs = _plots(out, haadf, survey_frame, si_frame, si, si_haadf, energy, maps)
+    pngs = _plots(files, haadf, survey_frame, si_frame, si, si_haadf, energy, maps)
     task.progress(1.0, "done")
-    return DemoResult(out / "demo.h5", pngs, haadf, si, energy)
+    return DemoResult(files.data, pngs, haadf, si, energy)
 
 
-def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
+def _plots(files: RunFiles, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
            si_haadf: np.ndarray, energy: np.ndarray, maps: dict) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -103,7 +107,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
     r = si_frame.fov_nm / 2
     ax.add_patch(matplotlib.patches.Rectangle((sx - r, sy - r), 2 * r, 2 * r, fill=False, color="tab:orange"))
     ax.set(title="HAADF survey (SI region in orange)", xlabel="x (nm)", ylabel="y (nm)")
-    paths.append(out / "haadf_survey.png")
+    paths.append(files.plot("haadf_survey.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -114,7 +118,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
         ax.axvline(e, color="0.6", lw=0.8)
         ax.text(e + 5, total.max(), label, va="top", fontsize=8)
     ax.set(title="Summed spectrum of the SI", xlabel="Energy loss (eV)", ylabel="Counts")
-    paths.append(out / "si_sum_spectrum.png")
+    paths.append(files.plot("si_sum_spectrum.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -127,7 +131,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
         shown = ax.imshow(result.signal, cmap="inferno", extent=extent)
         fig.colorbar(shown, ax=ax, shrink=0.8, label="counts")
         ax.set(title=f"{edge} (median SNR {np.nanmedian(result.snr):.1f})", xlabel="x (nm)")
-    paths.append(out / "si_maps.png")
+    paths.append(files.plot("si_maps.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
     return paths

@@ -38,6 +38,7 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanFrame
+from lumiere.outputs import new_file
 from lumiere.sinks import Axis, CompositeSink, HDF5Sink, MemorySink, Sink
 from lumiere.tasks import TaskControl
 from nionswift_plugin.lumiere.scripting_support import (ApiDataItemSink, OfflineItem, ProgressFn,
@@ -77,6 +78,7 @@ class RunResult:
     summary: str = ""
     value: typing.Any = None  #: the workflow's own return value (e.g. an EEGSScanResult)
     metadata: dict[str, dict] = dataclasses.field(default_factory=dict)
+    hdf5_path: pathlib.Path | None = None  #: the file written (a numbered name if the one asked for existed)
 
     def xdata(self, name: str) -> typing.Any:
         """A result as calibrated ``DataAndMetadata`` (nm, eV, λ in nm)."""
@@ -175,7 +177,8 @@ class Lumiere:
         if api_sink is not None:
             sinks.append(api_sink)
         if hdf5_path is not None:
-            sinks.append(HDF5Sink(pathlib.Path(hdf5_path)))
+            hdf5_path = new_file(hdf5_path)  # never replaces a file: the next free numbered name
+            sinks.append(HDF5Sink(hdf5_path))
         progress = self._progress
         if progress == "print":
             progress = printing_progress(label)
@@ -187,7 +190,8 @@ class Lumiere:
         return RunResult({k: r.data for k, r in memory.results.items()},
                          {k: r.axes for k, r in memory.results.items()},
                          dict(api_sink.data_items) if api_sink else {}, summary, value,
-                         {k: dict(r.metadata) for k, r in memory.results.items()})
+                         {k: dict(r.metadata) for k, r in memory.results.items()},
+                         pathlib.Path(hdf5_path) if hdf5_path is not None else None)
 
     def _on_ui(self, fn: typing.Callable[[typing.Any], typing.Any]) -> typing.Any:
         """Run ``fn(plain_api)`` on Swift's UI thread (directly with a plain api; through

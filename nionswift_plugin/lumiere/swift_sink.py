@@ -4,7 +4,8 @@ Workflows run in a worker thread; Swift's document may only change on the UI thr
 updates a numpy buffer under a lock and queues (at most one pending) UI-thread task that creates
 the data item or copies the buffer into it, so a fast workflow never floods the UI and the data
 item always shows the latest state. Results carry their calibrations (nm, eV, λ in nm, µW) and
-metadata; navigation axes become collection (or sequence) dimensions.
+metadata (under ``lumiere``, with the run's ``status``/``aborted``/``error`` as in every sink:
+:mod:`lumiere.sinks`); navigation axes become collection (or sequence) dimensions.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import typing
 import numpy as np
 from nion.data import Calibration, DataAndMetadata
 
-from lumiere.sinks import Axis
+from lumiere.sinks import Axis, finished_metadata, stop_metadata
 
 
 def xdata_from_result(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | None = None,
@@ -36,7 +37,7 @@ def xdata_from_result(data: np.ndarray, axes: typing.Sequence[Axis], metadata: d
         data,
         intensity_calibration=Calibration.Calibration(units=intensity_units),
         dimensional_calibrations=[Calibration.Calibration(a.offset, a.scale, a.units) for a in axes],
-        metadata={"lumiere": dict(metadata or {})},
+        metadata={"lumiere": _jsonable(dict(metadata or {}))},
         data_descriptor=descriptor)
 
 
@@ -78,7 +79,7 @@ class SwiftDataItemSink:
         data = np.zeros(shape, dtype=dtype)  # zeros, not NaN: Swift's displays scale on finite data
         with self._lock:
             old = self._results.get(name)
-            self._results[name] = _Result(data, list(axes), dict(metadata or {}),
+            self._results[name] = _Result(data, list(axes), {**(metadata or {}), "status": "acquiring"},
                                           f"{self.title_prefix}{title or name}")
             if old is not None:
                 self._results[name].data_item = old.data_item
@@ -99,7 +100,23 @@ class SwiftDataItemSink:
         self._request_flush()
 
     def finish(self, name: str | None = None) -> None:
+        with self._lock:
+            for key in ([name] if name else list(self._results)):
+                result = self._results[key]
+                result.metadata.update(finished_metadata(result.metadata))
+                result.dirty = True
         self._request_flush()
+
+    def stop_unfinished(self, exc: BaseException) -> list[str]:
+        """Mark the results still "acquiring" as stopped by ``exc`` and finish them (a panel's
+        last word when a workflow raised outside its own handling); returns their names."""
+        with self._lock:
+            names = [k for k, r in self._results.items() if r.metadata.get("status") == "acquiring"]
+            for name in names:
+                self._results[name].metadata.update(stop_metadata(exc))
+        for name in names:
+            self.finish(name)
+        return names
 
     # -- UI thread ---------------------------------------------------------------------------
     def data_item(self, name: str) -> typing.Any:
@@ -132,3 +149,17 @@ class SwiftDataItemSink:
                 result.data_item = data_item
             else:
                 result.data_item.set_xdata(xdata)
+
+
+def _jsonable(value: typing.Any) -> typing.Any:
+    """Swift stores metadata as JSON: numpy arrays and scalars (a sparse scan's pixel order)
+    become lists and Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

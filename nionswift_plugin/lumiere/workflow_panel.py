@@ -5,7 +5,8 @@ and implements :meth:`WorkflowHandler.run_workflow`; this base class does the re
 everywhere: validate the fields (a bad value is named in the status line, nothing starts), run
 the workflow in a worker thread with a :class:`~lumiere.tasks.TaskControl`, show progress, abort
 safely (the workflow leaves the devices safe and keeps what it acquired), write results into
-live data items (and an HDF5 file when a folder is given), and show errors as one clear line.
+live data items (and an HDF5 file ``<title>_<date-time>.hspy`` when a folder is given, never
+replacing a file: :mod:`lumiere.outputs`), and show errors as one clear line.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from nion.ui import Declarative
 from nion.utils import Model
 
 from detectors.common.errors import describe_error
+from lumiere.outputs import new_run_files
 from lumiere.sinks import CompositeSink, HDF5Sink, Sink
 from lumiere.tasks import Aborted, TaskControl
 from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
@@ -83,6 +85,7 @@ class WorkflowHandler(Declarative.Handler):
         self.task: TaskControl | None = None
         self.thread: threading.Thread | None = None
         self.sink: SwiftDataItemSink | None = None
+        self.hdf5_path: pathlib.Path | None = None  # the file of the current / last run
         self.last_error: str = ""
         u = Declarative.DeclarativeUI()
         rows = [u.create_row(u.create_label(text=f"{f.label}" + (f" ({f.units})" if f.units else "")),
@@ -149,9 +152,15 @@ class WorkflowHandler(Declarative.Handler):
         self.sink = SwiftDataItemSink(self.document_controller, title_prefix=f"{self.title}: ")
         sink: Sink = self.sink
         folder = (self.output_folder.value or "").strip()
+        self.hdf5_path = None
         if folder:
-            path = pathlib.Path(folder).expanduser() / f"{self.title.replace(' ', '_')}_{time.strftime('%Y%m%d-%H%M%S')}.h5"
-            sink = CompositeSink(self.sink, HDF5Sink(path))
+            try:
+                self.hdf5_path = new_run_files(pathlib.Path(folder).expanduser(),
+                                               f"{self.title.replace(' ', '_')}_{time.strftime('%Y%m%d-%H%M%S')}").data
+                sink = CompositeSink(self.sink, HDF5Sink(self.hdf5_path))
+            except OSError as e:
+                self._set_status(f"Not started: cannot write to the folder: {e}")
+                return
         self.task = TaskControl(self._on_progress)
         self.running.value = False
         self.running.value = True
@@ -171,13 +180,35 @@ class WorkflowHandler(Declarative.Handler):
     def _worker(self, parameters: dict[str, typing.Any], sink: Sink, task: TaskControl) -> None:
         try:
             summary = self.run_workflow(parameters, sink, task)
-            message = f"Done. {summary}".strip()
+            self._record_end(None)
+            message = f"Done. {summary}{self._saved()}".strip()
         except Aborted as e:
-            message = f"Aborted ({e}); acquired data kept."
-        except Exception as e:  # shown to the user as one line naming the device; never a traceback
+            self._record_end(e)
+            message = f"Aborted ({e}); acquired data kept.{self._saved()}"
+        except Exception as e:  # shown to the user as one line; naming the device; never a traceback
+            self._record_end(e)
             self.last_error = f"{type(e).__name__}: {e}"
-            message = f"Error: {describe_error(e)}"
+            message = f"Error: {describe_error(e)}{self._saved()}"
         self.document_controller.queue_task(lambda: self._finished(message))
+
+    def _record_end(self, exc: BaseException | None) -> None:
+        """How the run ended, on every result it left unfinished (data items and file) and on the
+        file (``run_status``): the workflows mark what they stop themselves; this catches the
+        rest (e.g. an error after the acquisition). Best effort: the panel shows the error."""
+        try:
+            if exc is not None and self.sink is not None:
+                self.sink.stop_unfinished(exc)
+            if self.hdf5_path is not None and self.hdf5_path.exists():
+                hdf5 = HDF5Sink.reopen(self.hdf5_path)
+                if exc is not None:
+                    hdf5.stop_unfinished(exc)
+                hdf5.record_run(exc)
+        except Exception:  # noqa: BLE001 - the original outcome matters more
+            pass
+
+    def _saved(self) -> str:
+        """Where the HDF5 file went (a numbered name if needed), for the status line."""
+        return f" Saved to {self.hdf5_path}." if self.hdf5_path is not None else ""
 
     def _finished(self, message: str) -> None:
         self.running.value = False

@@ -120,9 +120,9 @@ def test_cli_drift_si_writes_hdf5_and_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "100.0%" in proc.stderr and "overhead" in proc.stdout
     for name in ("si", "uncorrected_si"):
-        si, axes, meta = read_hdf5_result(tmp_path / "drift_si.h5", name)
+        si, axes, meta = read_hdf5_result(tmp_path / "drift_si.hspy", name)
         assert si.shape == (24, 24, 1024) and meta["finished"] and meta["sequences_done"] == 3
-    log, _, _ = read_hdf5_result(tmp_path / "drift_si.h5", "drift_log")
+    log, _, _ = read_hdf5_result(tmp_path / "drift_si.hspy", "drift_log")
     assert log.shape[0] == 3 and np.isfinite(log[:, :10]).all()
     for name in ("survey.png", "haadf_sum.png", "maps.png", "drift_log.png"):
         pixels = np.asarray(Image.open(tmp_path / name).convert("L"), dtype=float)
