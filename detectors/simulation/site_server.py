@@ -36,6 +36,8 @@ import json
 import time
 import typing
 
+import numpy as np
+
 from detectors.common.transport import DEFAULT_SERIAL_SERVER, SERIAL_SERVERS, TcpServer, serial_address, serial_server
 from detectors.config import SiteConfig, load_config
 from detectors.scan.interface import BlockData, FrameData
@@ -132,6 +134,7 @@ class SimulatedSite:
         from detectors.instrument import build_world  # the instrument builder's world, same defaults
 
         self.world = build_world(self.config)
+        _warm_up()
         self.probe_shift = SimulatedProbeShift(self.world, limit_nm=self.config["scan"]["max_probe_shift_nm"])
         try:
             for device in self.devices:
@@ -251,6 +254,16 @@ class SimulatedSite:
         if "cl" in t:
             lines.append(f"cl acton           serial  {t['cl']['port']}")
         return lines
+
+
+def _warm_up() -> None:
+    """Load the noise kernels (numba: one specialisation per array rank) before any client comes:
+    a first HAADF frame would otherwise take most of a second, on a busy machine longer than the
+    scan driver's reply timeout. The world's own noise sequence is not touched."""
+    from detectors.simulation.noise import poisson_counts
+
+    for shape in ((1,), (1, 1), (1, 1, 1)):
+        poisson_counts(np.ones(shape), 0)
 
 
 def site_file_text(tables: dict[str, dict[str, typing.Any]], comment: str = "") -> str:

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -106,6 +105,22 @@ def core_loss_site(tmp_path_factory) -> SimProcess:
     sim.stop()
 
 
+@pytest.fixture
+def start_simulator(tmp_path):
+    """``start_simulator(*args)``: a ``lumiere sim`` of this test only (stopped afterwards)."""
+    started: list[SimProcess] = []
+
+    def start(*args: str) -> SimProcess:
+        directory = tmp_path / f"sim{len(started)}"
+        directory.mkdir()
+        started.append(start_sim(directory, *args))
+        return started[-1]
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
 @pytest.fixture(autouse=True)
 def no_world_here(monkeypatch):
     """The test process of a real site must never build a simulated world."""
@@ -115,12 +130,3 @@ def no_world_here(monkeypatch):
         raise AssertionError("a SimulatedWorld was built in the test process of a real site")
 
     monkeypatch.setattr(world.SimulatedWorld, "__init__", refuse)
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    """Poll ``condition()`` until true (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)

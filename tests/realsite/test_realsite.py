@@ -21,12 +21,10 @@ from detectors.interfaces import ScanFrame
 from detectors.simulation.specimen import Specimen
 from lumiere.sinks import MemorySink
 
-from .conftest import SEED
 
-
-def _specimen() -> Specimen:
-    """Ground truth the test knows (the same seed as the simulator's world); no world is built."""
-    return Specimen(SEED)
+def _specimen(sim) -> Specimen:
+    """Ground truth the test knows (the specimen of the simulator's seed); no world is built."""
+    return Specimen(sim.seed)
 
 
 def test_the_site_file_names_only_real_backends_and_builds_no_world(site):
@@ -46,7 +44,7 @@ def test_the_site_file_names_only_real_backends_and_builds_no_world(site):
 def test_spectrum_image_follows_the_scan_unit_and_the_wall_clock(site):
     """The Merlin in the simulator's process records its spectra where the scan unit (same
     process, reached over TCP) put the beam: the inelastic fraction follows the HAADF."""
-    p = _specimen().particles[0]
+    p = _specimen(site).particles[0]
     frame = ScanFrame((12, 12), 128.0, (p.y_nm, p.x_nm))
     exposure_s = 0.01
     with build_instrument(site.site_file) as instrument:
@@ -71,7 +69,7 @@ def test_spectrum_image_follows_the_scan_unit_and_the_wall_clock(site):
 def test_drift_corrected_si_with_given_regions_measures_the_wall_clock_drift(core_loss_site, tmp_path):
     from drift_eels.session import run_session
 
-    specimen = _specimen()
+    specimen = _specimen(core_loss_site)
     grain = min((g for g in specimen.grains if g.material == "DyScO3"), key=lambda g: math.hypot(g.y_nm, g.x_nm))
     particle = specimen.particles[0]
     start = time.monotonic()
@@ -100,7 +98,7 @@ def test_eegs_wavelength_scan_at_a_given_probe_sees_the_simulators_laser(site, t
     from eegs.scans import WavelengthScanParameters
 
     # the particle whose plasmon the dye (Pyrromethene 597, 582 nm peak) reaches with most power
-    p = min(_specimen().particles, key=lambda p: abs(p.resonance_nm - 582.0))
+    p = min(_specimen(site).particles, key=lambda p: abs(p.resonance_nm - 582.0))
     with build_instrument(site.site_file) as instrument:
         instrument.set_probe_position_nm(p.y_nm, p.x_nm + p.radius_nm + 7.5)
         devices = EEGSDevices.from_instrument(instrument)
