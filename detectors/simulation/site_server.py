@@ -48,6 +48,10 @@ from detectors.simulation.world import SimulatedWorld
 #: devices a site can serve, in start order
 SITE_DEVICES = ("scan", "merlin", "laser", "vg", "cl")
 #: laser-bench simulators (attributes of SimulatedLaserSystem) -> (``[laser.*]`` table, port key)
+#: reply timeout written for every line instrument, wall-clock s: the simulators share the
+#: machine's cores with their clients (on a loaded 2-core test machine a reply can take longer
+#: than the real links' 0.5 s); a real site file keeps its own
+SIM_REPLY_TIMEOUT_S = 2.0
 LASER_PORTS = {"laser": ("credo", "port"), "pump": ("pump", "port"), "meter_in": ("meter", "port_in"),
                "meter_out": ("meter", "port_out"), "attenuator": ("attenuator", "port")}
 
@@ -228,7 +232,14 @@ class SimulatedSite:
         """Site-file tables (nested dicts) whose real backends reach the running servers."""
         if self.world is None:
             raise RuntimeError("the site is not started: call start() first")
-        return json.loads(json.dumps(self._tables))  # a deep copy
+        tables = json.loads(json.dumps(self._tables))  # a deep copy
+        if "cl" in tables:
+            tables["cl"]["timeout_s"] = SIM_REPLY_TIMEOUT_S
+        for device in ("laser", "vg"):  # every instrument's table below [laser] / [vg]
+            for table in tables.get(device, {}).values():
+                if isinstance(table, dict):
+                    table["timeout_s"] = SIM_REPLY_TIMEOUT_S
+        return tables
 
     def describe(self) -> list[str]:
         """One line per served instrument: where it listens."""
