@@ -84,3 +84,18 @@ def _centre_of_mass_px(image: np.ndarray) -> np.ndarray:
     w = np.clip(image - np.median(image), 0, None)
     y, x = np.indices(image.shape)
     return np.array([(w * y).sum(), (w * x).sum()]) / w.sum()
+
+
+def test_site_file_text_round_trips_windows_port_names():
+    """COM ports above 9 are named ``\\\\.\\COM12`` on Windows: the written TOML must read back as is."""
+    import tomllib
+
+    from detectors.config import validate
+    from detectors.simulation.site_server import site_file_text
+
+    tables = {"cl": {"backend": "serial", "port": r"\\.\COM12", "timeout_s": 2.0},
+              "vg": {"backend": "simulated", "lenses": {"port": "COM3", "baudrate": 57600}}}
+    text = site_file_text(tables, "two ports\non Windows")
+    assert text.startswith("# two ports\n# on Windows\n")
+    assert tomllib.loads(text) == tables
+    assert validate(tomllib.loads(text)).cl_config().port == r"\\.\COM12"
