@@ -16,7 +16,6 @@ import argparse
 import os
 import pathlib
 import signal
-import sys
 import threading
 
 from detectors.common.transport import DEFAULT_SERIAL_SERVER
