@@ -23,7 +23,7 @@ from detectors.simulation.site_server import SITE_DEVICES, SimulatedSite, site_f
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("devices", nargs="*", metavar="DEVICE", default=list(SITE_DEVICES),
+    parser.add_argument("devices", nargs="*", metavar="DEVICE", default=list(SITE_DEVICES), type=_device,
                         help=f"instruments to serve, any of: {' '.join(SITE_DEVICES)} (default: all)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the simulated world (specimen, drift, noise; default: [world] seed of --config, 0)")
@@ -38,11 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "simulators' limits; its backends and ports are ignored")
 
 
+def _device(name: str) -> str:
+    # a type, not choices: argparse would check the default list itself against the choices
+    if name not in SITE_DEVICES:
+        raise argparse.ArgumentTypeError(f"unknown device {name!r}; choose from {' '.join(SITE_DEVICES)}")
+    return name
+
+
 def run(args: argparse.Namespace, stop_event: threading.Event | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or until ``stop_event`` is set); 0 after a clean stop."""
-    wrong = [d for d in args.devices if d not in SITE_DEVICES]
-    if wrong:
-        raise ValueError(f"unknown device(s) {', '.join(map(repr, wrong))}; choose from {' '.join(SITE_DEVICES)}")
     serial = "tcp" if args.tcp else DEFAULT_SERIAL_SERVER
     stop = stop_event or threading.Event()
     if stop_event is None:
