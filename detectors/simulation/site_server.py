@@ -171,13 +171,14 @@ class SimulatedSite:
 
     # -- devices --------------------------------------------------------------------------------
     def _start_scan(self) -> None:
-        from detectors.scan.server import ScanUnitSimulator
+        from detectors.scan.server import SimulatedScanUnit
 
         section = self.config["scan"]
         generator = SiteScanGenerator(self.world, self.probe_shift, n_outputs=section["n_outputs"],
                                       follow_beam="merlin" in self.devices)
-        server = self._add("scan", TcpServer(ScanUnitSimulator(generator)))
-        self._tables["scan"] = {"backend": "tcp", "host": server.host, "port": server.port,
+        # the unit's own server only: no driver of ours connects (a client owns the unit)
+        server = self._add("scan", SimulatedScanUnit(generator).server)
+        self._tables["scan"] = {"backend": "tcp", "host": "127.0.0.1", "port": server.port,
                                 "n_outputs": section["n_outputs"]}
 
     def _start_merlin(self) -> None:
