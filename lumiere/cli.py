@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "si": ("lumiere.cli_si", "EELS spectrum image: full raster or sparse (random / line-hopping + low-rank reconstruction), optional live PCA"),
     "drift-si": ("lumiere.cli_drift_si", "drift-corrected EELS spectrum image (N short sequences, tracked, re-centred, summed)"),
     "merlin-sim": ("lumiere.cli_merlin_sim", "simulated Merlin (Medipix3RX) control/data servers on 127.0.0.1"),
+    "sim": ("lumiere.cli_sim", "the simulated microscope in its own process: scan unit, Merlin, laser bench, VG column, CL spectrometer on 127.0.0.1 behind their real protocols, and a site file pointing at them"),
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
     "train": ("lumiere.cli_train", "training scenarios on the simulated instrument (goal, scripted run, check)"),
     "reprocess": ("lumiere.cli_reprocess", "out-of-core reprocessing of a sequence stack with Dask (correction, drift alignment, PCA, maps)"),
