@@ -22,7 +22,6 @@ import select
 import socket
 import threading
 import time
-import tty
 from typing import Protocol, runtime_checkable
 
 from .errors import ConnectionLost, DeviceTimeout, names_its_device
@@ -353,6 +352,8 @@ class PtyServer(_Server):
     """
 
     def __init__(self, handler: ByteHandler) -> None:
+        import tty  # POSIX-only (imports termios): lazy so that the module imports on Windows
+
         super().__init__(handler)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
