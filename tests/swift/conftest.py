@@ -51,3 +51,6 @@ def swift(tmp_path_factory) -> SwiftHeadless:
         for hardware_source in list(manager.hardware_sources):
             hardware_source.abort_playing()
         lumiere_plugin.stop()  # closes the camera thread (non-daemon) so pytest can exit
+        # what Swift does at quit: close every other plug-in's hardware sources too (nionswift-usim's
+        # cameras run non-daemon threads that otherwise keep pytest from exiting)
+        manager.close()
