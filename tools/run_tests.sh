@@ -2,7 +2,7 @@
 # Install Lumière with its test extras into .venv (created if missing), make sure the Debian packages
 # the GUI test needs (Xvfb, Qt's X11 libraries; docs/gui_packages.txt) are present, run the test suite.
 # Usage: bash tools/run_tests.sh [--fast] [pytest arguments]
-#   --fast: the fast tier: no tests marked slow or gui, a tenth of the hypothesis examples (the "fast"
+#   --fast: the fast tier: no tests marked slow, swift or gui, a tenth of the hypothesis examples (the "fast"
 #           profile of tests/conftest.py), no GUI packages needed; prints how long pytest took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,6 @@ fi
 
 start_s=$(date +%s)
 status=0
-.venv/bin/python -m pytest -m "not slow and not gui" --hypothesis-profile=fast "$@" || status=$?
+.venv/bin/python -m pytest -m "not slow and not swift and not gui" --hypothesis-profile=fast "$@" || status=$?
 echo "fast tier: pytest took $(( $(date +%s) - start_s )) s (exit status $status)"
 exit "$status"
