@@ -19,7 +19,12 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q ".[test]"
+# a contributor's editable install (CONTRIBUTING.md) stays editable; otherwise install the package
+if .venv/bin/python -m pip show lumiere 2>/dev/null | grep -q "^Editable project location"; then
+    .venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=strict
+else
+    .venv/bin/python -m pip install -q ".[test]"
+fi
 if (( ! fast )); then
     exec .venv/bin/python -m pytest "$@"
 fi
