@@ -179,7 +179,7 @@ class TcpScanGenerator(GeneratorSettings):
                            f"({4 * n_values * len(names)} bytes) to {command!r}, got {header!r}")
         try:
             payload = self.transport.read_exact(nbytes, self.timeout_s)
-        except DeviceTimeout as exc:  # (its own message would quote every byte received)
+        except DeviceTimeout:  # (its own message would quote every byte received)
             raise DeviceTimeout(f"{command!r} data: {nbytes} bytes announced by {header!r} not received "
                                 f"within {self.timeout_s:g} s") from None
         except ConnectionLost as exc:

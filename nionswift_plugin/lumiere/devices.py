@@ -11,10 +11,8 @@ from detectors.instrument import Instrument, build_instrument
 from detectors.merlin.camera import MerlinEELSCamera
 from nionswift_plugin.lumiere.cl_camera_device import CL_CAMERA_ID, LumiereCLCamera, create_cl_camera
 from nionswift_plugin.lumiere.eels_camera_device import CameraBackend, LumiereEELSCamera, MerlinBackend, WorldBackend
-
-EELS_CAMERA_ID = "lumiere_eels_camera"
 from nionswift_plugin.lumiere.scan_device import LumiereScanModule
-from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
+from nionswift_plugin.lumiere.stem_device import EELS_CAMERA_ID, INSTRUMENT_ID, LumiereInstrument
 
 
 @dataclasses.dataclass

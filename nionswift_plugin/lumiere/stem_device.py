@@ -322,6 +322,10 @@ def drift_correction_functor(scan_hardware_source: typing.Any, scan_frame_parame
     return functor, (lines if lines > 0 else None)
 
 
+#: the hardware source id of our EELS camera (nionswift_plugin.lumiere.devices registers it)
+EELS_CAMERA_ID = "lumiere_eels_camera"
+
+
 class LumiereInstrument(InstrumentDevice.Instrument):
     """Swift's ``stem_controller`` for the VG Lumière (real or simulated; :attr:`world` is None on
     a real site)."""
@@ -340,6 +344,15 @@ class LumiereInstrument(InstrumentDevice.Instrument):
     def drift_tracker(self) -> ProbeShiftDriftTracker:
         """Our drift tracker (measured drift → probe shift), instead of the registry's."""
         return self._drift_tracker
+
+    @property
+    def eels_camera(self) -> typing.Any:
+        """Our EELS camera's hardware source. Upstream falls back to the registry's default EELS
+        camera, which is another plug-in's when one is installed beside us (nionswift-usim)."""
+        from nion.instrumentation import HardwareSource
+
+        ours = HardwareSource.HardwareSourceManager().get_hardware_source_for_hardware_source_id(EELS_CAMERA_ID)
+        return ours if ours is not None else super().eels_camera
 
     def shift_probe_nm(self, dy_nm: float, dx_nm: float) -> None:
         """Move the probe shift (``CSH``, microscope frame) by (dy, dx) nm through the VG column,

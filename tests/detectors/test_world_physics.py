@@ -14,6 +14,8 @@ from detectors.simulation.drift import DriftSettings
 from detectors.simulation.specimen import LocalComposition, MATERIALS
 from detectors.simulation.world import SimulatedWorld
 
+pytestmark = pytest.mark.slow
+
 #: the physics notes' table (EELS convention, eV)
 TABULATED_ONSETS_EV = {"C K": 284.0, "O K": 532.0, "Sc L2,3": 402.0, "Dy M4,5": 1295.0, "Dy N4,5": 154.0}
 

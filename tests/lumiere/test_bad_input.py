@@ -20,6 +20,8 @@ import pytest
 
 from lumiere.cli import EXIT_DEVICE, EXIT_INPUT, EXIT_USAGE, main
 
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: wall-clock bounds: a refused input must not hang (the old `--fov-nm inf` looped forever);
 #: generous because the subprocess imports numpy/numba/h5py on a shared 2-core machine

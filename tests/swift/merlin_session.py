@@ -79,6 +79,9 @@ def main() -> int:
         report["max_count_6bit"] = int(merlin.acquire_frames(1, 0.002).max())
     finally:
         plugin.stop()
+        # what Swift does at quit: close every plug-in's hardware sources (nionswift-usim's cameras run
+        # non-daemon threads that otherwise keep this process alive)
+        HardwareSource.HardwareSourceManager().close()
     print("REPORT " + json.dumps(report))
     return 0
 

@@ -16,6 +16,8 @@ from eegs import analyse_scan
 from nionswift_plugin.lumiere import computations_eegs, menus, scripting
 from nionswift_plugin.lumiere.testing import recompute, swift_document
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 

@@ -8,6 +8,9 @@ from nion.swift.test import TestContext
 from detectors.common import checks
 from detectors.common.simbase import Fault
 from nionswift_plugin.lumiere.panels import EEGSWavelengthScanHandler, SpectrumImageHandler
+import pytest
+
+pytestmark = pytest.mark.swift
 
 
 def _run_until_idle(handler, document_controller, timeout_s=120.0):

@@ -15,6 +15,8 @@ from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import scripting
 from nionswift_plugin.lumiere.testing import swift_document
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 

@@ -7,6 +7,8 @@ import pytest
 from nion.swift.test import TestContext
 from nion.utils import Geometry
 
+pytestmark = pytest.mark.swift
+
 
 @pytest.fixture
 def cl_camera(swift):

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.swift
+
 
 @pytest.fixture(scope="module")
 def merlin_report() -> dict:

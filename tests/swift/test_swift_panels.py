@@ -7,6 +7,9 @@ import numpy as np
 from nion.swift.test import TestContext
 
 from nionswift_plugin.lumiere.panels import SpectrumImageHandler
+import pytest
+
+pytestmark = pytest.mark.swift
 
 
 def _run_until_idle(handler, document_controller, timeout_s=60.0):

@@ -21,6 +21,8 @@ from detectors.simulation.setup import configure_simulation
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere.sinks import MemorySink, read_hdf5_result
 
+pytestmark = pytest.mark.slow
+
 SURVEY = ScanFrame(size_px=(256, 256), fov_nm=512.0)
 SI_RECT = (100.0, 100.0, 32.0, 32.0)
 REF_RECT = (40.0, 40.0, 48.0, 48.0)

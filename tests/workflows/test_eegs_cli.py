@@ -10,6 +10,9 @@ from PIL import Image
 
 from lumiere.cli import main
 from lumiere.sinks import read_hdf5_result
+import pytest
+
+pytestmark = pytest.mark.slow
 
 
 def _lumiere(*args, timeout=300):

@@ -28,6 +28,8 @@ from lumiere import cli
 from lumiere.sinks import HDF5Sink, read_hdf5_result
 from lumiere.tasks import Aborted, TaskControl
 
+pytestmark = pytest.mark.slow
+
 SIZE, PIXEL_NM = 48, 3.0
 #: drift of each sequence vs the first, px (the sequence = the first translated by (dy, dx))
 SHIFTS_PX = [(0.0, 0.0), (1.5, -2.5), (-2.1, 1.3), (0.7, 3.2)]
