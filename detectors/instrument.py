@@ -161,6 +161,16 @@ class Instrument:
             return self._column
 
     @property
+    def beam_shift(self) -> typing.Any:
+        """What moves the beam for drift correction (``get_shift_nm``/``set_shift_nm``, nm): the real
+        column's ``CSH`` with ``[vg] backend = "serial"`` (a real scan unit does not apply our
+        :attr:`probe_shift` record), else the simulated :attr:`probe_shift` the simulated scan
+        applies (the simulated column keeps its ``CSH`` equal to it)."""
+        if self.config["vg"]["backend"] == "serial":
+            return self.column
+        return self.probe_shift
+
+    @property
     def column_connected(self) -> bool:
         return self._column is not None
 

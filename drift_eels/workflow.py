@@ -177,7 +177,7 @@ class DriftCorrectedSI:
         shift and clock); the results record :meth:`~detectors.instrument.Instrument.metadata`
         (``simulated`` per device) under ``metadata``'s own keys."""
         metadata = {**instrument.metadata(), **(metadata or {})}
-        return cls(instrument.scan, instrument.spectrum_imager, instrument.probe_shift, parameters,
+        return cls(instrument.scan, instrument.spectrum_imager, instrument.beam_shift, parameters,
                    sink, clock=instrument_clock(instrument), task=task, prefix=prefix, metadata=metadata)
 
     # -- threads ---------------------------------------------------------------------------

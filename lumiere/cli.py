@@ -91,15 +91,13 @@ def report_error(prog: str, error: BaseException, *, debug: bool = False) -> int
     else:
         status = EXIT_INTERNAL
     text = describe_error(error)
+    if getattr(error, "lumiere_kept", None):  # what the failed run left on disk (lumiere.outputs)
+        text += f"; {kept_message(error)}"
     if status == EXIT_INTERNAL:
         text += " (a bug: run with --debug or LUMIERE_DEBUG=1 for the traceback and report it)"
     # device errors read "lumiere si: Merlin at …: …"; the others "lumiere si: error: …"
     print(f"{prog}: {text}" if status == EXIT_DEVICE else f"{prog}: error: {text}", file=sys.stderr)
     return status
-    except (ValueError, OSError) as e:
-        kept = f"; {kept_message(e)}" if getattr(e, "lumiere_kept", None) else ""
-        print(f"lumiere {args.command}: error: {e}{kept}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -141,7 +141,10 @@ SWIFT_SCRIPT = textwrap.dedent("""
     try:
         devices = lumiere_plugin.devices()
         out["world"] = devices.instrument.world is not None
-        out["stem_controller"] = type(Registry.get_component("stem_controller")).__name__
+        # ours by id: with nionswift-usim installed Swift's default stem_controller may be usim's
+        ours = [c for c in Registry.get_components_by_type("stem_controller")
+                if getattr(c, "instrument_id", None) == "lumiere_stem_controller"]
+        out["stem_controller"] = type(ours[0]).__name__ if len(ours) == 1 else f"{len(ours)} registered"
         scan = manager.get_hardware_source_for_hardware_source_id("lumiere_scan")
         camera = manager.get_hardware_source_for_hardware_source_id("lumiere_eels_camera")
         out["camera"] = camera is not None
@@ -163,6 +166,7 @@ SWIFT_SCRIPT = textwrap.dedent("""
         for hardware_source in list(manager.hardware_sources):
             hardware_source.abort_playing()
         lumiere_plugin.stop()
+        manager.close()  # as Swift at quit: usim's cameras run non-daemon threads that keep a process alive
     print("RESULT " + json.dumps(out), flush=True)
 """)
 
