@@ -222,10 +222,17 @@ def write_analysis(sink: Sink, analysis: EEGSAnalysis, name: str = "eegs") -> No
             with np.errstate(invalid="ignore", divide="ignore"):
                 table[:, 6 + k] = counts[:, idx[0]] / analysis.zlp_counts
     key = name + "_analysis"
+    on_wavelength = np.allclose(analysis.axis_values, analysis.wavelength_nm, equal_nan=True)
+    display = {"plot": ["gain_order_1", "gain_order_2", "loss_order_1"],
+               "labels": {"gain_order_1": "gain ℓ=1 / ZLP", "gain_order_2": "gain ℓ=2 / ZLP",
+                          "loss_order_1": "loss ℓ=1 / ZLP"},
+               "x_values": [float(v) for v in analysis.axis_values],
+               "x_name": "Wavelength" if on_wavelength else "Scan point",
+               "x_units": "nm" if on_wavelength else "", "intensity": "ratio to ZLP"}
     sink.create(key, table.shape, [Axis("point", "", navigate=True), Axis("column", "")],
                 dtype="float64", metadata={"columns": list(ANALYSIS_COLUMNS),
                                            "axis_values": [float(v) for v in analysis.axis_values],
-                                           **analysis.summary()},
-                title="EEGS analysis")
+                                           "display": display, **analysis.summary()},
+                title="EEGS analysis: sidebands / ZLP")
     sink.write(key, slice(None), table)
     sink.finish(key)

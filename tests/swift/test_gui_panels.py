@@ -208,7 +208,7 @@ def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):
     assert sc["fields"]["size_px"] == "32" and sc["fields"]["n_sequences"] == str(DRIFT_SEQUENCES)
     assert sc["shown"] == ["Drift-corrected SI: Drift-corrected EELS SI (sum)",
                            "Drift-corrected SI: HAADF (sum of sequences)",
-                           "Drift-corrected SI: Drift log (s, nm)", "Drift-corrected SI: Sc L2,3 map (counts)"], sc
+                           "Drift-corrected SI: Drift log: measured y and x drift (nm) vs time (s)", "Drift-corrected SI: Sc L2,3 map (counts)"], sc
     _assert_growing(sc, "haadf_sequences", 1)
     running = sc["screenshots"][0]
     assert running["running"] is True and running["rows"]["haadf_sequences"] >= 1, running
