@@ -43,6 +43,8 @@ LAYER_COLORS = ("#1E90FF", "#F00", "#228B22", "#9400D3", "#FF8C00", "#008B8B", "
 #: column-name suffix -> units (longest first)
 _SUFFIX_UNITS = (("_per_uW", "1/µW"), ("_uW", "µW"), ("_nm", "nm"), ("_eV", "eV"), ("_s", "s"))
 _QUANTITY = {"nm": "Wavelength", "eV": "Energy", "s": "Time", "µW": "Power"}
+#: samples of a line plot of uneven x (Swift draws each sample as a step: about one per pixel)
+_GRID_POINTS = 512
 
 
 @dataclasses.dataclass
@@ -116,7 +118,7 @@ def table_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, ro
         xv = table[:, columns.index(x_col)]
         if x_axis is None and n >= 2 and np.isfinite(xv).all() and (np.diff(xv) > 0).all():
             x_values = xv
-            grid_step = (xv[-1] - xv[0]) / (min(512, 16 * (n - 1) + 1) - 1)
+            grid_step = (xv[-1] - xv[0]) / (_GRID_POINTS - 1)
             x_axis = Axis(name, units, float(grid_step), float(xv[0]))
     elif hint.get("x_values") is not None:
         x_axis = _uniform_axis(np.asarray(hint["x_values"], float)[:n], str(hint.get("x_name", "")),
@@ -133,8 +135,9 @@ def table_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, ro
     rows = table[:, [columns.index(c) for c in plot]].T if n else np.zeros((len(plot), 1))
     if x_values is not None:
         # Swift's line plots need a uniform x axis: sample the straight segments joining the
-        # measured points (what a plot draws between them) on a fine uniform grid
-        grid = x_axis.values(min(512, 16 * (n - 1) + 1))
+        # measured points (what a plot draws between them) on a fine uniform grid (Swift draws a
+        # sample as a step: with 16 per segment the drift plot was a visible staircase)
+        grid = x_axis.values(_GRID_POINTS)
         rows = np.array([np.interp(grid, x_values, r) for r in rows])
     units = hint.get("intensity", column_units(plot[0]) if plot else "")
     meta = {**metadata, "table": {"columns": columns, "rows": table.tolist()}}
@@ -230,15 +233,23 @@ def energy_map_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dic
 
 
 def sideband_window_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, rows_done: int,
-                         photon_eV: np.ndarray) -> View:
-    """The map cropped to the sideband window (the full map is a thin strip of 1000+ channels)."""
+                         photon_eV: np.ndarray, max_aspect: float = 3.0) -> View:
+    """The map cropped to the sideband window (the full map is a thin strip of 1000+ channels),
+    each row repeated so that the image is at most ``max_aspect`` times wider than high: Swift
+    shows square pixels, and 7 wavelengths × 145 channels would be a 7-pixel-high line. The λ
+    calibration is divided accordingly, so every λ still sits at its value (a block centre)."""
     lo, hi = sideband_window_eV(photon_eV)
-    e_axis = axes[1]
+    e_axis, row_axis = axes[1], axes[0]
     a, b = _channel(e_axis, lo, data.shape[1]), _channel(e_axis, hi, data.shape[1]) + 1
-    cropped = np.ascontiguousarray(data[:, a:b])
-    axes_c = [axes[0], dataclasses.replace(e_axis, offset=e_axis.offset + a * e_axis.scale)]
-    view = energy_map_view(cropped, axes_c, {**metadata, "cropped_channels": [a, b]}, rows_done, photon_eV)
-    view.caption = f"channels {a}–{b - 1} of the map: " + view.caption
+    repeat = max(1, int((b - a) // (max_aspect * data.shape[0])))
+    cropped = np.ascontiguousarray(np.repeat(data[:, a:b], repeat, axis=0))
+    step = row_axis.scale / repeat
+    axes_c = [dataclasses.replace(row_axis, scale=step, offset=row_axis.offset - (repeat - 1) / 2 * step),
+              dataclasses.replace(e_axis, offset=e_axis.offset + a * e_axis.scale)]
+    view = energy_map_view(cropped, axes_c, {**metadata, "cropped_channels": [a, b], "rows_repeated": repeat},
+                           rows_done * repeat, photon_eV)
+    shown = f", each {row_axis.units or 'row'} row shown {repeat}× for a readable aspect" if repeat > 1 else ""
+    view.caption = f"channels {a}–{b - 1} of the map{shown}: " + view.caption
     return view
 
 

@@ -152,7 +152,7 @@ class SwiftDataItemSink:
         from nionswift_plugin.lumiere import displays
 
         axes = result.axes
-        if data.ndim == 3 and axes[0].navigate and axes[1].navigate and axes[2].units == "eV":
+        if data.ndim == 3 and axes[0].navigate and axes[1].navigate and not axes[2].navigate:
             return [("summed spectrum", displays.summed_spectrum(data, axes, metadata))]
         if data.ndim == 2 and axes[0].navigate and axes[1].units == "eV" and not displays.is_table(axes, metadata):
             photon = displays.photon_energies_eV(axes, metadata, data.shape)

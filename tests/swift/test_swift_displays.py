@@ -51,8 +51,8 @@ def test_table_becomes_labelled_line_plot_with_time_axis_and_keeps_the_table():
     table[2, 0] = 9.0
     view = displays.table_view(table, [Axis("sequence", "", navigate=True), Axis("column", "")], meta, rows_done=3)
     x = view.xdata.dimensional_calibrations[1]
-    assert view.xdata.data_shape == (2, 33) and x.units == "s" and x.offset + 32 * x.scale == pytest.approx(9.0)
-    t = x.offset + x.scale * np.arange(33)
+    assert view.xdata.data_shape == (2, 512) and x.units == "s" and x.offset + 511 * x.scale == pytest.approx(9.0)
+    t = x.offset + x.scale * np.arange(512)
     # through the points, to the grid's resolution (a corner is cut by under 1/16 of a segment)
     np.testing.assert_allclose(np.interp([0.0, 2.0, 9.0], t, view.xdata.data[0]), [0.1, 0.5, 0.9], atol=0.01)
     assert "joined by straight lines" in view.caption
@@ -145,10 +145,17 @@ def test_eegs_results_read_without_touching_display_settings(swift):
             assert "ZLP saturates" in item.caption
 
             window = sink.derived_item("eegs", "(sideband window)")
-            cal = window.dimensional_calibrations[1]
+            cal, cal_wl = window.dimensional_calibrations[1], window.dimensional_calibrations[0]
             assert _display(document_controller, window).used_display_type == "image"
             assert cal.units == "eV" and cal.offset == pytest.approx(-3.5 * hw.max(), abs=0.1)
-            assert window.data.shape[0] == data.shape[0] and abs(window.data.shape[1] - 7 * hw.max() / 0.1) <= 2
+            h, w = window.data.shape
+            assert abs(w - 7 * hw.max() / 0.1) <= 2 and w / 3 - 7 <= h <= w / 3, "at most 3:1 wide, not a line"
+            repeat = h // 7
+            np.testing.assert_array_equal(window.data[::repeat], data[:, round((cal.offset + 20) / 0.1):][:, :w])
+            # every λ at its block's centre: 600, 620, … nm
+            centres = cal_wl.offset + cal_wl.scale * (np.arange(7) * repeat + (repeat - 1) / 2)
+            np.testing.assert_allclose(centres, 600.0 + 20.0 * np.arange(7))
+            assert window.metadata["lumiere"]["rows_repeated"] == repeat and f"shown {repeat}×" in window.caption
 
             spectra = sink.derived_item("eegs", "spectra")
             sd = _display(document_controller, spectra)
