@@ -255,3 +255,27 @@ def test_drift_si_results_read_without_touching_display_settings(swift):
                 assert _display(document_controller, sink.data_item(name)).used_display_type == "image"
     finally:
         world.spectrometer.energy_offset_eV, world.spectrometer.dispersion_eV_per_channel, world.beam.current_pA = saved
+
+
+def test_growing_power_monitor_log_is_a_time_plot_of_the_rows_written(swift):
+    """A live log (preallocated rows, one written per reading) through the Swift sink: the plot
+    holds only the readings so far, against time, and follows every new reading."""
+    from eegs.live import MONITOR_COLUMNS, PowerMonitor
+    from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
+
+    test_setup = TestContext.TestSetup()
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        sink = SwiftDataItemSink(document_controller, title_prefix="EEGS: ")
+        sink.create("monitor", (100, len(MONITOR_COLUMNS)), [Axis("reading", "", navigate=True), Axis("column", "")],
+                    dtype="float64", metadata={"columns": list(MONITOR_COLUMNS), "display": PowerMonitor.display})
+        for i in range(3):
+            sink.write("monitor", i, np.array([0.5 * i, 10.0 + i, 5.0 + i, 600.0]))
+            sink.flush()
+            item = sink.data_item("monitor")
+            assert item.data.shape == (2, i + 1)
+        display = _display(document_controller, item)
+        assert display.used_display_type == "line_plot" and _layers(display) == [("power in", 0), ("power out", 1)]
+        assert item.dimensional_calibrations[1].units == "s" and item.dimensional_calibrations[1].scale == 0.5
+        assert item.intensity_calibration.units == "µW"
+        np.testing.assert_allclose(item.data, [[10, 11, 12], [5, 6, 7]])
