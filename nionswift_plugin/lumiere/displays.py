@@ -36,6 +36,8 @@ from nion.data import Calibration, DataAndMetadata
 from analysis.eegs import HC_EV_NM
 from lumiere.sinks import Axis
 
+#: most line-plot layers Swift draws (LinePlotCanvasItem.MAX_LAYER_COUNT)
+MAX_LAYERS = 16
 #: sideband orders kept in the energy window of EEGS displays (gain and loss side)
 SIDEBAND_ORDERS = 3
 #: stroke colours of line-plot layers, in order (Swift's own palette, readable on white)
@@ -279,12 +281,13 @@ def spectra_by_row_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata:
 
 def spectrum_view(data: np.ndarray, axis: Axis, metadata: dict, photon_eV: np.ndarray | None) -> View:
     """A 1-D spectrum; with photon energies, opened on the sideband window, ZLP off scale."""
+    units = (metadata.get("display") or {}).get("intensity") or ("counts" if axis.units in ("eV", "nm") else "")
     xdata = DataAndMetadata.new_data_and_metadata(
-        data, intensity_calibration=Calibration.Calibration(units="counts"),
+        data, intensity_calibration=Calibration.Calibration(units=units),
         dimensional_calibrations=[Calibration.Calibration(axis.offset, axis.scale, axis.units)],
         metadata={"lumiere": dict(metadata)})
     if photon_eV is None or axis.units != "eV":
-        return View(xdata, "line_plot", caption=f"counts vs {axis_label(axis)}")
+        return View(xdata, "line_plot", caption=f"{units or 'values'} vs {axis_label(axis)}")
     lo, hi = sideband_window_eV(photon_eV)
     channels = (_channel(axis, lo, data.size), _channel(axis, hi, data.size) + 1)
     low, high = sideband_limits(data, axis.values(data.size), photon_eV, loss_side=True)
@@ -334,6 +337,9 @@ def result_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | 
     xdata = xdata_from_result(data, axes, metadata)
     hint = metadata.get("display") or {}
     layers = [str(s) for s in hint.get("layers", ())]
+    if not layers and data.ndim == 2 and axes[0].navigate and 1 <= data.shape[0] <= MAX_LAYERS and axes[1].units:
+        # a few curves on one axis (PCA/NMF components): all of them, not Swift's first row
+        layers = [f"{axes[0].name or 'row'} {i + 1}" for i in range(data.shape[0])]
     if layers and data.ndim == 2 and len(layers) == data.shape[0]:
         xdata = DataAndMetadata.new_data_and_metadata(
             data, intensity_calibration=Calibration.Calibration(units=hint.get("intensity", "")),
@@ -394,24 +400,45 @@ def _set_layers(display_item: typing.Any, labels: typing.Sequence[str]) -> None:
     display_item.set_display_property("legend_position", "top-right")
 
 
-def apply_view(display_item: typing.Any, view: View, *, first: bool) -> None:
+def apply_view(display_item: typing.Any, view: View, *, first: bool, applied: dict | None = None) -> None:
     """Set ``view`` on a Swift display item (UI thread). ``first``: the item is new (the display
     type is set once); layers follow the view's labels, limits and windows are set on every
-    update of a growing result."""
+    update of a growing result — unless the user changed them since: ``applied`` (kept by the
+    caller per item) remembers what was set, and a setting found different is left to the user."""
     if display_item is None:
         return
+    applied = {} if applied is None else applied
     if first:
         display_item.display_type = view.kind
     if view.kind == "line_plot" and view.layers:
         _set_layers(display_item, view.layers)
     channel = display_item.display_data_channels[0] if display_item.display_data_channels else None
-    if view.display_limits is not None and channel is not None:
-        channel.display_limits = view.display_limits
-    if view.slice_channels is not None and channel is not None:
-        channel.slice_center, channel.slice_width = view.slice_channels
-    if view.channels is not None:
-        display_item.set_display_property("left_channel", view.channels[0])
-        display_item.set_display_property("right_channel", view.channels[1])
-    if view.y_range is not None:
-        display_item.set_display_property("y_min", view.y_range[0])
-        display_item.set_display_property("y_max", view.y_range[1])
+    settings: list[tuple[str, typing.Any, typing.Callable[[], typing.Any], typing.Callable[[typing.Any], None]]] = []
+    if channel is not None:
+        settings += [("display_limits", view.display_limits, lambda: channel.display_limits,
+                      lambda v: setattr(channel, "display_limits", v)),
+                     ("slice", view.slice_channels, lambda: (channel.slice_center, channel.slice_width),
+                      lambda v: (setattr(channel, "slice_center", v[0]), setattr(channel, "slice_width", v[1])))]
+    for key, value in (("left_channel", view.channels and view.channels[0]),
+                       ("right_channel", view.channels and view.channels[1]),
+                       ("y_min", view.y_range and view.y_range[0]), ("y_max", view.y_range and view.y_range[1])):
+        settings.append((key, value, lambda k=key: display_item.get_display_property(k),
+                         lambda v, k=key: display_item.set_display_property(k, v)))
+    for key, value, get, put in settings:
+        if value is None or applied.get(key) is _USER:
+            continue
+        if key in applied and _differs(get(), applied[key]):
+            applied[key] = _USER  # the user changed it: theirs from now on
+            continue
+        put(value)
+        applied[key] = value
+
+
+_USER = object()  # marks a display setting the user took over
+
+
+def _differs(current: typing.Any, ours: typing.Any) -> bool:
+    try:
+        return not np.allclose(np.asarray(current, float), np.asarray(ours, float))
+    except (TypeError, ValueError):
+        return current != ours

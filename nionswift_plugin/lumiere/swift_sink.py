@@ -54,6 +54,8 @@ class _Result:
         self.rows_done = 0
         #: derived display items (sideband window of a map, summed spectrum of an SI) by title suffix
         self.derived: dict[str, typing.Any] = {}
+        #: display settings set on each item (by suffix, "" = the result's own), see displays.apply_view
+        self.applied: dict[str, dict] = {}
 
     def note_write(self, index: typing.Any) -> None:
         if isinstance(index, (int, np.integer)):
@@ -95,6 +97,7 @@ class SwiftDataItemSink:
             if old is not None:
                 self._results[name].data_item = old.data_item
                 self._results[name].derived = old.derived
+                self._results[name].applied = old.applied
         self._request_flush()
 
     def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
@@ -140,9 +143,10 @@ class SwiftDataItemSink:
         for result, data, metadata, rows_done in work:
             # the view decides what the item holds (a table: its plotted columns) and how it shows
             view = displays.result_view(data, result.axes, metadata, rows_done)
-            result.data_item = self._show(result.data_item, view, result.title)
+            result.data_item = self._show(result.data_item, view, result.title, result.applied.setdefault("", {}))
             for suffix, derived in self._derived_views(data, result, metadata, rows_done):
-                result.derived[suffix] = self._show(result.derived.get(suffix), derived, f"{result.title} {suffix}")
+                result.derived[suffix] = self._show(result.derived.get(suffix), derived, f"{result.title} {suffix}",
+                                                    result.applied.setdefault(suffix, {}))
 
     @staticmethod
     def _derived_views(data: np.ndarray, result: _Result, metadata: dict,
@@ -161,7 +165,7 @@ class SwiftDataItemSink:
                         ("spectra", displays.spectra_by_row_view(data, axes, metadata, rows_done, photon))]
         return []
 
-    def _show(self, data_item: typing.Any, view: typing.Any, title: str) -> typing.Any:
+    def _show(self, data_item: typing.Any, view: typing.Any, title: str, applied: dict) -> typing.Any:
         """Create (or update) the data item of ``view`` and apply its display (UI thread)."""
         from nion.swift.model import DataItem
 
@@ -176,7 +180,8 @@ class SwiftDataItemSink:
             data_item.set_xdata(view.xdata)
         if view.caption and data_item.caption != view.caption:
             data_item.caption = view.caption
-        displays.apply_view(self.document_model.get_display_item_for_data_item(data_item), view, first=first)
+        displays.apply_view(self.document_model.get_display_item_for_data_item(data_item), view, first=first,
+                            applied=applied)
         return data_item
 
     def derived_item(self, name: str, suffix: str) -> typing.Any:

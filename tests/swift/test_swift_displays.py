@@ -279,3 +279,34 @@ def test_growing_power_monitor_log_is_a_time_plot_of_the_rows_written(swift):
         assert item.dimensional_calibrations[1].units == "s" and item.dimensional_calibrations[1].scale == 0.5
         assert item.intensity_calibration.units == "µW"
         np.testing.assert_allclose(item.data, [[10, 11, 12], [5, 6, 7]])
+
+
+def test_growing_map_follows_the_data_until_the_user_sets_limits_and_pca_components_are_layers(swift):
+    from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
+
+    test_setup = TestContext.TestSetup()
+    e = np.arange(-8.0, 8.0, 0.05)
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        sink = SwiftDataItemSink(document_controller)
+        sink.create("map", (3, e.size), [Axis("Wavelength", "nm", 20.0, 600.0, navigate=True),
+                                        Axis("Energy loss", "eV", 0.05, -8.0)])
+        limits = []
+        for i, gain in enumerate((100.0, 300.0, 200.0)):
+            hw = 1239.84 / (600 + 20 * i)
+            row = 1e5 * np.exp(-0.5 * (e / 0.1) ** 2) + gain * np.exp(-0.5 * ((e + hw) / 0.1) ** 2) + 1
+            sink.write("map", i, row)
+            sink.flush()
+            display = _display(document_controller, sink.data_item("map"))
+            limits.append(display.display_data_channels[0].display_limits)
+            if i == 1:  # the user sets their own limits while the scan runs: they stay
+                display.display_data_channels[0].display_limits = (0.0, 50.0)
+        assert limits[0][1] == pytest.approx(110, rel=0.05) and limits[1][1] == pytest.approx(330, rel=0.05)
+        assert limits[2] == (0.0, 50.0), "the user's limits were overwritten"
+
+        sink.create("pca_loadings", (3, e.size), [Axis("component", "", navigate=True), Axis("Energy loss", "eV")])
+        sink.write("pca_loadings", slice(None), np.random.default_rng(0).random((3, e.size)))
+        sink.flush()
+        display = _display(document_controller, sink.data_item("pca_loadings"))
+        assert display.used_display_type == "line_plot"
+        assert _layers(display) == [("component 1", 0), ("component 2", 1), ("component 3", 2)]
