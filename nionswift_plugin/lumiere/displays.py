@@ -11,10 +11,11 @@ Rules (issue 15):
   chart: it becomes a line plot, one named layer per plotted column against a uniform x axis
   (its time/λ column, else its first axis); the whole table is kept in the metadata
   (``lumiere.table``) — :func:`table_from_xdata` reads it back;
-- a λ (or power) × energy-loss map is an image (nm × eV) whose display limits come from the
-  sideband region (the ZLP saturates, the sidebands do not), plus a cropped copy around the
-  sidebands; an EELS spectrum with photon energies in its metadata opens on the sideband window
-  with the ZLP off scale;
+- a λ (or power) × energy-loss map keeps its data (nm × eV) and shows its spectra, labelled by
+  wavelength, on the sideband window with the ZLP off scale; its "(sideband window)" copy is the
+  map as an image (rows repeated for a readable aspect) with display limits from the gain
+  sidebands (the ZLP saturates, the sidebands do not); an EELS spectrum with photon energies in
+  its metadata opens on the sideband window with the ZLP off scale;
 - an SI (y, x, E) shows the total counts over the whole energy axis (Swift's slice = all
   channels) and gets a summed spectrum beside it;
 - axes carry units (Swift draws "(units)" under a line plot; the quantity is in the title and
@@ -55,7 +56,8 @@ class View:
 
     xdata: DataAndMetadata.DataAndMetadata
     kind: str  #: "image" or "line_plot"
-    layers: list[str] = dataclasses.field(default_factory=list)  #: line plot: label of row i
+    layers: list[str] = dataclasses.field(default_factory=list)  #: line plot: label of each layer
+    layer_rows: list[int] | None = None  #: line plot: data row of each layer (default 0, 1, …)
     display_limits: tuple[float, float] | None = None  #: image: (low, high) in data units
     y_range: tuple[float, float] | None = None  #: line plot: (y_min, y_max)
     channels: tuple[int, int] | None = None  #: line plot: (left, right) channel shown
@@ -255,10 +257,13 @@ def sideband_window_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata
     return view
 
 
-def spectra_by_row_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, rows_done: int,
-                        photon_eV: np.ndarray, max_layers: int = 8) -> View:
-    """Up to ``max_layers`` spectra of a map (evenly spread over the rows acquired) as one line
-    plot on the sideband window, each labelled by its scan value ("630 nm")."""
+def map_spectra_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, rows_done: int,
+                     photon_eV: np.ndarray, max_layers: int = 8) -> View:
+    """A λ (or power) × energy-loss map's own item: the whole map (nm × eV, what computations
+    read), shown as a line plot of up to ``max_layers`` of its spectra (evenly spread over the
+    rows acquired, each labelled by its scan value: "630 nm") on the sideband window, ZLP off
+    scale. Not an image: a map of a few rows × 1000+ channels is a line of pixels in Swift, and
+    nion.ui's thumbnail of so flat an image divides by zero (PyQtProxy.rescale)."""
     n = max(1, min(int(rows_done), data.shape[0]))
     rows = np.unique(np.linspace(0, n - 1, min(n, max_layers)).round().astype(int))
     lo, hi = sideband_window_eV(photon_eV)
@@ -266,17 +271,16 @@ def spectra_by_row_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata:
     a, b = _channel(e_axis, lo, data.shape[1]), _channel(e_axis, hi, data.shape[1]) + 1
     values = axes[0].values(data.shape[0])
     labels = [f"{values[r]:.4g} {axes[0].units}".strip() for r in rows]
-    shown = np.ascontiguousarray(data[rows, a:b], dtype=np.float32)
-    low, high = sideband_limits(shown, e_axis.values(data.shape[1])[a:b], photon_eV, loss_side=True)
+    low, high = sideband_limits(data[rows][:, a:b], e_axis.values(data.shape[1])[a:b], photon_eV, loss_side=True)
     xdata = DataAndMetadata.new_data_and_metadata(
-        shown, intensity_calibration=Calibration.Calibration(units="counts"),
-        dimensional_calibrations=[Calibration.Calibration(),
-                                  Calibration.Calibration(e_axis.offset + a * e_axis.scale, e_axis.scale, e_axis.units)],
-        metadata={"lumiere": {**metadata, "rows": rows.tolist(), "cropped_channels": [a, b]}},
-        data_descriptor=DataAndMetadata.DataDescriptor(False, 0, 2))
-    caption = (f"counts vs {axis_label(e_axis)} at {', '.join(labels)}; ZLP off scale "
-               f"(peak {float(np.nanmax(data[:n])):.3g} counts)")
-    return View(xdata, "line_plot", labels, y_range=(min(0.0, low), high), caption=caption)
+        data, intensity_calibration=Calibration.Calibration(units="counts"),
+        dimensional_calibrations=[Calibration.Calibration(a_.offset, a_.scale, a_.units) for a_ in axes],
+        metadata={"lumiere": dict(metadata)}, data_descriptor=DataAndMetadata.DataDescriptor(False, 0, 2))
+    caption = (f"{axis_label(axes[0])} × {axis_label(e_axis)} map; shown: counts vs {axis_label(e_axis)} at "
+               f"{', '.join(labels)}, {lo:.1f}…{hi:.1f} eV; ZLP off scale (peak {float(np.nanmax(data[:n])):.3g} "
+               "counts); the map as an image: the \"(sideband window)\" item")
+    return View(xdata, "line_plot", labels, layer_rows=rows.tolist(), channels=(a, b),
+                y_range=(min(0.0, low), high), caption=caption)
 
 
 def spectrum_view(data: np.ndarray, axis: Axis, metadata: dict, photon_eV: np.ndarray | None) -> View:
@@ -329,7 +333,7 @@ def result_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | 
         return table_view(data, axes, metadata, rows)
     photon = photon_energies_eV(axes, metadata, data.shape) if axes and axes[-1].units == "eV" else None
     if data.ndim == 2 and axes[0].navigate and axes[1].units == "eV" and photon is not None:
-        return energy_map_view(data, axes, metadata, rows, photon)
+        return map_spectra_view(data, axes, metadata, rows, photon)
     if data.ndim == 1:
         return spectrum_view(data, axes[0], metadata, photon)
     if data.ndim == 3 and axes[0].navigate and axes[1].navigate and not axes[2].navigate:
@@ -383,15 +387,16 @@ def resonance_text(summary: typing.Mapping[str, typing.Any]) -> str:
             f"{1000 * s['resonance_fwhm_err_eV']:.0f} meV, Q = {s['resonance_q']:.1f} ± {s['resonance_q_err']:.1f}")
 
 
-def _set_layers(display_item: typing.Any, labels: typing.Sequence[str]) -> None:
-    """One line-plot layer per row of the data, labelled, each its own colour, no fill."""
-    if [layer.label for layer in display_item.display_layers] == list(labels):
+def _set_layers(display_item: typing.Any, labels: typing.Sequence[str], rows: typing.Sequence[int] | None) -> None:
+    """One line-plot layer per label (data row ``rows[i]``, default i), each its own colour, no fill."""
+    rows = list(rows) if rows is not None else list(range(len(labels)))
+    if [(layer.label, layer.data_row) for layer in display_item.display_layers] == list(zip(labels, rows)):
         return
     while len(display_item.display_layers) > max(1, len(labels)):
         display_item.remove_display_layer(len(display_item.display_layers) - 1)
     channel = display_item.display_data_channels[0]
-    for i, label in enumerate(labels):
-        properties = dict(data_row=i, label=label, stroke_color=LAYER_COLORS[i % len(LAYER_COLORS)],
+    for i, (label, row) in enumerate(zip(labels, rows)):
+        properties = dict(data_row=int(row), label=label, stroke_color=LAYER_COLORS[i % len(LAYER_COLORS)],
                           fill_color=None, stroke_width=2)
         if i < len(display_item.display_layers):
             display_item._set_display_layer_properties(i, **properties)
@@ -411,7 +416,7 @@ def apply_view(display_item: typing.Any, view: View, *, first: bool, applied: di
     if first:
         display_item.display_type = view.kind
     if view.kind == "line_plot" and view.layers:
-        _set_layers(display_item, view.layers)
+        _set_layers(display_item, view.layers, view.layer_rows)
     channel = display_item.display_data_channels[0] if display_item.display_data_channels else None
     settings: list[tuple[str, typing.Any, typing.Callable[[], typing.Any], typing.Callable[[typing.Any], None]]] = []
     if channel is not None:

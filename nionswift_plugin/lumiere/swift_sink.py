@@ -5,8 +5,8 @@ updates a numpy buffer under a lock and queues (at most one pending) UI-thread t
 the data item or copies the buffer into it, so a fast workflow never floods the UI and the data
 item always shows the latest state. Results carry their calibrations (nm, eV, λ in nm, µW) and
 metadata; navigation axes become collection (or sequence) dimensions. How each result is shown
-(tables as labelled line plots, maps with sideband limits, SIs as total-count images with a summed
-spectrum beside) is decided by :mod:`nionswift_plugin.lumiere.displays`.
+(tables as labelled line plots, λ × E maps as spectra by λ plus a sideband-window image with
+sideband limits, SIs as total-count images with a summed spectrum beside) is decided by :mod:`nionswift_plugin.lumiere.displays`.
 """
 from __future__ import annotations
 
@@ -151,8 +151,8 @@ class SwiftDataItemSink:
     @staticmethod
     def _derived_views(data: np.ndarray, result: _Result, metadata: dict,
                        rows_done: int) -> list[tuple[str, typing.Any]]:
-        """Extra items that make a result readable: the sideband window of a λ × E map and its
-        spectra labelled by wavelength, the summed spectrum beside an SI."""
+        """Extra items that make a result readable: a λ × E map as an image of its sideband
+        window, the summed spectrum beside an SI."""
         from nionswift_plugin.lumiere import displays
 
         axes = result.axes
@@ -161,8 +161,7 @@ class SwiftDataItemSink:
         if data.ndim == 2 and axes[0].navigate and axes[1].units == "eV" and not displays.is_table(axes, metadata):
             photon = displays.photon_energies_eV(axes, metadata, data.shape)
             if photon is not None:
-                return [("(sideband window)", displays.sideband_window_view(data, axes, metadata, rows_done, photon)),
-                        ("spectra", displays.spectra_by_row_view(data, axes, metadata, rows_done, photon))]
+                return [("(sideband window)", displays.sideband_window_view(data, axes, metadata, rows_done, photon))]
         return []
 
     def _show(self, data_item: typing.Any, view: typing.Any, title: str, applied: dict) -> typing.Any:

@@ -39,7 +39,7 @@ def script(shots: pathlib.Path) -> dict:
                                         "exposure_ms": 10}},
             {"do": "start"},
             {"do": "wait_idle", "timeout_s": 90},
-            {"do": "show", "results": ["eegs::(sideband window)", "eegs::spectra", "eegs_gain", "eegs"],
+            {"do": "show", "results": ["eegs::(sideband window)", "eegs", "eegs_gain", "eegs_power"],
              "timeout_s": 20},
             {"do": "screenshot", "path": str(shots / "eegs_results.png"), "label": "done", "settle_s": 1.5}]},
         {"name": "drift_si", "panel_id": "lumiere-drift-si-panel", "track": ["drift_log"], "actions": [
@@ -91,7 +91,7 @@ def test_eegs_results_shown_as_the_plugin_displays_them(gui_run):
     sc = _scenario(gui_run, "eegs")
     assert sc["status_final"].startswith("Done. Resonance at"), sc["status_final"]
     assert sc["shown"][0] == "EEGS: EEGS wavelength scan (sideband window)"
-    assert sc["shown"][1] == "EEGS: EEGS wavelength scan spectra"
+    assert sc["shown"][1] == "EEGS: EEGS wavelength scan"
     assert sc["shown"][2].startswith("EEGS: EEGS gain (1/µW) vs photon energy (eV) — Resonance ")
     rgb = _screenshot(sc)
     # the plot layers are drawn in their colours (blue measured gain / first spectrum, red fit)

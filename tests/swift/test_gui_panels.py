@@ -48,7 +48,7 @@ OTHER_PANELS = ["lumiere-eegs-panel", "lumiere-drift-si-panel", "lumiere-si-pane
 
 def script(shots: pathlib.Path) -> dict:
     # the plug-in's own displays (issue 15): the map's sideband window and the spectra by λ
-    eegs_map, eegs_lines = "eegs::(sideband window)", "eegs::spectra"
+    eegs_map, eegs_lines = "eegs::(sideband window)", "eegs"
     return {"window_size": [1500, 950], "timeout_s": 120, "scenarios": [
         {"name": "eegs", "panel_id": "lumiere-eegs-panel", "track": ["eegs"], "actions": [
             {"do": "open"},
@@ -198,7 +198,7 @@ def test_eegs_panel_scan_grows_and_aborts(gui_run):
     assert eegs["metadata"]["aborted"] is True and eegs["metadata"]["points_done"] == kept, eegs
     assert sc["laser_shutter_open"] is False, "the laser shutter is closed after the abort"
     assert aborted["running"] is False and aborted["status"] == sc["status_final"]
-    assert sc["shown"] == ["EEGS: EEGS wavelength scan (sideband window)", "EEGS: EEGS wavelength scan spectra"]
+    assert sc["shown"] == ["EEGS: EEGS wavelength scan (sideband window)", "EEGS: EEGS wavelength scan"]
 
 
 def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):

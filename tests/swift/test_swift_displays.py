@@ -124,49 +124,46 @@ def test_eegs_results_read_without_touching_display_settings(swift):
             assert handler.status.value.startswith("Done."), handler.status.value
             sink = handler.sink
 
-            # the λ × E map: an image in nm × eV; the ZLP saturates, the first gain sideband does not
+            # the λ × E map's own item: the whole map (nm × eV), shown as its spectra labelled by λ
+            # on the sideband window, the ZLP off scale
             item = sink.data_item("eegs")
+            data = item.data
             display = _display(document_controller, item)
-            assert display.used_display_type == "image"
+            assert display.used_display_type == "line_plot" and data.shape[0] == 7
             assert [c.units for c in item.dimensional_calibrations] == ["nm", "eV"]
             assert item.intensity_calibration.units == "counts"
-            low, high = display.display_data_channels[0].display_limits
-            data = item.data
+            assert _layers(display) == [(f"{600 + 20 * i} nm", i) for i in range(7)]
+            assert display.get_display_property("legend_position") == "top-right"
             e = item.dimensional_calibrations[1].offset + item.dimensional_calibrations[1].scale * np.arange(data.shape[1])
             hw = 1239.84 / (600.0 + 20.0 * np.arange(data.shape[0]))
+            left, right = display.get_display_property("left_channel"), display.get_display_property("right_channel")
+            assert e[left] == pytest.approx(-3.5 * hw.max(), abs=0.1) and e[right - 1] == pytest.approx(3.5 * hw.max(), abs=0.1)
+            y_max = display.get_display_property("y_max")
+            assert np.nanmax(data[:, (np.abs(e) > 1.0) & (np.abs(e) < 3.5 * hw.max())]) <= y_max < data.max() / 10
+
+            # the map as an image: the sideband window, nm × eV; the ZLP saturates, the gain sidebands do not
+            window = sink.derived_item("eegs", "(sideband window)")
+            wd = _display(document_controller, window)
+            assert wd.used_display_type == "image" and window.intensity_calibration.units == "counts"
+            cal, cal_wl = window.dimensional_calibrations[1], window.dimensional_calibrations[0]
+            assert (cal_wl.units, cal.units) == ("nm", "eV") and cal.offset == pytest.approx(-3.5 * hw.max(), abs=0.1)
+            h, w = window.data.shape
+            assert abs(w - 7 * hw.max() / 0.1) <= 2 and w / 3 - 7 <= h <= w / 3, "at most 3:1 wide, not a line"
+            repeat = h // 7
+            np.testing.assert_array_equal(window.data[::repeat], data[:, round((cal.offset + 20) / 0.1):][:, :w])
+            centres = cal_wl.offset + cal_wl.scale * (np.arange(7) * repeat + (repeat - 1) / 2)
+            np.testing.assert_allclose(centres, 600.0 + 20.0 * np.arange(7))  # each λ at its block's centre
+            assert window.metadata["lumiere"]["rows_repeated"] == repeat and f"shown {repeat}×" in window.caption
+            low, high = wd.display_data_channels[0].display_limits
             gains = []
-            for row, w in zip(data, hw):
-                gain1 = row[np.abs(e + w) < 0.3].max()
+            for row, w_eV in zip(data, hw):
+                gain1 = row[np.abs(e + w_eV) < 0.3].max()
                 # off resonance the sideband is weaker (that is the measurement) but above the floor
                 assert low + 0.05 * (high - low) < gain1 <= high, f"first gain sideband {gain1} vs limits {low, high}"
                 assert row[np.abs(e) < 0.2].max() > 10 * high, "the ZLP is far above the limits (saturated)"
                 gains.append(gain1)
             assert max(gains) > low + 0.7 * (high - low), "the resonant sideband fills the range"
-            assert "ZLP saturates" in item.caption
-
-            window = sink.derived_item("eegs", "(sideband window)")
-            cal, cal_wl = window.dimensional_calibrations[1], window.dimensional_calibrations[0]
-            assert _display(document_controller, window).used_display_type == "image"
-            assert cal.units == "eV" and cal.offset == pytest.approx(-3.5 * hw.max(), abs=0.1)
-            h, w = window.data.shape
-            assert abs(w - 7 * hw.max() / 0.1) <= 2 and w / 3 - 7 <= h <= w / 3, "at most 3:1 wide, not a line"
-            repeat = h // 7
-            np.testing.assert_array_equal(window.data[::repeat], data[:, round((cal.offset + 20) / 0.1):][:, :w])
-            # every λ at its block's centre: 600, 620, … nm
-            centres = cal_wl.offset + cal_wl.scale * (np.arange(7) * repeat + (repeat - 1) / 2)
-            np.testing.assert_allclose(centres, 600.0 + 20.0 * np.arange(7))
-            assert window.metadata["lumiere"]["rows_repeated"] == repeat and f"shown {repeat}×" in window.caption
-
-            spectra = sink.derived_item("eegs", "spectra")
-            sd = _display(document_controller, spectra)
-            assert sd.used_display_type == "line_plot"
-            assert [label for label, _ in _layers(sd)] == ["600 nm", "620 nm", "640 nm", "660 nm", "680 nm",
-                                                           "700 nm", "720 nm"]
-            assert [row for _, row in _layers(sd)] == list(range(7))
-            assert sd.get_display_property("legend_position") == "top-right"
-            y_max = sd.get_display_property("y_max")
-            assert np.nanmax(spectra.data[:, np.abs(spectra.dimensional_calibrations[1].offset
-                                                   + 0.1 * np.arange(spectra.data.shape[1])) > 1.0]) <= y_max < 1e5
+            assert "ZLP saturates" in window.caption
 
             # laser-off spectrum: opened on the sideband window, ZLP off scale
             off = sink.data_item("eegs_laser_off")
@@ -297,12 +294,16 @@ def test_growing_map_follows_the_data_until_the_user_sets_limits_and_pca_compone
             row = 1e5 * np.exp(-0.5 * (e / 0.1) ** 2) + gain * np.exp(-0.5 * ((e + hw) / 0.1) ** 2) + 1
             sink.write("map", i, row)
             sink.flush()
-            display = _display(document_controller, sink.data_item("map"))
-            limits.append(display.display_data_channels[0].display_limits)
-            if i == 1:  # the user sets their own limits while the scan runs: they stay
-                display.display_data_channels[0].display_limits = (0.0, 50.0)
+            image = _display(document_controller, sink.derived_item("map", "(sideband window)"))
+            plot = _display(document_controller, sink.data_item("map"))
+            limits.append((image.display_data_channels[0].display_limits, plot.get_display_property("y_max")))
+            if i == 1:  # the user sets their own limits and y range while the scan runs: they stay
+                image.display_data_channels[0].display_limits = (0.0, 50.0)
+                plot.set_display_property("y_max", 1000.0)
+        assert limits[0][0][1] == pytest.approx(110, rel=0.05) and limits[1][0][1] == pytest.approx(330, rel=0.05)
         assert limits[0][1] == pytest.approx(110, rel=0.05) and limits[1][1] == pytest.approx(330, rel=0.05)
-        assert limits[2] == (0.0, 50.0), "the user's limits were overwritten"
+        assert limits[2] == ((0.0, 50.0), 1000.0), "the user's settings were overwritten"
+        assert _layers(plot) == [("600 nm", 0), ("620 nm", 1), ("640 nm", 2)], "the layers follow the rows"
 
         sink.create("pca_loadings", (3, e.size), [Axis("component", "", navigate=True), Axis("Energy loss", "eV")])
         sink.write("pca_loadings", slice(None), np.random.default_rng(0).random((3, e.size)))
