@@ -135,9 +135,6 @@ class CLSpectrometerHandler(Declarative.Handler):
 
     def _start(self, what: str, work: typing.Callable[[typing.Any], str]) -> None:
         """Run ``work(sink)`` on a worker thread; its returned text (or its error) goes to the status."""
-        if self.backend is None:
-            self._set_status("No CL spectrometer on this instrument.")
-            return
         if self._busy():
             self._set_status("Not started: the spectrometer is busy (previous Apply or acquisition).")
             return
@@ -160,6 +157,10 @@ class CLSpectrometerHandler(Declarative.Handler):
 
     def acquire_spectrum_clicked(self, widget: typing.Any = None) -> None:
         """One spectrum at the parked probe, counts vs wavelength (nm)."""
+        backend = self.backend
+        if backend is None:
+            self._set_status("No CL spectrometer on this instrument.")
+            return
         try:
             exposure_s = self.field_models.parse(ACQUIRE_FIELDS)["exposure_ms"] / 1000
             if not 0 < exposure_s <= 600:
@@ -167,7 +168,6 @@ class CLSpectrometerHandler(Declarative.Handler):
         except ValueError as e:
             self._set_status(f"Not acquired: {e}")
             return
-        backend = self.backend
 
         def work(sink: typing.Any) -> str:
             spectrum = backend.frame(exposure_s)[0]
@@ -186,6 +186,10 @@ class CLSpectrometerHandler(Declarative.Handler):
         from detectors.interfaces import ScanFrame
         from drift_eels.spectrum_image import acquire_cl_spectrum_image
 
+        backend = self.backend
+        if backend is None:
+            self._set_status("No CL spectrometer on this instrument.")
+            return
         try:
             p = self.field_models.parse(ACQUIRE_FIELDS)
             if not 1 <= p["si_size_px"] <= 256:
@@ -197,7 +201,6 @@ class CLSpectrometerHandler(Declarative.Handler):
         except ValueError as e:
             self._set_status(f"Not acquired: {e}")
             return
-        backend = self.backend
 
         def work(sink: typing.Any) -> str:
             si = acquire_cl_spectrum_image(backend.cl, frame, sink, metadata=backend.metadata())

@@ -29,6 +29,7 @@ Workflows describe their results with optional metadata (documented in :mod:`lum
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 
 import numpy as np
@@ -132,9 +133,9 @@ def table_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict, ro
     plot = [c for c in hint.get("plot", ()) if c in columns]
     if not plot:  # the columns sharing the most common unit, besides x
         candidates = [c for c in columns if c != x_col]
-        units = [column_units(c) for c in candidates]
-        common = max(set(units), key=units.count) if units else ""
-        plot = [c for c, u in zip(candidates, units) if u == common]
+        candidate_units = [column_units(c) for c in candidates]
+        common = max(set(candidate_units), key=candidate_units.count) if candidate_units else ""
+        plot = [c for c, u in zip(candidates, candidate_units) if u == common]
     labels = [str(hint.get("labels", {}).get(c, column_label(c))) for c in plot]
     rows = table[:, [columns.index(c) for c in plot]].T if n else np.zeros((len(plot), 1))
     if x_values is not None:
@@ -418,25 +419,34 @@ def apply_view(display_item: typing.Any, view: View, *, first: bool, applied: di
     if view.kind == "line_plot" and view.layers:
         _set_layers(display_item, view.layers, view.layer_rows)
     channel = display_item.display_data_channels[0] if display_item.display_data_channels else None
-    settings: list[tuple[str, typing.Any, typing.Callable[[], typing.Any], typing.Callable[[typing.Any], None]]] = []
     if channel is not None:
-        settings += [("display_limits", view.display_limits, lambda: channel.display_limits,
-                      lambda v: setattr(channel, "display_limits", v)),
-                     ("slice", view.slice_channels, lambda: (channel.slice_center, channel.slice_width),
-                      lambda v: (setattr(channel, "slice_center", v[0]), setattr(channel, "slice_width", v[1])))]
-    for key, value in (("left_channel", view.channels and view.channels[0]),
-                       ("right_channel", view.channels and view.channels[1]),
-                       ("y_min", view.y_range and view.y_range[0]), ("y_max", view.y_range and view.y_range[1])):
-        settings.append((key, value, lambda k=key: display_item.get_display_property(k),
-                         lambda v, k=key: display_item.set_display_property(k, v)))
-    for key, value, get, put in settings:
-        if value is None or applied.get(key) is _USER:
-            continue
-        if key in applied and _differs(get(), applied[key]):
-            applied[key] = _USER  # the user changed it: theirs from now on
-            continue
-        put(value)
-        applied[key] = value
+        _set_ours(applied, "display_limits", view.display_limits, channel.display_limits,
+                  lambda v: setattr(channel, "display_limits", v))
+        _set_ours(applied, "slice", view.slice_channels, (channel.slice_center, channel.slice_width),
+                  lambda v: _set_slice(channel, v))
+    for key, value in (("left_channel", view.channels[0] if view.channels else None),
+                       ("right_channel", view.channels[1] if view.channels else None),
+                       ("y_min", view.y_range[0] if view.y_range else None),
+                       ("y_max", view.y_range[1] if view.y_range else None)):
+        _set_ours(applied, key, value, display_item.get_display_property(key),
+                  functools.partial(display_item.set_display_property, key))
+
+
+def _set_slice(channel: typing.Any, value: tuple[int, int]) -> None:
+    channel.slice_center, channel.slice_width = value
+
+
+def _set_ours(applied: dict, key: str, value: typing.Any, current: typing.Any,
+              put: typing.Callable[[typing.Any], None]) -> None:
+    """Set ``value`` unless there is none or the user has taken the setting over (``current``
+    differs from what was set last time: theirs from now on)."""
+    if value is None or applied.get(key) is _USER:
+        return
+    if key in applied and _differs(current, applied[key]):
+        applied[key] = _USER
+        return
+    put(value)
+    applied[key] = value
 
 
 _USER = object()  # marks a display setting the user took over

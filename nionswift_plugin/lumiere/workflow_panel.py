@@ -89,6 +89,22 @@ def text_area(u: Declarative.DeclarativeUI, binding: str, height: int = 56) -> t
     return u.create_text_edit(text=f"@binding({binding})", editable=False, height=height)
 
 
+def _choice_index(choices: tuple[str, ...]) -> typing.Callable[[str], int | None]:
+    return lambda text: choices.index(text) if text in choices else None
+
+
+def _choice_text(choices: tuple[str, ...]) -> typing.Callable[[typing.Any], str | None]:
+    return lambda i: choices[i] if isinstance(i, int) and 0 <= i < len(choices) else None
+
+
+def _switch_state(text: str) -> bool | None:
+    return _SWITCH_WORDS.get(str(text).strip().lower())
+
+
+def _switch_text(checked: typing.Any) -> str | None:
+    return str(bool(checked)) if checked is not None else None
+
+
 class FieldModels:
     """The models of a panel's fields, set as ``field_<name>`` attributes of ``handler`` (what the
     declarative bindings read): the text of every field; for a choice also the combo box index
@@ -102,12 +118,9 @@ class FieldModels:
             setattr(handler, f"field_{f.name}", self.models[f.name])
             if f.choices:
                 self._follow(handler, f, f"field_{f.name}_index", f.choices.index(str(f.default)),
-                             lambda t, f=f: f.choices.index(t) if t in f.choices else None,
-                             lambda i, f=f: f.choices[i] if isinstance(i, int) and 0 <= i < len(f.choices) else None)
+                             _choice_index(f.choices), _choice_text(f.choices))
             elif f.kind is bool:
-                self._follow(handler, f, f"field_{f.name}_checked", bool(f.default),
-                             lambda t: _SWITCH_WORDS.get(str(t).strip().lower()),
-                             lambda c: str(bool(c)) if c is not None else None)
+                self._follow(handler, f, f"field_{f.name}_checked", bool(f.default), _switch_state, _switch_text)
 
     def _follow(self, handler: typing.Any, f: Field, attribute: str, initial: typing.Any,
                 to_widget: typing.Callable[[str], typing.Any], to_text: typing.Callable[[typing.Any], str | None]) -> None:
