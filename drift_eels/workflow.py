@@ -349,7 +349,11 @@ class DriftCorrectedSI:
                                                   "background": "power law, two-area"})
         self._names.append(P + "drift_log")
         s.create(P + "drift_log", (n, len(LOG_COLUMNS)), [seq, Axis("column", "")],
-                 metadata={**meta, "columns": list(LOG_COLUMNS)}, title="Drift log (s, nm)")
+                 metadata={**meta, "columns": list(LOG_COLUMNS),
+                           "display": {"plot": ["measured_dy_nm", "measured_dx_nm"], "x": "reference_time_s",
+                                       "labels": {"measured_dy_nm": "y drift", "measured_dx_nm": "x drift"},
+                                       "intensity": "nm"}},
+                 title="Drift log: measured y and x drift (nm) vs time (s)")
         create("haadf_sequences", (n, h, w), [seq] + img, "HAADF of each sequence")
         ref_axes = [dataclasses.replace(a, navigate=False) for a in image_axes(ref)]
         create("drift_references", (n,) + ref.size_px, [seq] + ref_axes, "Drift reference scans")

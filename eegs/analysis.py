@@ -327,10 +327,21 @@ def write_analysis(sink: Sink, analysis: EEGSAnalysis, name: str = "eegs") -> No
             with np.errstate(invalid="ignore", divide="ignore"):
                 table[:, 6 + k] = counts[:, idx[0]] / analysis.zlp_counts
     key = name + "_analysis"
+    # the scan's first axis, for a plot of the ratios against it (display hint, lumiere.sinks)
+    x_name, x_units = "Scan value", ""
+    if np.allclose(analysis.axis_values, analysis.wavelength_nm, equal_nan=True):
+        x_name, x_units = "Wavelength", "nm"
+    elif np.allclose(analysis.axis_values, analysis.power_uW, equal_nan=True):
+        x_name, x_units = "Laser power", "µW"
+    display = {"plot": ["gain_order_1", "gain_order_2", "loss_order_1"],
+               "labels": {"gain_order_1": "gain ℓ=1 / ZLP", "gain_order_2": "gain ℓ=2 / ZLP",
+                          "loss_order_1": "loss ℓ=1 / ZLP"},
+               "x_values": [float(v) for v in analysis.axis_values], "x_name": x_name, "x_units": x_units,
+               "intensity": "ratio to ZLP"}
     sink.create(key, table.shape, [Axis("point", "", navigate=True), Axis("column", "")],
                 dtype="float64", metadata={"columns": list(ANALYSIS_COLUMNS),
                                            "axis_values": [float(v) for v in analysis.axis_values],
-                                           **analysis.summary()},
-                title="EEGS analysis")
+                                           "display": display, **analysis.summary()},
+                title="EEGS analysis: sidebands / ZLP")
     sink.write(key, slice(None), table)
     sink.finish(key)

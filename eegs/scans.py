@@ -35,6 +35,7 @@ import numpy as np
 from detectors.common.checks import (check_finite, check_fraction, check_int, check_memory, check_non_negative,
                                      check_positive)
 from detectors.common.errors import ParameterError
+from analysis.eegs import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
@@ -267,7 +268,11 @@ class _Scan:
                 created.append(self.name)
                 sink.create(names[1], (n, len(POWER_COLUMNS)),
                             [dataclasses.replace(axis, navigate=True), Axis("column", "")],
-                            metadata={"columns": list(POWER_COLUMNS)}, title=f"EEGS {self.kind} power log")
+                            metadata={"columns": list(POWER_COLUMNS),
+                                      "display": {"plot": ["power_uW", "power_out_uW"],
+                                                  "labels": {"power_uW": "power in", "power_out_uW": "power out"},
+                                                  "intensity": "µW"}},
+                            title=f"EEGS {self.kind} power log (µW)")
                 created.append(names[1])
                 if k_refs:
                     self._create_reference_series(result, sink, created, before)
@@ -338,7 +343,9 @@ class _Scan:
         sink.create(name, (energy.size,),
                     [Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))],
                     metadata={"laser_off_power_uW": off_power, "exposure_s": p.exposure_s,
-                              "spectra": p.spectra_per_point},
+                              "spectra": p.spectra_per_point,
+                              # opens on the sideband window of the scan's photon energies
+                              "display": {"photon_energy_eV": _photon_range_eV(result.wavelength_nm)}},
                     title="EEGS laser-off reference", signal_type="EELS")
         created.append(name)
         sink.write(name, slice(None), row.astype(np.float32))
@@ -542,3 +549,10 @@ def _plain(value: typing.Any) -> typing.Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return "None" if value is None else value
+
+
+def _photon_range_eV(wavelength_nm: np.ndarray) -> list[float]:
+    """[lowest, highest] photon energy (eV) of the wavelengths acquired (display hint)."""
+    wl = np.asarray(wavelength_nm, float)
+    wl = wl[np.isfinite(wl) & (wl > 0)]
+    return [float(HC_EV_NM / wl.max()), float(HC_EV_NM / wl.min())] if wl.size else []

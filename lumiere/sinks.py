@@ -5,6 +5,20 @@ metadata), then writes parts of it with :meth:`Sink.write` as they are acquired,
 :meth:`Sink.finish` at the end (also after an abort: what was acquired is kept). The Swift sink
 lives in ``nionswift_plugin.lumiere``; this module has no Swift dependency.
 
+Results describe themselves with their axes (``Axis.name`` is the quantity: "Energy loss",
+"Wavelength"; ``units``) and, optionally, ``metadata["display"]``: how a viewer should plot them,
+plain data that every sink stores with the rest of the metadata:
+
+- ``"plot"``: the columns of a table (a result whose last axis is named ``"column"`` and whose
+  ``metadata["columns"]`` names them) to draw as line-plot layers, ``"labels"`` {column: legend
+  text}, ``"x"``: the column to plot against (e.g. ``"time_s"``), or ``"x_values"`` /
+  ``"x_name"`` / ``"x_units"`` for a table without one;
+- ``"layers"``: legend texts of the rows of a 2-D result drawn as line-plot layers;
+- ``"intensity"``: units of the values (``"µW"``, ``"nm"``, ``"1/µW"``), ``"caption"``: a text;
+- ``"photon_energy_eV"``: [low, high] photon energies of an EEGS spectrum (opens on its sidebands).
+
+The Swift sink reads them (``nionswift_plugin.lumiere.displays``); nothing here depends on it.
+
 HDF5 files are written in HyperSpy's ``.hspy`` layout (``/Experiments/<name>/data`` with
 ``axis-i`` groups); with the ``.hspy`` extension (:data:`lumiere.outputs.DATA_SUFFIX`) a plain
 ``hs.load(path)`` opens them (rosettasciio picks its reader by extension: a ``.h5`` file matches

@@ -71,6 +71,9 @@ def main() -> int:
         handler.models["exposure_ms"].value = "2"
         handler.apply_clicked()
         report["panel_applied"] = handler.status.value
+        handler.models["continuous_rw"].value = "1"
+        report["panel_depth_index"] = handler.field_counter_depth_index.value
+        report["panel_switch"] = handler.field_continuous_rw_checked.value
         merlin = devices.instrument.eels_camera
         on_detector = merlin.read_settings()
         report["detector_depth"] = on_detector.counter_depth

@@ -128,9 +128,8 @@ def test_drift_corrected_si_panel_runs_and_validates(swift):
         si = next(i for i in document_controller.document_model.data_items if i.xdata is not None
                   and i.xdata.is_collection and i.xdata.datum_dimension_count == 1 and i.data.shape[:2] == (16, 16))
         assert [c.units for c in si.dimensional_calibrations] == ["nm", "nm", "eV"]
-        drift_plot = handler.sink.data_item("drift_plot")
-        assert drift_plot.data.shape == (3, 2) and drift_plot.xdata.datum_dimension_count == 1
-        assert np.all(drift_plot.data[2] >= 0)  # |d|
+        drift_log = handler.sink.data_item("drift_log")  # a line plot of y and x drift (test_swift_displays)
+        assert drift_log.data.shape[0] == 2 and drift_log.metadata["lumiere"]["table"]["rows"][1][0] > 0
 
 
 def _weighted_components(si: np.ndarray, k: int) -> np.ndarray:
