@@ -32,7 +32,9 @@ print(json.dumps({"found": sorted(found), "manifest": manifest and os.path.exist
 
 
 def test_strict_editable_install_is_seen_by_swifts_plug_in_discovery(tmp_path):
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-input", "-e", str(ROOT),
+    # --ignore-installed: without it pip uninstalls the lumiere of the running venv before installing into the
+    # prefix, and the README's test command left the quick start's `lumiere` command gone
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-input", "--ignore-installed", "-e", str(ROOT),
                               "--config-settings", "editable_mode=strict", "--prefix", str(tmp_path)],
                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr

@@ -133,13 +133,18 @@ class SimulatedSite:
         self._tables: dict[str, dict[str, typing.Any]] = {}
 
     # -- life cycle -----------------------------------------------------------------------------
+    @property
+    def _started_world(self) -> SimulatedWorld:
+        assert self.world is not None, "start() builds the world before any server"
+        return self.world
+
     def start(self) -> "SimulatedSite":
         """Build the world and start every server (all stopped again if one fails)."""
         from detectors.instrument import build_world  # the instrument builder's world, same defaults
 
-        self.world = build_world(self.config)
+        self.world = world = build_world(self.config)
         _warm_up()
-        self.probe_shift = SimulatedProbeShift(self.world, limit_nm=self.config["scan"]["max_probe_shift_nm"])
+        self.probe_shift = SimulatedProbeShift(world, limit_nm=self.config["scan"]["max_probe_shift_nm"])
         try:
             for device in self.devices:
                 getattr(self, f"_start_{device}")()
@@ -174,7 +179,7 @@ class SimulatedSite:
         from detectors.scan.server import SimulatedScanUnit
 
         section = self.config["scan"]
-        generator = SiteScanGenerator(self.world, self.probe_shift, n_outputs=section["n_outputs"],
+        generator = SiteScanGenerator(self._started_world, self.probe_shift, n_outputs=section["n_outputs"],
                                       follow_beam="merlin" in self.devices)
         # the unit's own server only: no driver of ours connects (a client owns the unit)
         server = self._add("scan", SimulatedScanUnit(generator).server)
@@ -185,7 +190,7 @@ class SimulatedSite:
         from detectors.merlin.simulator import MerlinSimulator
 
         # realtime=False: the world paces each exposure on its (wall-time) clock
-        sim = MerlinSimulator("127.0.0.1", 0, 0, frame_source=self.world.eels_frames, layout="Nx1",
+        sim = MerlinSimulator("127.0.0.1", 0, 0, frame_source=self._started_world.eels_frames, layout="Nx1",
                               realtime=False)
         self.servers["merlin"] = sim.start()
         spec = self.config["spectrometer"]
@@ -198,7 +203,7 @@ class SimulatedSite:
         from detectors.instrument import build_laser_system
         from detectors.laser.config import LaserConfig
 
-        self.laser_system = build_laser_system(self.world, LaserConfig.from_site_section(self.config["laser"]))
+        self.laser_system = build_laser_system(self._started_world, LaserConfig.from_site_section(self.config["laser"]))
         table: dict[str, typing.Any] = {"backend": "serial"}
         for name, (section, key) in LASER_PORTS.items():
             server = self._add(f"laser.{name}", serial_server(getattr(self.laser_system, name), self.serial))
@@ -210,7 +215,7 @@ class SimulatedSite:
     def _start_vg(self) -> None:
         from detectors.vg_lumiere import SimulatedVGColumn
 
-        column = SimulatedVGColumn(self.world, self.config.vg_config(), probe_shift=self.probe_shift,
+        column = SimulatedVGColumn(self._started_world, self.config.vg_config(), probe_shift=self.probe_shift,
                                    serial=self.serial, connect=False)
         self.servers["vg"] = column
         self.vg_column = column
@@ -219,7 +224,7 @@ class SimulatedSite:
     def _start_cl(self) -> None:
         from detectors.cl import SimulatedCLSpectrometer
 
-        cl = SimulatedCLSpectrometer(self.world, self.config.cl_config(), serial=self.serial, connect=False)
+        cl = SimulatedCLSpectrometer(self._started_world, self.config.cl_config(), serial=self.serial, connect=False)
         self.servers["cl"] = cl
         self.cl_spectrometer = cl
         self._tables["cl"] = {"backend": "serial", **cl.site_table()}

@@ -17,7 +17,8 @@ from detectors.simulation.world import SimulatedWorld
 @pytest.fixture(scope="module")
 def scan_unit():
     """A scan unit on 127.0.0.1 (the simulator has a world of its own): the one real device."""
-    with SimulatedScanUnit(SimulatedScanGenerator(SimulatedWorld(1), SimulatedProbeShift())) as unit:
+    unit = SimulatedScanUnit(SimulatedScanGenerator(SimulatedWorld(1), SimulatedProbeShift()))
+    with unit.server:  # served without a driver of its own: the instrument's driver owns the unit
         yield unit
 
 
@@ -69,7 +70,7 @@ def test_setup_helpers_check_their_arguments(scan_unit):
     assert eegs_probe_target_nm(world, 0, 5.0) == pytest.approx((p.y_nm, p.x_nm + p.radius_nm + 5.0))
     with pytest.raises(ValueError, match=r"particle 99 outside 0–"):
         eegs_probe_target_nm(world, 99)
-    with pytest.raises(ValueError, match=r"current_pA = -1.0 must be > 0 pA"):
+    with pytest.raises(ValueError, match=r"current_pA = -1.0 pA is not allowed; expected a finite number > 0 pA"):
         configure_simulation(world, current_pA=-1.0)
 
 

@@ -10,17 +10,13 @@ from detectors.common.simbase import Fault
 from nionswift_plugin.lumiere.panels import EEGSWavelengthScanHandler, SpectrumImageHandler
 import pytest
 
+import pathlib as _pathlib
+import sys as _sys
+
+_sys.path.insert(0, str(_pathlib.Path(__file__).resolve().parent))  # panel_driving beside this file
+from panel_driving import run_until_idle  # noqa: E402
+
 pytestmark = pytest.mark.swift
-
-
-def _run_until_idle(handler, document_controller, timeout_s=120.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        document_controller.periodic()  # runs the tasks queued for the UI thread
-        if not handler.running.value:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"panel still running after {timeout_s} s: {handler.status.value}")
 
 
 def test_si_panel_refuses_non_finite_fields_and_sizes_beyond_memory(swift, monkeypatch):
@@ -58,7 +54,7 @@ def test_eegs_panel_names_the_laser_that_answers_garbage(swift):
         instrument.laser_system.laser.fault = Fault.GARBLED
         try:
             handler.start_clicked()
-            _run_until_idle(handler, document_controller)
+            run_until_idle(handler, document_controller, timeout_s=120.0)
         finally:
             instrument.laser_system.clear_faults()
         status = handler.status.value

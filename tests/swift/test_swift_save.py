@@ -13,15 +13,11 @@ from nionswift_plugin.lumiere import workflow_panel
 from nionswift_plugin.lumiere.panels import SpectrumImageHandler
 
 
-def _run_until_idle(handler, document_controller, timeout_s=60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        document_controller.periodic()
-        if not handler.running.value:
-            document_controller.periodic()
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"panel still running after {timeout_s} s: {handler.status.value}")
+import pathlib as _pathlib
+import sys as _sys
+
+_sys.path.insert(0, str(_pathlib.Path(__file__).resolve().parent))  # panel_driving beside this file
+from panel_driving import run_until_idle  # noqa: E402
 
 
 def test_save_to_folder_keeps_files_and_records_the_end(swift, tmp_path, monkeypatch):
@@ -37,7 +33,7 @@ def test_save_to_folder_keeps_files_and_records_the_end(swift, tmp_path, monkeyp
         handler.models["exposure_ms"].value = "1"
         handler.output_folder.value = str(tmp_path)
         handler.start_clicked()
-        _run_until_idle(handler, document_controller)
+        run_until_idle(handler, document_controller)
         first = tmp_path / "Lumière_SI_20260101-000000_001.hspy"
         assert handler.status.value.startswith("Done.") and f"Saved to {first}." in handler.status.value
         assert earlier.read_bytes() == b"an earlier run"
@@ -52,7 +48,7 @@ def test_save_to_folder_keeps_files_and_records_the_end(swift, tmp_path, monkeyp
         handler.start_clicked()
         time.sleep(0.3)
         handler.abort_clicked()
-        _run_until_idle(handler, document_controller)
+        run_until_idle(handler, document_controller)
         second = tmp_path / "Lumière_SI_20260101-000000_002.hspy"
         assert handler.status.value.startswith("Aborted") and f"Saved to {second}" in handler.status.value
         for meta in (read_hdf5_result(second, "si")[2], handler.sink.data_item("si").metadata["lumiere"]):

@@ -194,17 +194,33 @@ def test_swift_stem_controller_without_a_world(real_site):
         assert (scan_world.beam.probe_y_nm, scan_world.beam.probe_x_nm) == pytest.approx((50.0, -50.0), abs=1.01)
 
 
+SWIFT_DEVICES_SCRIPT = """
+import json, os, sys
+from nionswift_plugin.lumiere.devices import create_devices
+devices = create_devices(sys.argv[1])
+try:
+    cal = devices.eels_camera.simulator.get_dimensional_calibrations(None, None)[1]
+    print("RESULT " + json.dumps({
+        "world": devices.instrument.world is not None, "cl_camera": devices.cl_camera is not None,
+        "same_generator": devices.scan_module.device.generator is devices.instrument.scan_generator,
+        "offset": cal.offset, "units": cal.units}))
+finally:
+    devices.instrument.close()
+    sys.stdout.flush()
+    os._exit(0)  # the camera module's acquisition thread is not a daemon and no Swift is here to stop it
+"""
+
+
 def test_swift_devices_build_on_a_real_site(real_site):
     """Swift's adapters (stem_controller, scan device, Merlin camera) on the all-real site; no CL
-    camera (no real CL CCD driver)."""
-    from nionswift_plugin.lumiere.devices import create_devices
-
+    camera (no real CL CCD driver). In a process of its own: building the camera module registers
+    its Swift component, which the Swift tests of this session have registered already."""
     site, _ = real_site
-    devices = create_devices(str(site))
-    try:
-        assert devices.instrument.world is None and devices.cl_camera is None
-        assert devices.scan_module.device.generator is devices.instrument.scan_generator
-        calibrations = devices.eels_camera.simulator.get_dimensional_calibrations(None, None)
-        assert calibrations[1].offset == pytest.approx(OFFSET_EV) and calibrations[1].units == "eV"
-    finally:
-        devices.instrument.close()
+    proc = subprocess.run([sys.executable, "-c", SWIFT_DEVICES_SCRIPT, str(site)], capture_output=True, text=True,
+                          timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    import json
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert out["world"] is False and out["cl_camera"] is False and out["same_generator"] is True
+    assert out["offset"] == pytest.approx(OFFSET_EV) and out["units"] == "eV"
