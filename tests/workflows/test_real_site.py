@@ -19,6 +19,7 @@ import pytest
 from detectors.calibration import WallClock
 from detectors.cl import SimulatedCLSpectrometer
 from detectors.config import load_config
+from detectors.simulation.site_server import site_file_text
 from detectors.instrument import build_instrument
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.scan import SimulatedScanGenerator, SimulatedScanUnit
@@ -32,18 +33,6 @@ from detectors.vg_lumiere import SimulatedVGColumn
 OFFSET_EV, DISPERSION_EV = -5.0, 0.05
 
 
-def _toml(tables: dict) -> str:
-    lines = []
-
-    def emit(prefix: str, table: dict) -> None:
-        lines.append(f"[{prefix}]")
-        lines.extend(f"{k} = {v!r}".replace("'", '"') for k, v in table.items() if not isinstance(v, dict))
-        for k, v in table.items():
-            if isinstance(v, dict):
-                emit(f"{prefix}.{k}", v)
-    for name, table in tables.items():
-        emit(name, table)
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +59,7 @@ def real_site(tmp_path_factory):
             transport.close()
         s = laser.servers
         site = tmp_path_factory.mktemp("site") / "real_site.toml"
-        site.write_text(_toml({
+        site.write_text(site_file_text({
             "spectrometer": {"energy_offset_eV": OFFSET_EV, "dispersion_eV_per_channel": DISPERSION_EV},
             "scan": {"backend": "tcp", "host": "127.0.0.1", "port": unit.port, "timeout_s": 5.0},
             "eels_camera": {"backend": "merlin", "host": "127.0.0.1", "control_port": int(ports[1]),
