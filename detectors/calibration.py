@@ -6,18 +6,22 @@ Both are plain objects without any backend behind them, so real and simulated de
   (``time.monotonic`` / ``time.sleep``). A fully simulated instrument uses its world's
   :class:`~detectors.simulation.clock.SimClock` instead (same two methods).
 * :class:`EnergyCalibration` — the spectrometer's energy axis (offset, dispersion, channels), from
-  the site file's ``[spectrometer]`` today (an EELS spectrometer device may set it later). The EELS
-  cameras read their axis from it; on a simulated instrument the world's spectrometer *is* this
-  object, so the simulated spectra always follow the instrument's calibration.
+  the site file's ``[spectrometer]``, then set by the EELS spectrometer device
+  (``Instrument.eels_spectrometer``). The EELS cameras read their axis from it; on a simulated
+  instrument the world's spectrometer *is* this object, so the simulated spectra always follow the
+  instrument's calibration. Displays of the window (Swift panels) listen to its changes.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 import typing
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @typing.runtime_checkable
@@ -62,6 +66,14 @@ class EnergyCalibration:
     energy_offset_eV: float = -20.0
     dispersion_eV_per_channel: float = 0.1
     channels: int = 1024
+    _listeners: list[typing.Callable[["EnergyCalibration"], None]] = dataclasses.field(
+        default_factory=list, repr=False, compare=False)
+
+    def add_listener(self, listener: typing.Callable[["EnergyCalibration"], None]) -> typing.Callable[[], None]:
+        """Call ``listener(self)`` after every :meth:`set` (from the setting thread); returns the
+        function that removes it. A listener's exception is logged, never raised to the setter."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def energy_axis_eV(self) -> np.ndarray:
         """Centres of the channels, energy loss in eV (increasing)."""
@@ -81,6 +93,11 @@ class EnergyCalibration:
         if int(n) != n or n < 1:
             raise ValueError(f"channels {channels!r} must be an integer ≥ 1")
         self.energy_offset_eV, self.dispersion_eV_per_channel, self.channels = offset, dispersion, int(n)
+        for listener in list(self._listeners):
+            try:
+                listener(self)
+            except Exception:  # noqa: BLE001 - a display must not break the spectrometer
+                log.exception("energy calibration listener %r failed", listener)
 
     def as_dict(self) -> dict[str, float | int]:
         return {"energy_offset_eV": float(self.energy_offset_eV),

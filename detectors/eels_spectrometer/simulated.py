@@ -84,9 +84,8 @@ class SpectrometerOptics:
     def apply_to_world(self) -> None:
         with self.lock:
             d = self.dispersion_eV_per_channel()
-            with self.world.lock:
-                self.world.spectrometer.dispersion_eV_per_channel = d
-                self.world.spectrometer.energy_offset_eV = self.drift_tube_V - self.config.zlp_channel * d
+            with self.world.lock:  # both at once, and the calibration's listeners told
+                self.world.spectrometer.set(self.drift_tube_V - self.config.zlp_channel * d, d)
 
 
 class SimulatedLensUnit(LineInstrument):

@@ -13,7 +13,7 @@ from nion.utils import Registry
 
 from nionswift_plugin.lumiere.computations import register_computations, unregister_computations
 from nionswift_plugin.lumiere.devices import LumiereDevices, register_devices, unregister_devices
-from nionswift_plugin.lumiere import cl_panel, merlin_panel, training_panel
+from nionswift_plugin.lumiere import cl_panel, merlin_panel, spectrometer_panel, training_panel
 from nionswift_plugin.lumiere.panels import PANELS
 from nionswift_plugin.lumiere.workflow_panel import register_workflow_panel, unregister_workflow_panel
 
@@ -28,6 +28,7 @@ def run() -> None:
             register_workflow_panel(handler, panel_id)
         merlin_panel.register()
         cl_panel.register()
+        spectrometer_panel.register()
         training_panel.register()
         register_computations()
 
@@ -40,6 +41,7 @@ def stop() -> None:
             unregister_workflow_panel(panel_id)
         merlin_panel.unregister()
         cl_panel.unregister()
+        spectrometer_panel.unregister()
         training_panel.unregister()
         unregister_devices(_devices)
         _devices = None

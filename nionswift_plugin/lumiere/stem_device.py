@@ -1,9 +1,10 @@
 """The VG Lumière (real or simulated) as Swift's ``stem_controller``.
 
 Built on nionswift-instrumentation's ``nion.device_kit`` base classes: the instrument is an
-``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``) go to the VG column,
-the instrument's energy calibration and, when a simulated world exists, the simulated beam and
-laser. The probe is parked through the scan generator. The scan device is in
+``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``; Swift's own ``C10``,
+``stage_position_m``, ``EELS_MagneticShift_Offset`` among them) go to the VG column, the EELS
+spectrometer, the instrument's energy calibration and, when a simulated world exists, the
+simulated beam and laser (:mod:`nionswift_plugin.lumiere.stem_values`). The probe is parked through the scan generator. The scan device is in
 :mod:`nionswift_plugin.lumiere.scan_device`.
 
 Drift correction (the stock hooks of nionswift-instrumentation 23.x): ``drift_channel_id``,
@@ -31,167 +32,12 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.interfaces import ScanFrame
+from nionswift_plugin.lumiere.stem_values import Control, VGValueManager  # noqa: F401 - Control: cl_camera_device imports it from here
 
 INSTRUMENT_ID = "lumiere_stem_controller"
 
 
 log = logging.getLogger(__name__)
-
-
-class Control(typing.NamedTuple):
-    get: typing.Callable[[], float]
-    set: typing.Callable[[float], None] | None
-
-
-#: Swift name → (VG column control, factor Swift unit → column unit). Swift's units are SI (V, A,
-#: m, Pa, °C); the column speaks nm for the probe shift and stage and µm for the apertures.
-VG_CONTROLS: dict[str, tuple[str, float]] = {
-    "EHT": ("EHT", 1.0), "OL": ("OL", 1.0), "C1": ("C1", 1.0), "C2": ("C2", 1.0),
-    "CSH.x": ("CSH.x", 1e9), "CSH.y": ("CSH.y", 1e9),
-    "StageX": ("StageX", 1e9), "StageY": ("StageY", 1e9),
-    "StageOutX": ("StageX", 1e9), "StageOutY": ("StageY", 1e9),
-    "BeamBlanked": ("BeamBlanked", 1.0), "C_Blank": ("BeamBlanked", 1.0),
-    "GunVacuum": ("GunVacuum", 1.0), "ColumnVacuum": ("ColumnVacuum", 1.0),
-    "ObjectiveTemperature": ("ObjectiveTemperature", 1.0),
-}
-
-
-class VGValueManager:
-    """Swift's named controls (``GetVal``/``SetVal``/``TryGetVal``) on the VG column, the
-    instrument's energy calibration and (simulated instruments only) the world.
-
-    Column controls go through the VG command layer (:class:`~detectors.vg_lumiere.VGColumn`, its
-    drivers and interlocks): ``EHT`` (V; setting it pushes the per-HT lens and spectrometer
-    settings), ``OL``/``C1``/``C2`` (A), ``CSH.x``/``CSH.y`` (m; the column's nm), ``StageX``/
-    ``StageY`` (alias ``StageOutX``/``StageOutY``; m), ``OA.x``… (aperture motors; m), ``BeamBlanked``
-    (alias ``C_Blank``; 0/1), read-only ``GunVacuum``/``ColumnVacuum`` (Pa) and
-    ``ObjectiveTemperature`` (°C). The instrument's energy calibration (what every EELS camera
-    reads): ``eels_x_scale``/``eels_x_offset`` (eV), ``eels_y_*``. Only with a simulated world
-    (absent on a real site): ``BeamCurrent`` (A), ``ZLPFWHM`` (eV), ``LaserWavelength`` (nm),
-    ``LaserPower`` (µW).
-
-    A refused request (unknown name, read-only control, value out of range, interlock, silent
-    device) makes ``SetVal`` return False and ``TryGetVal`` return (False, None); the reason is
-    logged and kept in :attr:`last_error`. Interlock trips (from any request or the monitor) are
-    logged and appended to :attr:`interlock_events`.
-    """
-
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        self.last_error: str | None = None
-        self.interlock_events: list[typing.Any] = []
-        self._column_hooked = False
-        self._lock = threading.Lock()
-        spec = instrument.spectrometer
-
-        def setter(obj: typing.Any, attr: str, scale: float = 1.0) -> typing.Callable[[float], None]:
-            return lambda v: setattr(obj, attr, float(v) * scale)
-
-        self.controls: dict[str, Control] = {
-            "eels_x_scale": Control(lambda: spec.dispersion_eV_per_channel,
-                                    lambda v: spec.set(dispersion_eV_per_channel=float(v))),
-            "eels_x_offset": Control(lambda: spec.energy_offset_eV, lambda v: spec.set(energy_offset_eV=float(v))),
-            "eels_y_scale": Control(lambda: 1.0, None),
-            "eels_y_offset": Control(lambda: 0.0, None),
-        }
-        world = instrument.world
-        if world is not None:  # the simulated beam and laser: nothing real reads or has them
-            beam, laser = world.beam, world.laser
-            self.controls.update({
-                "BeamCurrent": Control(lambda: beam.current_pA * 1e-12, setter(beam, "current_pA", 1e12)),
-                "ZLPFWHM": Control(lambda: beam.zlp_fwhm_eV, setter(beam, "zlp_fwhm_eV")),
-                "LaserWavelength": Control(lambda: laser.wavelength_nm, None),
-                "LaserPower": Control(lambda: laser.power_uW, None),
-            })
-
-    # -- the column ------------------------------------------------------------------------
-    @property
-    def column(self) -> typing.Any:
-        column = self.instrument.column
-        with self._lock:
-            if not self._column_hooked:
-                column.on_interlock.append(self._on_interlock)
-                self._column_hooked = True
-        return column
-
-    def _on_interlock(self, event: typing.Any) -> None:
-        self.interlock_events.append(event)
-        log.error("VG interlock %s: %s; %s", event.interlock, event.reason,
-                  ", ".join(event.actions) or "no action")
-
-    def vg_name(self, name: str) -> tuple[str, float] | None:
-        """(column control, factor) for a Swift name, or None if the column does not have it."""
-        if name in VG_CONTROLS:
-            return VG_CONTROLS[name]
-        if name.endswith((".x", ".y")) and name[:-2] in ("OA", "CA", "SA", "VOA"):
-            return name, 1e6  # aperture motors: m ↔ µm (names from the column's config)
-        return None
-
-    def known_names(self) -> list[str]:
-        return sorted(set(VG_CONTROLS) | set(self.controls))
-
-    def _refuse(self, message: str) -> None:
-        self.last_error = message
-        log.warning("%s", message)
-
-    def get_value(self, name: str) -> float | None:
-        control = self.controls.get(name)
-        if control is not None:
-            return control.get()
-        vg = self.vg_name(name)
-        if vg is None:  # panels probe names freely: not worth a warning
-            self.last_error = f"GetVal {name}: no control named {name!r}; known: {', '.join(self.known_names())}"
-            log.debug("%s", self.last_error)
-            return None
-        try:
-            return self.column.get(vg[0]) / vg[1]
-        except Exception as e:  # noqa: BLE001 - every refusal of the column → (False, None), logged
-            self._refuse(f"GetVal {name}: {type(e).__name__}: {e}")
-            return None
-
-    def set_value(self, name: str, value: float) -> bool:
-        control = self.controls.get(name)
-        if control is not None:
-            if control.set is None:
-                self._refuse(f"SetVal {name}: read-only control")
-                return False
-            try:
-                control.set(value)
-            except ValueError as e:
-                self._refuse(f"SetVal {name} = {value!r}: {e}")
-                return False
-            return True
-        vg = self.vg_name(name)
-        if vg is None:
-            self._refuse(f"SetVal {name}: no control named {name!r}; known: {', '.join(self.known_names())}")
-            return False
-        try:
-            self.column.set(vg[0], float(value) * vg[1])
-        except Exception as e:  # noqa: BLE001 - range, read-only, interlock, device errors → False
-            self._refuse(f"SetVal {name} = {value!r}: {type(e).__name__}: {e}")
-            return False
-        return True
-
-    def inform_value(self, name: str, value: float) -> bool:
-        return self.set_value(name, value)
-
-    def get_value_2d(self, s: str, default_value: Geometry.FloatPoint | None = None, *,
-                     axis: stem_controller.AxisType | None = None) -> Geometry.FloatPoint:
-        y, x = self.get_value(f"{s}.y"), self.get_value(f"{s}.x")
-        if y is None or x is None:
-            if default_value is None:
-                raise KeyError(f"no 2-D control named {s!r}; known: CSH")
-            return default_value
-        return Geometry.FloatPoint(y=y, x=x)
-
-    def set_value_2d(self, s: str, value: Geometry.FloatPoint, *, axis: stem_controller.AxisType | None = None) -> bool:
-        return self.set_value(f"{s}.y", value.y) and self.set_value(f"{s}.x", value.x)
-
-    def inform_control_2d(self, s: str, value: Geometry.FloatPoint, *, axis: stem_controller.AxisType) -> bool:
-        return self.set_value_2d(s, value)
-
-    def get_reference_setting_index(self, settings_control: str) -> int:
-        return 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,12 +293,23 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         return super().camera_readout_area(camera_type)
 
     def get_autostem_properties(self) -> typing.Mapping[str, typing.Any]:
-        """The instrument's metadata (``simulated`` per device, beam, energy calibration) as
-        Swift's autostem properties; the simulated laser's wavelength when there is one."""
+        """The kit's ``high_tension`` (V, the column's ``EHT``) and ``defocus`` (m, ``C10``) — what
+        Swift's ``stem.high_tension``/``stem.defocus`` metadata and the kV overlay read — beside
+        ours: the instrument's metadata (``simulated`` per device, beam, energy calibration) and
+        the simulated laser's wavelength when there is one. A value the column cannot give now is
+        left out (the kit asks for no None entries)."""
         meta = self.lumiere.metadata()
-        properties = {"high_tension_v": meta["high_tension_V"], "beam_current_pA": meta["beam_current_pA"],
-                      "zlp_fwhm_eV": meta["zlp_fwhm_eV"], "simulated": meta["simulated"],
-                      "devices": meta["devices"]}
+        properties: dict[str, typing.Any] = {}
+        ok, high_tension = self.TryGetVal("EHT")
+        high_tension = high_tension if ok else meta["high_tension_V"]
+        if high_tension is not None:
+            properties["high_tension"] = float(high_tension)
+        ok, defocus = self.TryGetVal("C10")
+        if ok and defocus is not None:
+            properties["defocus"] = float(defocus)
+        properties.update({"high_tension_v": meta["high_tension_V"], "beam_current_pA": meta["beam_current_pA"],
+                           "zlp_fwhm_eV": meta["zlp_fwhm_eV"], "simulated": meta["simulated"],
+                           "devices": meta["devices"]})
         if self.world is not None and self.lumiere.simulated.get("laser", False):
             properties["laser_wavelength_nm"] = self.world.laser.wavelength_nm
         return properties

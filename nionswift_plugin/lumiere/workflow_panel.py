@@ -181,6 +181,10 @@ class WorkflowHandler(Declarative.Handler):
         self.last_error: str = ""
         u = Declarative.DeclarativeUI()
         rows = [field_widget(u, f) for f in self.fields]
+        # the energy window and its presets (here, not at the top: the module imports this one)
+        from nionswift_plugin.lumiere.spectrometer_panel import SpectrometerRow
+        self.spectrometer = SpectrometerRow(self)
+        rows.append(self.spectrometer.widget(u))
         rows.append(u.create_row(u.create_label(text="Save HDF5 to folder"), u.create_stretch(),
                                  u.create_line_edit(text="@binding(output_folder.value)", width=160,
                                                     placeholder_text="(optional)"), spacing=8))
@@ -312,6 +316,7 @@ class WorkflowHandler(Declarative.Handler):
     def close(self) -> None:
         if self.task is not None and self.running.value:
             self.task.abort("Swift panel closed")
+        self.spectrometer.close()
         self.field_models.close()
         super().close()
 

@@ -16,3 +16,14 @@ def run_until_idle(handler, document_controller, timeout_s: float = 60.0) -> Non
             return
         time.sleep(0.01)
     raise AssertionError(f"panel still running after {timeout_s} s: {handler.status.value}")
+
+
+def one_frame(hardware_source, timeout_s: float = 20.0) -> list:
+    """The xdatas of one frame of a Swift hardware source (camera or scan) acquired after this
+    call: the first finished frame may have started before the caller's last change."""
+    hardware_source.start_playing()
+    try:
+        hardware_source.get_next_xdatas_to_finish(timeout_s)
+        return hardware_source.get_next_xdatas_to_finish(timeout_s)
+    finally:
+        hardware_source.stop_playing(sync_timeout=10.0)
