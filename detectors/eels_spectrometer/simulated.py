@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from detectors.common.errors import DeviceTimeout
 from detectors.common.simbase import Fault, LineInstrument
-from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .config import EELSSpectrometerConfig
@@ -157,7 +157,8 @@ class SimulatedEELSSpectrometer:
         driver's table.
     serial : {"pty", "tcp"}
         Serve the lens unit on a pty pair (through pyserial) or a 127.0.0.1 socket; the drift
-        tube is always on a 127.0.0.1 socket.
+        tube is always on a 127.0.0.1 socket. Default: a pty where there are ptys, a socket on
+        Windows (``DEFAULT_SERIAL_SERVER``, as the other simulated instruments).
     timeout_s : float, optional
         Driver reply timeout (wall-clock s); default ``config.timeout_s``.
     connect : bool
@@ -173,7 +174,7 @@ class SimulatedEELSSpectrometer:
     """
 
     def __init__(self, world: SimulatedWorld, config: EELSSpectrometerConfig | Mapping[str, Any] | None = None, *,
-                 serial: str = "pty", timeout_s: float | None = None, connect: bool = True) -> None:
+                 serial: str = DEFAULT_SERIAL_SERVER, timeout_s: float | None = None, connect: bool = True) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
         if not isinstance(config, EELSSpectrometerConfig):
