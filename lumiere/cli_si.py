@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from drift_eels.session import configure_simulation
     from drift_eels.sparse_si import acquire_sparse_spectrum_image
     from drift_eels.spectrum_image import acquire_spectrum_image
+    from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
     from lumiere.sinks import HDF5Sink
 
     if not 0 < args.sampling <= 1:
@@ -60,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         live = {"live_components": args.live_nmf, "live_method": "nmf"} if args.live_nmf else \
             {"live_components": args.live_pca, "live_method": "pca"}
         if args.sampling >= 1:
-            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task, **live)
+            current = instrument.world.beam.current_pA if instrument.world is not None else None
+            acq = {ACQUISITION_KEY: hyperspy_acquisition_instrument(config, exposure_s=exposure_s, dwell_s=exposure_s,
+                                                                    beam_current_pA=current)}
+            si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
+                                           metadata=acq, **live)
             print(f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels")
         else:
             result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,

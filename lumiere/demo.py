@@ -16,6 +16,7 @@ from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
 from drift_eels.session import configure_simulation
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, image_axes
+from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
@@ -63,7 +64,10 @@ def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s:
     si_frame = ScanFrame(size_px=(si_size_px, si_size_px), fov_nm=160.0, center_nm=centre, dwell_s=exposure_s)
     si, si_haadf = acquire_spectrum_image(instrument.spectrum_imager, si_frame, exposure_s, sink,
                                           task=task.subtask(0.1, 0.85),
-                                          metadata={"beam_current_pA": world.beam.current_pA if world else None})
+                                          metadata={"beam_current_pA": world.beam.current_pA if world else None,
+                                                    ACQUISITION_KEY: hyperspy_acquisition_instrument(
+                                                        instrument.config, exposure_s=exposure_s, dwell_s=exposure_s,
+                                                        beam_current_pA=world.beam.current_pA if world else None)})
     energy = instrument.spectrum_imager.energy_axis_eV()
     maps = {}
     for edge, width in DEMO_EDGES.items():

@@ -41,7 +41,7 @@ from .axis import check_energy_axis, integrate
 from .edges import lookup_edge
 from .maps import FIT_FRACTIONS, ElementalMap, elemental_map
 
-__all__ = ["CrossSection", "QuantMap", "hydrogenic_cross_section", "k_factor_cross_section",
+__all__ = ["CrossSection", "QuantMap", "quantify", "edge_group_name", "hydrogenic_cross_section", "k_factor_cross_section",
            "lowloss_intensity", "quant_windows", "areal_density", "atomic_ratio", "NM2_PER_BARN"]
 
 NM2_PER_BARN = 1e-10  # 1 barn = 1e-28 m² = 1e-10 nm²
@@ -284,3 +284,53 @@ def atomic_ratio(map_a: ElementalMap, cs_a: CrossSection, map_b: ElementalMap, c
     sys_rel = float(np.hypot(cs_a.rel_uncertainty, cs_b.rel_uncertainty))
     return QuantMap(r, np.where(ok, np.sqrt(var), np.nan), "", sys_rel,
                     f"{cs_a.edge.split()[0]}/{cs_b.edge.split()[0]} atomic ratio ({cs_a.source}; {cs_b.source})")
+
+
+def edge_group_name(name: str) -> str:
+    """Our edge group for a HyperSpy-style ``Element_subshell`` (or our own) name: ``"Sc_L3"`` →
+    ``"Sc L2,3"``, ``"Dy_M5"`` → ``"Dy M4,5"``, ``"O_K"`` → ``"O K"`` (quantification integrates
+    the whole L2,3 / M4,5 group, as exspy's hydrogenic L edge does).
+
+    Examples
+    --------
+    >>> edge_group_name("Dy_M5"), edge_group_name("O K")
+    ('Dy M4,5', 'O K')
+    """
+    el, _, sub = name.strip().replace("_", " ", 1).partition(" ")
+    group = {"L2": "L2,3", "L3": "L2,3", "M4": "M4,5", "M5": "M4,5"}.get(sub.strip().upper(), sub)
+    return lookup_edge(f"{el} {group}").name
+
+
+def quantify(si: np.ndarray, energy_axis_eV: np.ndarray, edges: typing.Sequence[str], *,
+             beam_energy_kV: float, convergence_mrad: float, collection_mrad: float,
+             lowloss: np.ndarray | float | None = None, cross_sections: dict[str, CrossSection] | None = None,
+             ratios: typing.Sequence[tuple[str, str]] | None = None, window_eV: float = DEFAULT_WINDOW_eV,
+             ) -> tuple[dict[str, QuantMap], dict[str, CrossSection], dict[str, ElementalMap]]:
+    """Areal-density and ratio maps of an SI for ``edges``, one window width Δ for all.
+
+    σ of each edge: ``cross_sections[edge]`` if given (e.g. a k-factor), else exspy's hydrogenic
+    GOS (K, L edges). Areal densities need ``lowloss`` (I_low per pixel or the incident electrons);
+    without it only ratios are returned. ``ratios`` defaults to (edges[0], edges[1]).
+
+    Returns (maps, cross sections, elemental maps); map keys ``"<edge>"`` (atoms/nm²) and
+    ``"<a>/<b>"`` (ratio).
+    """
+    names = [edge_group_name(e) for e in edges]
+    if not names:
+        raise ValueError("give at least one edge, e.g. ['Sc L2,3', 'Dy M4,5']")
+    given = {edge_group_name(k): v for k, v in (cross_sections or {}).items()}
+    cs, emaps, out = {}, {}, {}
+    for name in names:
+        fit, sig = quant_windows(name, window_eV)
+        emaps[name] = elemental_map(si, energy_axis_eV, name, pre_edge=fit, signal_window_eV=sig)
+        cs[name] = given.get(name) or hydrogenic_cross_section(name, beam_energy_kV, convergence_mrad,
+                                                               collection_mrad, window_eV)
+        if lowloss is not None:
+            out[name] = areal_density(emaps[name], cs[name], lowloss)
+    pairs = ratios if ratios is not None else ([(names[0], names[1])] if len(names) > 1 else [])
+    for a, b in pairs:
+        a, b = edge_group_name(a), edge_group_name(b)
+        if a not in emaps or b not in emaps:
+            raise ValueError(f"ratio {a}/{b}: both edges must be among the quantified edges {names}")
+        out[f"{a}/{b}"] = atomic_ratio(emaps[a], cs[a], emaps[b], cs[b])
+    return out, cs, emaps

@@ -1,0 +1,120 @@
+"""``lumiere quantify IN.h5 --out OUT.h5 --edges Sc_L3,Dy_M5 [--standard Dy_M5/O_K=0.6667@Y0:Y1,X0:X1]``.
+
+Quantifies an EELS SI of one of our HDF5 files (ratio method, :mod:`analysis.eels.quant`): areal
+densities (atoms/nm²) of every edge when the incident dose is known (the SI's
+``beam_current_pA`` × ``exposure_s``) or a low-loss SI is given (``--lowloss NAME``), atomic ratio
+maps, and an uncertainty map of each. Beam energy and angles come from the file's
+``Acquisition_instrument`` (as exspy reads them), else from ``--config``. σ of K/L edges: exspy's
+hydrogenic GOS; of other edges: ``--sigma EDGE=VALUE_nm2`` or a k-factor measured on a region of
+known composition (``--standard``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+ELEMENTARY_CHARGE_C = 1.602176634e-19
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="HDF5 file with an EELS SI (e.g. from lumiere si / demo)")
+    parser.add_argument("--out", required=True, help="output HDF5 file (created)")
+    parser.add_argument("--edges", required=True,
+                        help="comma-separated edges, HyperSpy or our names: Sc_L3,Dy_M5 or 'Sc L2,3,Dy M4,5'")
+    parser.add_argument("--si", default="si", help="name of the SI result in the file (default si)")
+    parser.add_argument("--lowloss", default=None, help="name of a low-loss SI result (same pixels) for I_low")
+    parser.add_argument("--window-eV", type=float, default=50.0, help="integration window Δ, eV (default 50)")
+    parser.add_argument("--sigma", action="append", default=[], metavar="EDGE=NM2",
+                        help="given cross section σ(β, Δ) of an edge, nm² per atom (e.g. Dy_M5=2.4e-7)")
+    parser.add_argument("--standard", action="append", default=[], metavar="EDGE/REF=RATIO@Y0:Y1,X0:X1",
+                        help="k-factor of EDGE against REF on pixel rows Y0:Y1, columns X0:X1 of known "
+                             "n_EDGE/n_REF = RATIO (Dy2O3: Dy_M5/O_K=0.6667@...)")
+    parser.add_argument("--config", default=None, help="site file for beam energy and angles if the SI lacks them")
+
+
+def _edges(text: str) -> list[str]:
+    from analysis.eels.quant import edge_group_name
+
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    out: list[str] = []
+    for p in parts:  # "Sc L2,3" splits into "Sc L2" + "3": rejoin digit-only pieces
+        if p.isdigit() and out:
+            out[-1] += "," + p
+        else:
+            out.append(p)
+    return [edge_group_name(p) for p in out]
+
+
+def _instrument(meta: dict, config_path: str | None) -> tuple[float, float, float]:
+    from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
+
+    acq = meta.get(ACQUISITION_KEY)
+    if not acq:
+        from detectors.config import load_config
+
+        acq = hyperspy_acquisition_instrument(load_config(config_path))
+    tem = acq["TEM"]
+    return float(tem["beam_energy"]), float(tem["convergence_angle"]), float(tem["Detector"]["EELS"]["collection_angle"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from analysis.eels import quant as q
+    from lumiere.sinks import HDF5Sink, read_hdf5_result
+
+    si, axes, meta = read_hdf5_result(args.input, args.si)
+    if si.ndim != 3:
+        raise ValueError(f"{args.input}: result {args.si!r} has shape {si.shape}; expected (y, x, energy)")
+    energy = axes[-1].values(si.shape[-1])
+    edges = _edges(args.edges)
+    kv, alpha, beta = _instrument(meta, args.config)
+    lowloss = None
+    if args.lowloss:
+        ll, ll_axes, _ = read_hdf5_result(args.input, args.lowloss)
+        lowloss = q.lowloss_intensity(ll, ll_axes[-1].values(ll.shape[-1]), args.window_eV)
+    elif meta.get("beam_current_pA") not in (None, "None") and "exposure_s" in meta:
+        lowloss = float(meta["beam_current_pA"]) * 1e-12 * float(meta["exposure_s"]) / ELEMENTARY_CHARGE_C
+    given: dict[str, q.CrossSection] = {}
+    for item in args.sigma:
+        edge, _, value = item.partition("=")
+        name = q.edge_group_name(edge)
+        given[name] = q.CrossSection(name, q.quant_windows(name, args.window_eV)[1], float(value), "given (--sigma)")
+    for item in args.standard:
+        head, _, region = item.partition("@")
+        pair, _, ratio = head.partition("=")
+        edge, _, ref = pair.partition("/")
+        (y0, y1), (x0, x1) = [tuple(int(v) for v in r.split(":")) for r in region.split(",")]
+        mask = np.zeros(si.shape[:2], bool)
+        mask[y0:y1, x0:x1] = True
+        maps = {}
+        for name in (q.edge_group_name(edge), q.edge_group_name(ref)):
+            fit, sig = q.quant_windows(name, args.window_eV)
+            maps[name] = q.elemental_map(si, energy, name, pre_edge=fit, signal_window_eV=sig)
+        ref_cs = given.get(q.edge_group_name(ref)) or q.hydrogenic_cross_section(q.edge_group_name(ref), kv, alpha, beta,
+                                                                                  args.window_eV)
+        given[q.edge_group_name(edge)] = q.k_factor_cross_section(
+            maps[q.edge_group_name(edge)], maps[q.edge_group_name(ref)], ref_cs, float(ratio), mask,
+            standard=f"pixels [{y0}:{y1}, {x0}:{x1}]")
+    results, cs, _ = q.quantify(si, energy, edges, beam_energy_kV=kv, convergence_mrad=alpha, collection_mrad=beta,
+                                lowloss=lowloss, cross_sections=given, window_eV=args.window_eV)
+    sink = HDF5Sink(args.out)
+    image_axes = [a.__class__(a.name, a.units, a.scale, a.offset, False) for a in axes[:2]]
+    for key, m in results.items():
+        base = key.replace(" ", "_").replace(",", "").replace("/", "_over_")
+        kind = "areal_density_" if m.units else "ratio_"
+        info = {"units": m.units or "1", "description": m.description, "systematic_rel": m.systematic_rel,
+                "cross_sections": {k: {"sigma_nm2": c.sigma_nm2, "window_eV": list(c.window_eV), "source": c.source,
+                                       "rel_uncertainty": c.rel_uncertainty} for k, c in cs.items()}}
+        for suffix, data in (("", m.value), ("_uncertainty", m.uncertainty)):
+            name = kind + base + suffix
+            sink.create(name, data.shape, image_axes, metadata=info,
+                        title=f"{key} {'areal density' if m.units else 'atomic ratio'}{suffix.replace('_', ' ')}"
+                              f"{' (' + m.units + ')' if m.units else ''}")
+            sink.write(name, slice(None), data.astype(np.float32))
+            sink.finish(name)
+        print(f"{key}: median {np.nanmedian(m.value):.4g} {m.units}".rstrip(), file=sys.stdout)
+    for k, c in cs.items():
+        print(f"  sigma({k}, {c.window_eV[0]:g}-{c.window_eV[1]:g} eV) = {c.sigma_nm2:.4g} nm2 [{c.source}]")
+    print(f"wrote {args.out}")
+    return 0
