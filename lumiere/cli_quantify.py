@@ -32,19 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="site file for beam energy and angles if the SI lacks them")
 
 
-def _edges(text: str) -> list[str]:
-    from analysis.eels.quant import edge_group_name
-
-    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
-    out: list[str] = []
-    for p in parts:  # "Sc L2,3" splits into "Sc L2" + "3": rejoin digit-only pieces
-        if p.isdigit() and out:
-            out[-1] += "," + p
-        else:
-            out.append(p)
-    return [edge_group_name(p) for p in out]
-
-
 def _instrument(meta: dict, config_path: str | None) -> tuple[float, float, float]:
     from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
 
@@ -67,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if si.ndim != 3:
         raise ValueError(f"{args.input}: result {args.si!r} has shape {si.shape}; expected (y, x, energy)")
     energy = axes[-1].values(si.shape[-1])
-    edges = _edges(args.edges)
+    edges = q.parse_edge_list(args.edges)
     kv, alpha, beta = _instrument(meta, args.config)
     lowloss = None
     if args.lowloss:

@@ -41,7 +41,7 @@ from .axis import check_energy_axis, integrate
 from .edges import lookup_edge
 from .maps import FIT_FRACTIONS, ElementalMap, elemental_map
 
-__all__ = ["CrossSection", "QuantMap", "quantify", "edge_group_name", "hydrogenic_cross_section", "k_factor_cross_section",
+__all__ = ["CrossSection", "QuantMap", "quantify", "edge_group_name", "parse_edge_list", "hydrogenic_cross_section", "k_factor_cross_section",
            "lowloss_intensity", "quant_windows", "areal_density", "atomic_ratio", "NM2_PER_BARN"]
 
 NM2_PER_BARN = 1e-10  # 1 barn = 1e-28 m² = 1e-10 nm²
@@ -299,6 +299,24 @@ def edge_group_name(name: str) -> str:
     el, _, sub = name.strip().replace("_", " ", 1).partition(" ")
     group = {"L2": "L2,3", "L3": "L2,3", "M4": "M4,5", "M5": "M4,5"}.get(sub.strip().upper(), sub)
     return lookup_edge(f"{el} {group}").name
+
+
+def parse_edge_list(text: str) -> list[str]:
+    """Edge groups from a comma/semicolon-separated list in HyperSpy or our spelling.
+
+    Examples
+    --------
+    >>> parse_edge_list("Sc_L3,Dy_M5"), parse_edge_list("Dy M4,5; Sc L2,3")
+    (['Sc L2,3', 'Dy M4,5'], ['Dy M4,5', 'Sc L2,3'])
+    """
+    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    out: list[str] = []
+    for p in parts:  # "Sc L2,3" splits into "Sc L2" + "3": rejoin digit-only pieces
+        if p.isdigit() and out:
+            out[-1] += "," + p
+        else:
+            out.append(p)
+    return [edge_group_name(p) for p in out]
 
 
 def quantify(si: np.ndarray, energy_axis_eV: np.ndarray, edges: typing.Sequence[str], *,
