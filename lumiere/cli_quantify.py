@@ -44,13 +44,49 @@ def _instrument(meta: dict, config_path: str | None) -> tuple[float, float, floa
     return float(tem["beam_energy"]), float(tem["convergence_angle"]), float(tem["Detector"]["EELS"]["collection_angle"])
 
 
+def _read(path: str, name: str) -> tuple:
+    from lumiere.sinks import read_hdf5_result
+
+    try:
+        return read_hdf5_result(path, name)
+    except KeyError:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            names = sorted(f["Experiments"])
+        raise ValueError(f"{path}: no result {name!r}; the file has {names}") from None
+
+
+def _sigma(item: str) -> tuple[str, float]:
+    edge, sep, value = item.partition("=")
+    try:
+        sigma = float(value)
+    except ValueError:
+        sigma = -1.0
+    if not sep or not sigma > 0:
+        raise ValueError(f"--sigma {item!r}: expected EDGE=VALUE with VALUE > 0 in nm² per atom, e.g. Dy_M5=2.4e-7")
+    return edge, sigma
+
+
+def _standard(item: str) -> tuple[str, str, float, tuple[int, int, int, int]]:
+    try:
+        head, region = item.split("@")
+        pair, ratio = head.split("=")
+        edge, ref = pair.split("/")
+        (y0, y1), (x0, x1) = [tuple(int(v) for v in r.split(":")) for r in region.split(",")]
+        return edge, ref, float(ratio), (y0, y1, x0, x1)
+    except ValueError:
+        raise ValueError(f"--standard {item!r}: expected EDGE/REF=RATIO@Y0:Y1,X0:X1, "
+                         "e.g. Dy_M5/O_K=0.6667@4:10,2:12") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from analysis.eels import quant as q
-    from lumiere.sinks import HDF5Sink, read_hdf5_result
+    from lumiere.sinks import HDF5Sink
 
-    si, axes, meta = read_hdf5_result(args.input, args.si)
+    si, axes, meta = _read(args.input, args.si)
     if si.ndim != 3:
         raise ValueError(f"{args.input}: result {args.si!r} has shape {si.shape}; expected (y, x, energy)")
     energy = axes[-1].values(si.shape[-1])
@@ -58,20 +94,17 @@ def run(args: argparse.Namespace) -> int:
     kv, alpha, beta = _instrument(meta, args.config)
     lowloss = None
     if args.lowloss:
-        ll, ll_axes, _ = read_hdf5_result(args.input, args.lowloss)
+        ll, ll_axes, _ = _read(args.input, args.lowloss)
         lowloss = q.lowloss_intensity(ll, ll_axes[-1].values(ll.shape[-1]), args.window_eV)
     elif meta.get("beam_current_pA") not in (None, "None") and "exposure_s" in meta:
         lowloss = float(meta["beam_current_pA"]) * 1e-12 * float(meta["exposure_s"]) / ELEMENTARY_CHARGE_C
     given: dict[str, q.CrossSection] = {}
     for item in args.sigma:
-        edge, _, value = item.partition("=")
+        edge, value = _sigma(item)
         name = q.edge_group_name(edge)
-        given[name] = q.CrossSection(name, q.quant_windows(name, args.window_eV)[1], float(value), "given (--sigma)")
+        given[name] = q.CrossSection(name, q.quant_windows(name, args.window_eV)[1], value, "given (--sigma)")
     for item in args.standard:
-        head, _, region = item.partition("@")
-        pair, _, ratio = head.partition("=")
-        edge, _, ref = pair.partition("/")
-        (y0, y1), (x0, x1) = [tuple(int(v) for v in r.split(":")) for r in region.split(",")]
+        edge, ref, ratio, (y0, y1, x0, x1) = _standard(item)
         mask = np.zeros(si.shape[:2], bool)
         mask[y0:y1, x0:x1] = True
         maps = {}
@@ -81,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         ref_cs = given.get(q.edge_group_name(ref)) or q.hydrogenic_cross_section(q.edge_group_name(ref), kv, alpha, beta,
                                                                                   args.window_eV)
         given[q.edge_group_name(edge)] = q.k_factor_cross_section(
-            maps[q.edge_group_name(edge)], maps[q.edge_group_name(ref)], ref_cs, float(ratio), mask,
+            maps[q.edge_group_name(edge)], maps[q.edge_group_name(ref)], ref_cs, ratio, mask,
             standard=f"pixels [{y0}:{y1}, {x0}:{x1}]")
     results, cs, _ = q.quantify(si, energy, edges, beam_energy_kV=kv, convergence_mrad=alpha, collection_mrad=beta,
                                 lowloss=lowloss, cross_sections=given, window_eV=args.window_eV)

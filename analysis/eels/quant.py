@@ -16,8 +16,9 @@ Cross sections (say which in the result: :attr:`CrossSection.source`):
 * **exspy hydrogenic GOS** (Egerton's SIGMAK/SIGMAL) for K and L edges (``"O K"``, ``"Sc L2,3"``,
   …): :func:`hydrogenic_cross_section` integrates exspy's dσ/dE(β) for the beam energy, the
   convergence and the collection semi-angles over the window (exspy is imported when called; no
-  GOS file is downloaded). Known bias: the hydrogenic model has no white lines; for L2,3 edges of
-  3d metals σ(Δ) of windows shorter than ~50 eV is underestimated (Egerton quotes 10–20 %).
+  GOS file is downloaded). Known bias: the hydrogenic model has no white lines, which hold a
+  sizeable part of the near-edge intensity of L2,3 edges of 3d metals: σ(Δ) of short windows is
+  underestimated there; prefer Δ ≥ 50 eV.
 * **k-factor on a standard** for edges the hydrogenic model does not cover (M4,5 of rare earths,
   e.g. ``"Dy M4,5"``): :func:`k_factor_cross_section` measures σ_x(β, Δ) on a region of known
   composition against an edge with a hydrogenic σ (e.g. Dy M4,5 against O K on Dy2O3, O/Dy = 3/2);

@@ -142,8 +142,7 @@ def test_ratio_agrees_with_exspy_model_fit(si_file):
     sreg = (ts["Dy"] > 0.3 * ts["Dy"].max()) & np.isclose(ts["O"], 1.5 * ts["Dy"]) & (ts["Sc"] == 0)
     sspec = std[sreg].sum(0)[None].astype(np.float64)
     p = q.elemental_map(sspec, e, "Dy M4,5", pre_edge=win["Dy M4,5"][0], signal_window_eV=win["Dy M4,5"][1]).powerlaw
-    edge_counts = sspec[0] - powerlaw_integral(p.A[0], p.r[0], 1.0, 1.0 + d) * 0 - np.array(
-        [float(powerlaw_integral(p.A[0], p.r[0], x - d / 2, x + d / 2)) for x in e])
+    edge_counts = sspec[0] - np.array([float(powerlaw_integral(p.A[0], p.r[0], x - d / 2, x + d / 2)) for x in e])
     edge_counts[e < 1290] = 0.0
     inside = (e >= 1295) & (e < 1345)
     pattern = edge_counts / edge_counts[inside].sum() * dy.sigma_nm2 / d  # nm² per eV per atom
@@ -180,3 +179,24 @@ def test_ratio_agrees_with_exspy_model_fit(si_file):
     # measured: ours 1.037, exspy 1.080 (Sc 0.988×, Dy 1.029× ours; truth 1)
     assert theirs == pytest.approx(ours, rel=0.05), (ours, theirs)
     assert ours == pytest.approx(1.0, rel=0.1)
+
+
+def test_cli_k_factor_standard_and_clear_errors(si_file, tmp_path, capsys):
+    path, truths = si_file
+    out = tmp_path / "std.h5"
+    # k-factor of Dy M4,5 against O K on the centre of the pure Dy2O3 grain (O/Dy = 3/2)
+    assert main(["quantify", str(path), "--si", "std", "--out", str(out), "--edges", "Dy_M5,O_K",
+                 "--standard", "Dy_M5/O_K=0.6667@5:9,5:9"]) == 0
+    printed = capsys.readouterr()
+    assert "k-factor on pixels [5:9, 5:9] (16 px) against O K" in printed.out, printed.err
+    ratio, _, meta = read_hdf5_result(out, "ratio_Dy_M45_over_O_K")
+    assert abs(np.nanmedian(ratio[5:9, 5:9]) - 2 / 3) < 0.1
+    assert "k-factor" in meta["cross_sections"]["Dy M4,5"]["source"]
+    # the Dy M4,5 edge has no hydrogenic GOS: without --sigma / --standard the error says what to do
+    assert main(["quantify", str(path), "--out", str(tmp_path / "x.h5"), "--edges", "Dy_M5,Sc_L3"]) == 1
+    assert "k_factor_cross_section" in capsys.readouterr().err
+    assert main(["quantify", str(path), "--out", str(tmp_path / "x.h5"), "--edges", "Sc_L3,O_K",
+                 "--standard", "Dy_M5=1"]) == 1
+    assert "EDGE/REF=RATIO@Y0:Y1,X0:X1" in capsys.readouterr().err
+    assert main(["quantify", str(path), "--si", "nope", "--out", str(tmp_path / "x.h5"), "--edges", "O_K"]) == 1
+    assert "no result 'nope'" in capsys.readouterr().err
