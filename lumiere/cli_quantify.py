@@ -116,6 +116,12 @@ def run(args: argparse.Namespace) -> int:
         given[q.edge_group_name(edge)] = q.k_factor_cross_section(
             maps[q.edge_group_name(edge)], maps[q.edge_group_name(ref)], ref_cs, ratio, mask,
             standard=f"pixels [{y0}:{y1}, {x0}:{x1}]")
+    try:
+        import exspy  # noqa: F401 - σ of K/L edges comes from its hydrogenic GOS
+    except ImportError:
+        if any(name not in given for name in edges):
+            raise ValueError("exspy is not installed: σ of K/L edges needs its hydrogenic GOS "
+                             "(pip install exspy), or give every edge's σ with --sigma") from None
     results, cs, _ = q.quantify(si, energy, edges, beam_energy_kV=kv, convergence_mrad=alpha, collection_mrad=beta,
                                 lowloss=lowloss, cross_sections=given, window_eV=args.window_eV)
     sink = HDF5Sink(args.out)
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     for key, m in results.items():
         base = key.replace(" ", "_").replace(",", "").replace("/", "_over_")
         kind = "areal_density_" if m.units else "ratio_"
-        info = {"units": m.units or "1", "description": m.description, "systematic_rel": m.systematic_rel,
+        info = {"units": m.units or "1",
+                "quantity": f"Areal density ({m.units})" if m.units else f"{key.split()[0]}/{key.split('/')[1].split()[0]} atomic ratio", "description": m.description, "systematic_rel": m.systematic_rel,
                 "cross_sections": {k: {"sigma_nm2": c.sigma_nm2, "window_eV": list(c.window_eV), "source": c.source,
                                        "rel_uncertainty": c.rel_uncertainty} for k, c in cs.items()}}
         for suffix, data in (("", m.value), ("_uncertainty", m.uncertainty)):

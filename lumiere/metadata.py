@@ -70,10 +70,13 @@ def write_hyperspy_metadata(experiment: typing.Any, metadata: dict, signal_type:
     """Write the standard metadata of one result into its HDF5 group (HyperSpy layout).
 
     ``experiment`` is the h5py group ``/Experiments/<name>``. Writes
-    ``metadata/Acquisition_instrument`` from ``metadata["acquisition_instrument"]`` when present,
+    ``metadata/Acquisition_instrument`` from ``metadata["acquisition_instrument"]`` and
+    ``metadata/Signal/quantity`` from ``metadata["quantity"]`` when present,
     and marks the energy axis of an ``"EELS"`` signal as binned (counts per channel), which
     HyperSpy's models need to scale per-eV cross sections by the channel width.
     """
+    if metadata.get("quantity"):  # HyperSpy's intensity name and unit, e.g. "Areal density (atoms/nm^2)"
+        experiment["metadata"].require_group("Signal").attrs["quantity"] = str(metadata["quantity"])
     acq = metadata.get(ACQUISITION_KEY)
     if acq:
         _write(experiment["metadata"].require_group("Acquisition_instrument"), acq)

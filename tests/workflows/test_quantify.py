@@ -82,6 +82,10 @@ def test_cli_quantify_writes_calibrated_maps(si_file, tmp_path, capsys):
     unc, _, _ = read_hdf5_result(out, "areal_density_Sc_L23_uncertainty")
     ratio, _, _ = read_hdf5_result(out, "ratio_Dy_M45_over_Sc_L23")
     assert meta["units"] == "atoms/nm^2" and axes[0].units == "nm"
+    import hyperspy.api as hs
+
+    loaded = {x.metadata.General.title: x for x in hs.load(out, reader="HSPY")}
+    assert loaded["Sc L2,3 areal density (atoms/nm^2)"].metadata.Signal.quantity == "Areal density (atoms/nm^2)"
     truth = truths["si"]
     region = (truth["Sc"] > 0.3 * truth["Sc"].max()) & np.isclose(truth["Dy"], truth["Sc"])
     # I_low(50 eV) from the low-loss SI: Sc within stat + the documented 10 % systematic
