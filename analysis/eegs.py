@@ -347,9 +347,9 @@ def eegs_spectrum(energy_eV: np.ndarray, spectra: np.ndarray, wavelength_nm, zlp
     power_uW, laser_off_power_uW : array-like, optional
         Laser power per spectrum and the laser-off reading, µW; if given the gain is divided by
         their difference.
-    laser_off_spectrum : ndarray (n,), optional
-        Laser-off reference; its counts in the gain window relative to its ZLP window are
-        subtracted (ZLP tail under the gain peak).
+    laser_off_spectrum : ndarray (n,) or (m, n), optional
+        Laser-off reference (one, or one per spectrum); its counts in the gain window relative
+        to its ZLP window are subtracted (ZLP tail under the gain peak).
     order : int
         Gain order ℓ (window at -ℓ·ħω).
     window_eV : float, optional
@@ -364,9 +364,9 @@ def eegs_spectrum(energy_eV: np.ndarray, spectra: np.ndarray, wavelength_nm, zlp
     g, z = oi.gain[:, 0], oi.zlp
     background_ratio = np.zeros_like(hw)
     if laser_off_spectrum is not None:
-        off, _ = align_spectra(energy_eV, np.asarray(laser_off_spectrum, float)[None, :],
-                               window_eV, hw.min())
-        off_oi = order_intensities(energy_eV, np.broadcast_to(off[0], spectra.shape), hw,
+        ref = np.asarray(laser_off_spectrum, float)
+        off, _ = align_spectra(energy_eV, ref.reshape(-1, ref.shape[-1]), window_eV, hw.min())
+        off_oi = order_intensities(energy_eV, np.broadcast_to(off, spectra.shape), hw,
                                    zlp_fwhm_eV, (order,))
         background_ratio = off_oi.gain[:, 0] / off_oi.zlp
     excess = g - background_ratio * z
@@ -453,6 +453,42 @@ def fit_lorentzian(photon_energy: np.ndarray, signal: np.ndarray, sigma: np.ndar
     q_err = q * np.sqrt(max((err[0] / c) ** 2 + (err[1] / w) ** 2 - 2 * pcov[0, 1] / (c * w), 0.0))
     return LorentzianFit(float(c), float(w), float(popt[2]), float(popt[3]), float(err[0]),
                          float(err[1]), float(err[2]), float(err[3]), float(q), float(q_err), pcov)
+
+
+def fit_window(energy_eV: np.ndarray, photon_energy: float, fwhm_eV: float, *, side: str = "gain",
+               max_order: int = 6) -> np.ndarray:
+    """Channels (boolean mask) used to fit |β| of one ZLP-aligned spectrum.
+
+    Parameters
+    ----------
+    energy_eV : ndarray (n,)
+        Energy-loss axis, eV, ZLP at 0.
+    photon_energy : float
+        ħω, eV.
+    fwhm_eV : float
+        ZLP FWHM, eV.
+    side : "gain" or "both"
+        ``"gain"``: from the ``max_order``-th gain sideband (−max_order·ħω − 3·FWHM) up to
+        +ħω/2, i.e. the gain orders and the ZLP (which sets the scale). ``"both"``: symmetric,
+        up to +max_order·ħω + 3·FWHM.
+    max_order : int
+        Highest order whose copy the window holds.
+
+    Notes
+    -----
+    The gain side is what to fit when the laser-off reference was not taken at the very same
+    place and time: a particle plasmon (or any loss) sits at +ħω near resonance, exactly under
+    the loss sideband, and the reference carries it with the strength of *its* impact
+    parameter. With drift, a stale reference's plasmon loss is taken for missing loss
+    sideband: |β| came out 11-27 % low near resonance. Without a laser nothing is gained, so
+    the gain side of the reference is the ZLP's tail alone, the same at every probe position.
+    """
+    if side not in ("gain", "both"):
+        raise ValueError(f"side must be 'gain' or 'both', got {side!r}")
+    e = np.asarray(energy_eV, dtype=float)
+    reach = max_order * photon_energy + 3 * fwhm_eV
+    upper = photon_energy / 2 if side == "gain" else reach
+    return (e >= max(e[0], -reach)) & (e <= min(e[-1], upper))
 
 
 # ------------------------------------------------------------------------------------------------

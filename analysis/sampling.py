@@ -15,7 +15,7 @@ from scipy.spatial import Delaunay, cKDTree
 from analysis.decomposition.pca import StreamingPCA
 
 __all__ = ["ScanPattern", "random_pattern", "line_hopping_pattern", "interpolation_weights",
-           "inpaint_interpolate", "inpaint_low_rank"]
+           "inpaint_interpolate", "inpaint_low_rank", "LowRankFill", "fit_low_rank_fill"]
 
 
 class ScanPattern(typing.NamedTuple):
@@ -264,22 +264,72 @@ def inpaint_low_rank(spectra: np.ndarray, indices: np.ndarray, shape: tuple[int,
     """
     x = np.asarray(spectra, dtype=np.float64).reshape(len(indices), -1)
     h, w = (int(v) for v in shape)
-    n_ch = x.shape[1]
+    out = fit_low_rank_fill(x, indices, (h, w), rank=rank, poisson=poisson).rows(0, h)
+    if keep_measured:
+        out.reshape(h * w, -1)[np.asarray(indices, dtype=np.intp)] = x
+    return out
+
+
+class LowRankFill(typing.NamedTuple):
+    """The low-rank model of an SI fitted to sparse spectra (:func:`fit_low_rank_fill`): pixel
+    ``i`` holds ``(mean + scores[i] @ components) * scale`` counts. Rendered a few rows at a time
+    (:meth:`rows`), a large SI is reconstructed without holding it in memory twice."""
+
+    mean: np.ndarray        # (n_channels,), weighted units
+    components: np.ndarray  # (r, n_channels)
+    scale: np.ndarray       # (n_channels,): weighted units → counts (1 without Poisson weighting)
+    scores: np.ndarray      # (h·w, r): measured pixels' scores, the others interpolated
+    shape: tuple[int, int]  # (h, w)
+
+    def rows(self, start: int, stop: int, dtype: typing.Any = np.float64) -> np.ndarray:
+        """The reconstruction of image rows ``start:stop``, (stop − start, w, n_channels)."""
+        h, w = self.shape
+        start, stop = max(0, int(start)), min(h, int(stop))
+        out = self.scores[start * w:stop * w] @ self.components
+        out += self.mean  # in place: one block-sized temporary
+        out *= self.scale
+        return out.astype(dtype, copy=False).reshape(stop - start, w, -1)
+
+
+def fit_low_rank_fill(spectra: np.ndarray, indices: np.ndarray, shape: tuple[int, int], *, rank: int = 8,
+                      poisson: bool = True, block_rows: int = 1024) -> LowRankFill:
+    """The model of :func:`inpaint_low_rank` (its Notes), fitted ``block_rows`` spectra at a
+    time: memory beyond ``spectra`` (any dtype, e.g. float32 counts) is a few blocks and the
+    (h·w, rank) score maps.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> si = rng.uniform(size=(16, 16, 2)) @ rng.uniform(1, 2, (2, 50))
+    >>> p = random_pattern((16, 16), 0.5)
+    >>> fill = fit_low_rank_fill(si.reshape(-1, 50)[p.order], p.order, (16, 16), rank=2)
+    >>> bool(np.allclose(fill.rows(0, 16)[p.mask], si[p.mask]))
+    True
+    """
+    if block_rows < 256 or block_rows % 256:
+        raise ValueError(f"block_rows = {block_rows} must be a positive multiple of 256 (the PCA's block)")
+    x = np.asarray(spectra)
+    x = x.reshape(len(indices), -1)
+    h, w = (int(v) for v in shape)
+    n, n_ch = x.shape
     if poisson:
-        mean_spec = x.mean(axis=0)
+        mean_spec = x.mean(axis=0, dtype=np.float64)
         scale = np.sqrt(np.clip(mean_spec, 0, None))
         inv = np.zeros_like(scale)
         np.divide(1.0, scale, out=inv, where=scale > 0)
-        xw = x * inv
     else:
-        scale, xw = np.ones(n_ch), x
-    r = int(min(rank, n_ch, x.shape[0] - 1))
+        scale, inv = np.ones(n_ch), None
+
+    def weighted(start: int) -> np.ndarray:  # one block of spectra in float64, weighted
+        block = x[start:start + block_rows].astype(np.float64)
+        if inv is not None:
+            block *= inv
+        return block
+
+    r = int(min(rank, n_ch, n - 1))
     pca = StreamingPCA(r, n_ch, block_size=256)
-    pca.partial_fit(xw)
-    scores = pca.transform(xw)                                 # (n, r)
+    for start in range(0, n, block_rows):  # whole PCA blocks: the same folds as one call
+        pca.partial_fit(weighted(start))
+    scores = np.concatenate([pca.transform(weighted(start)) for start in range(0, n, block_rows)])  # (n, r)
     verts, wts = interpolation_weights(indices, (h, w))
-    s_full = _apply(scores, verts, wts)                        # (h·w, r)
-    out = (s_full @ pca.components_ + pca.mean_) * scale
-    if keep_measured:
-        out[np.asarray(indices, dtype=np.intp)] = x
-    return out.reshape(h, w, n_ch)
+    return LowRankFill(pca.mean_.copy(), pca.components_.copy(), scale, _apply(scores, verts, wts), (h, w))

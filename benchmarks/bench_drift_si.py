@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from detectors.instrument import build_instrument  # noqa: E402
 from detectors.interfaces import ScanFrame  # noqa: E402
 from drift_eels.parameters import DriftSIParameters  # noqa: E402
-from drift_eels.session import configure_simulation, default_regions  # noqa: E402
+from detectors.simulation.setup import configure_simulation, drift_si_targets_nm  # noqa: E402
+from drift_eels.session import session_regions  # noqa: E402
 from drift_eels.workflow import DriftCorrectedSI  # noqa: E402
 from lumiere.sinks import MemorySink  # noqa: E402
 
@@ -47,7 +48,7 @@ def one_run(rate: float, seed: int, size: int, n_seq: int, dwell_s: float, corre
     inst = build_instrument()
     configure_simulation(inst.world, drift_nm_per_min=rate, random_walk_nm_per_sqrt_min=0.3,
                          current_pA=200.0, seed=seed)
-    si_rect, ref_rect = default_regions(inst.world, SURVEY, si_fov_nm=2.0 * size, reference_size_nm=96.0)
+    si_rect, ref_rect = session_regions(SURVEY, *drift_si_targets_nm(inst.world), si_fov_nm=2.0 * size, reference_size_nm=96.0)
     params = DriftSIParameters(SURVEY, si_rect, ref_rect, si_shape_px=(size, size), dwell_s=dwell_s,
                                n_sequences=n_seq, correct_drift=correct)
     wf = DriftCorrectedSI.from_instrument(inst, params, MemorySink())

@@ -49,17 +49,27 @@ besides ``backend`` (and ``[cl.geometry]``, ``[cl.camera]``) are
 rate of that device must be given (checked at load time, the error names the key); the simulated
 backends ignore them (but a given one is still checked).
 
-The simulated world (``[world]``, ``[beam]``, ``[spectrometer]``) is always built: it is the
-physics behind every device whose backend is simulated, whatever the others are. A real device
-neither reads nor writes it: a real VG column's ``EHT``/``CSH``/blanker do not change the
-simulated beam or the simulated scan's probe shift, and a real CL spectrometer has no camera
-(the simulated CL camera needs the simulated spectrometer's state). Mixing is for bench tests
-of one real instrument; a workflow whose devices must share one specimen needs them all
-simulated or all real.
+The instrument (:func:`detectors.instrument.build_instrument`) owns its clock, the EELS energy
+calibration (``[spectrometer]``: offset, dispersion, channels; what every camera's energy axis
+is, the real Merlin's included) and the probe position (through the scan generator), and says
+per device whether it is simulated (``Instrument.metadata()``).
+
+The simulated world (``[world]``, ``[beam]``) is built only when some device's backend is
+simulated (``"simulated"``, ``"merlin-simulated"``, ``"tcp-simulated"``): it is the physics behind
+those devices, and ``Instrument.world`` is None on a site whose devices are all real. A real device
+neither reads nor writes it: a real VG column's ``EHT``/``CSH``/blanker do not change the simulated
+beam or the simulated scan's probe shift, the real Merlin takes its energy axis from the
+instrument's calibration, and a real CL spectrometer has no camera (the simulated CL camera needs
+the simulated spectrometer's state). Clock: a fully simulated instrument runs on the world's clock
+(``[world] clock_speed``: virtual or scaled); as soon as one backend is real the instrument runs on
+the wall clock and the world's clock is built real-time (speed 1, whatever ``clock_speed`` says),
+so the simulated devices take the time the real ones do. Mixing is for bench tests of one real
+instrument; a workflow whose devices must share one specimen needs them all simulated or all real.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import tomllib
 import typing
@@ -121,6 +131,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dispersion_eV_per_channel": Key(0.1, (int, float), lambda v: 0.001 <= v <= 5, "0.001–5 eV/channel"),
         # spectrometer entrance (collection) semi-angle: HyperSpy's Detector.EELS.collection_angle
         "collection_angle_mrad": Key(25.0, (int, float), lambda v: 0 < v <= 200, "0 < angle ≤ 200 mrad"),
+        "channels": Key(1024, int, lambda v: 1 <= v <= 65536, "an integer 1–65536"),
     },
     "scan": {
         # the scan generator (detectors/scan/README.md): the world directly, the world behind our
@@ -238,8 +249,23 @@ def _check_scan_outputs(scan: dict[str, typing.Any], source: str) -> None:
             raise ConfigError(f"{source}: [[scan.outputs]] {table}: {e}") from None
 
 
+def _check_finite(value: typing.Any, source: str, key: str) -> None:
+    """TOML has ``inf`` and ``nan``; no key of ours allows them (an infinite timeout hangs, an
+    infinite limit is no limit), so every number anywhere in the file must be finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} = {value!r} is not allowed; every number in a site file "
+                          "must be finite")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, source, f"{key}.{k}" if key else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, source, f"{key}[{i}]")
+
+
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
+    _check_finite(raw, source, "")
     given = _flatten(raw)
     laser_tables = _device_tables(given, "laser", LASER_TABLES)
     vg_tables = _device_tables(given, "vg", VG_TABLES)

@@ -1,14 +1,29 @@
-"""Build the instrument (world + devices) that a site configuration describes."""
+"""Build the instrument (devices, and a simulated world behind the simulated ones) of a site file.
+
+The :class:`Instrument` owns what every workflow needs from the machine, whatever its backends:
+
+* a clock (:attr:`Instrument.clock`, ``now_s()``/``sleep(s)``): the world's clock when every device
+  is simulated; the wall clock as soon as one backend is real (the world, if any, then runs in real
+  time, see :func:`build_world`);
+* the EELS energy calibration (:attr:`Instrument.spectrometer`, :meth:`Instrument.energy_axis_eV`),
+  from ``[spectrometer]``: every EELS camera reads its axis from it (the real Merlin's too), and on
+  a simulated instrument the world's spectrometer is this same object, so it follows;
+* the probe position, through the scan generator (:meth:`Instrument.set_probe_position_nm`);
+* per-device metadata saying which backend is simulated (:meth:`Instrument.metadata`).
+
+A simulated world exists only when some backend is simulated (:attr:`Instrument.world` is None on a
+real site), and nothing on a real device's path reads it.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
-import time
 import typing
 
 import numpy as np
 
+from detectors.calibration import Clock, EnergyCalibration, WallClock
 from detectors.cl import CLSpectrometer, SimulatedCLSpectrometer, connect_cl_spectrometer
 from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
 from detectors.config import SiteConfig, load_config
@@ -40,7 +55,8 @@ class Instrument:
     """The devices of one microscope, ready for workflows.
 
     ``world`` is the simulated instrument behind the simulated backends (``None`` when every
-    device is real hardware).
+    device is real hardware); :attr:`clock`, :attr:`spectrometer`, :attr:`simulated` and
+    :meth:`metadata` are what workflows read instead (see the module docstring).
 
     The EEGS laser bench (:attr:`laser_bench`: connected drivers of the dye laser, pump
     supply/shutter, two power meters, attenuator and sync box) is opened on first use, so an
@@ -65,6 +81,13 @@ class Instrument:
     eels_camera: EELSCamera
     spectrum_imager: SpectrumImager
     probe_shift: SimulatedProbeShift
+    #: the instrument's time base (``now_s()``, ``sleep(s)``): the world's clock only when every
+    #: device is simulated, else the wall clock
+    clock: Clock = dataclasses.field(default_factory=WallClock)
+    #: the EELS energy calibration every camera reads (the world's spectrometer on a simulator)
+    spectrometer: EnergyCalibration = dataclasses.field(default_factory=EnergyCalibration)
+    #: per device (``scan``, ``eels_camera``, ``laser``, ``vg``, ``cl``): whether its backend is simulated
+    simulated: dict[str, bool] = dataclasses.field(default_factory=dict)
     laser_config: LaserConfig = dataclasses.field(default_factory=LaserConfig)
     #: the simulated bench's instruments (``fault`` switches, physics); None on real hardware
     laser_system: SimulatedLaserSystem | None = None
@@ -77,6 +100,45 @@ class Instrument:
     #: the scan generator of ``[scan] backend`` (detectors/scan): what the Swift scan device drives
     scan_generator: ScanGenerator | None = None
     _scan_unit: SimulatedScanUnit | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def fully_simulated(self) -> bool:
+        """Every device is simulated (the world's specimen is what every device sees)."""
+        return all(self.simulated.values())
+
+    def energy_axis_eV(self) -> np.ndarray:
+        """The EELS energy axis (channel centres, energy loss in eV) of :attr:`spectrometer`."""
+        return self.spectrometer.energy_axis_eV()
+
+    def set_probe_position_nm(self, y_nm: float, x_nm: float) -> None:
+        """Park the probe at a commanded position (microscope frame, nm) through the scan generator
+        (the column's probe shift comes on top)."""
+        self.scan.set_probe_position_nm(y_nm, x_nm)
+
+    def probe_position_nm(self) -> tuple[float, float]:
+        """The scan generator's commanded probe position, nm (y, x)."""
+        y, x = self.scan.probe_position_nm()
+        return float(y), float(x)
+
+    def metadata(self) -> dict[str, typing.Any]:
+        """What every workflow result records about the instrument: ``simulated`` (True only when
+        every device is), per device its backend and whether it is simulated, the energy
+        calibration, the clock, and the beam (from the simulated column when it is simulated, else
+        the site file's nominal high tension and no measured current)."""
+        devices = {name: {"backend": self.config[name]["backend"], "simulated": bool(self.simulated.get(name, False))}
+                   for name in DEVICES}
+        world = self.world
+        if world is not None and self.simulated.get("vg", False):
+            beam = {"high_tension_V": float(world.beam.high_tension_V), "beam_current_pA": float(world.beam.current_pA),
+                    "zlp_fwhm_eV": float(world.beam.zlp_fwhm_eV)}
+        else:
+            beam = {"high_tension_V": float(self.config["beam"]["high_tension_kV"]) * 1e3,
+                    "beam_current_pA": None, "zlp_fwhm_eV": None}
+        speed = getattr(self.clock, "speed", None)
+        clock = ("wall" if isinstance(self.clock, WallClock)
+                 else "simulated, virtual" if speed is None else f"simulated, {speed:g}× wall time")
+        return {"simulated": self.fully_simulated, "devices": devices, "clock": clock,
+                "spectrometer": self.spectrometer.as_dict(), **beam}
 
     @property
     def column(self) -> SimulatedVGColumn | VGColumn:
@@ -97,6 +159,16 @@ class Instrument:
                 else:
                     self._column = SimulatedVGColumn(self.world, vg_config, probe_shift=self.probe_shift)
             return self._column
+
+    @property
+    def beam_shift(self) -> typing.Any:
+        """What moves the beam for drift correction (``get_shift_nm``/``set_shift_nm``, nm): the real
+        column's ``CSH`` with ``[vg] backend = "serial"`` (a real scan unit does not apply our
+        :attr:`probe_shift` record), else the simulated :attr:`probe_shift` the simulated scan
+        applies (the simulated column keeps its ``CSH`` equal to it)."""
+        if self.config["vg"]["backend"] == "serial":
+            return self.column
+        return self.probe_shift
 
     @property
     def column_connected(self) -> bool:
@@ -142,8 +214,8 @@ class Instrument:
                     self._laser_bench = server.start()
                     self._laser_server = server
                 else:
-                    self._laser_bench = connect_bench(self.laser_config, sleep=time.sleep,
-                                                      monotonic=time.monotonic)
+                    self._laser_bench = connect_bench(self.laser_config, sleep=self.clock.sleep,
+                                                      monotonic=self.clock.now_s)
             return self._laser_bench
 
     @property
@@ -197,20 +269,45 @@ class Instrument:
         self.close()
 
 
-def build_world(config: SiteConfig) -> SimulatedWorld:
+#: the devices of an instrument and the section of the site file that chooses each one's backend
+DEVICES = ("scan", "eels_camera", "laser", "vg", "cl")
+
+
+def simulated_devices(config: SiteConfig) -> dict[str, bool]:
+    """Per device, whether the site file's backend for it is simulated."""
+    real = {"scan": "tcp", "eels_camera": "merlin", "laser": "serial", "vg": "serial", "cl": "serial"}
+    return {device: config[device]["backend"] != real[device] for device in DEVICES}
+
+
+def build_energy_calibration(config: SiteConfig) -> EnergyCalibration:
+    """The instrument's EELS energy calibration from ``[spectrometer]``."""
+    spec = config["spectrometer"]
+    return EnergyCalibration(float(spec["energy_offset_eV"]), float(spec["dispersion_eV_per_channel"]),
+                             int(spec["channels"]))
+
+
+def build_world(config: SiteConfig, spectrometer: EnergyCalibration | None = None, *,
+                real_time: bool = False) -> SimulatedWorld:
+    """The simulated world of ``[world]`` and ``[beam]``; its spectrometer is ``spectrometer`` (the
+    instrument's calibration, shared, so the world follows it). ``real_time`` (some device is real
+    hardware): the world's clock runs at wall speed whatever ``[world] clock_speed`` says, since
+    real devices take real time and the simulated ones must keep pace with them."""
     w = config["world"]
     drift = config["world.drift"]
+    speed = config.clock_speed
+    if real_time and speed != 1.0:
+        log.info("%s: some devices are real, so the simulated world runs in real time (clock_speed %r ignored)",
+                 config.source, w["clock_speed"])
+        speed = 1.0
     world = SimulatedWorld(
-        seed=w["seed"], clock=SimClock(config.clock_speed),
+        seed=w["seed"], clock=SimClock(speed),
         drift=DriftSettings(tuple(float(v) for v in drift["rate_nm_per_min"]),
                             float(drift["random_walk_nm_per_sqrt_min"])))
     beam = config["beam"]
     world.beam.high_tension_V = beam["high_tension_kV"] * 1000.0
     world.beam.current_pA = float(beam["current_pA"])
     world.beam.zlp_fwhm_eV = float(beam["zlp_fwhm_eV"])
-    spec = config["spectrometer"]
-    world.spectrometer.energy_offset_eV = float(spec["energy_offset_eV"])
-    world.spectrometer.dispersion_eV_per_channel = float(spec["dispersion_eV_per_channel"])
+    world.spectrometer = spectrometer if spectrometer is not None else build_energy_calibration(config)
     return world
 
 
@@ -223,20 +320,24 @@ def build_laser_system(world: SimulatedWorld, laser_config: LaserConfig) -> Simu
     return system
 
 
-def build_eels_camera(config: SiteConfig, world: SimulatedWorld) -> SimulatedEELSCamera | MerlinEELSCamera:
+def build_eels_camera(config: SiteConfig, world: SimulatedWorld | None, spectrometer: EnergyCalibration
+                      ) -> SimulatedEELSCamera | MerlinEELSCamera:
     """The EELS camera of ``eels_camera.backend``: the world directly ("simulated"), the world
     served by an in-process Merlin simulator on 127.0.0.1 through the real Merlin protocol
-    ("merlin-simulated"), or a real Merlin at ``host``/ports ("merlin")."""
+    ("merlin-simulated"), or a real Merlin at ``host``/ports ("merlin"). The Merlins' energy axis
+    is the instrument's calibration ``spectrometer`` (the real one never asks the world)."""
     section = config["eels_camera"]
+    if section["backend"] == "merlin":
+        return connect_merlin_camera(section["host"], section["control_port"], section["data_port"],
+                                     spectrometer.energy_axis_eV, timeout_s=section["timeout_s"])
+    if world is None:
+        raise RuntimeError(f"the {section['backend']} EELS camera needs the simulated world")
     if section["backend"] == "simulated":
         return SimulatedEELSCamera(world)
-    if section["backend"] == "merlin-simulated":
-        return simulated_merlin_camera(world.eels_frames, world.energy_axis_eV)
-    return connect_merlin_camera(section["host"], section["control_port"], section["data_port"],
-                                 world.energy_axis_eV, timeout_s=section["timeout_s"])
+    return simulated_merlin_camera(world.eels_frames, spectrometer.energy_axis_eV)
 
 
-def build_scan_generator(config: SiteConfig, world: SimulatedWorld, probe_shift: SimulatedProbeShift
+def build_scan_generator(config: SiteConfig, world: SimulatedWorld | None, probe_shift: SimulatedProbeShift
                          ) -> tuple[ScanGenerator, SimulatedScanUnit | None]:
     """The scan generator of ``scan.backend`` with the site's output lines: the world directly
     ("simulated"), the world served on 127.0.0.1 through our scan protocol ("tcp-simulated", the
@@ -245,6 +346,8 @@ def build_scan_generator(config: SiteConfig, world: SimulatedWorld, probe_shift:
     unit = None
     if section["backend"] == "tcp":
         generator: ScanGenerator = TcpScanGenerator.connect(section["host"], section["port"], section["timeout_s"])
+    elif world is None:
+        raise RuntimeError(f"the {section['backend']} scan generator needs the simulated world")
     else:
         generator = SimulatedScanGenerator(world, probe_shift, n_outputs=section["n_outputs"])
         if section["backend"] == "tcp-simulated":
@@ -255,7 +358,7 @@ def build_scan_generator(config: SiteConfig, world: SimulatedWorld, probe_shift:
     return generator, unit
 
 
-def build_spectrum_imager(config: SiteConfig, world: SimulatedWorld, probe_shift: SimulatedProbeShift,
+def build_spectrum_imager(config: SiteConfig, world: SimulatedWorld | None, probe_shift: SimulatedProbeShift,
                           generator: ScanGenerator, camera: EELSCamera) -> SpectrumImager:
     """The workflows' spectrum imager. With ``eels_camera.backend = "simulated"`` the camera is the
     world itself, so the SI is computed there, whole sections at once
@@ -267,30 +370,41 @@ def build_spectrum_imager(config: SiteConfig, world: SimulatedWorld, probe_shift
     backend = config["eels_camera"]["backend"]
     if backend == "simulated":
         return SimulatedSpectrumImager(world, probe_shift)
+    if backend == "merlin":  # the real unit moves the real beam on the camera's triggers
+        return SynchronizedSpectrumImager(generator, camera)
+
     def follow(visits: typing.Any) -> None:
         dy, dx = probe_shift.get_shift_nm()
         world.queue_probe_positions(visits.y_nm + dy, visits.x_nm + dx)
 
-    return SynchronizedSpectrumImager(generator, camera,
-                                      follow_beam=follow if backend == "merlin-simulated" else None)
+    return SynchronizedSpectrumImager(generator, camera, follow_beam=follow)
 
 
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
-    """Create the devices the configuration asks for (default: the simulated instrument)."""
+    """Create the devices the configuration asks for (default: the simulated instrument); a
+    simulated world only if some backend is simulated (see the module docstring)."""
     if not isinstance(config, SiteConfig):
         config = load_config(config)
-    world = build_world(config)
+    simulated = simulated_devices(config)
+    spectrometer = build_energy_calibration(config)
+    all_simulated = all(simulated.values())
+    world = (build_world(config, spectrometer, real_time=not all_simulated)
+             if any(simulated.values()) else None)
+    clock: Clock = world.clock if all_simulated else WallClock()
     probe_shift = SimulatedProbeShift(world, limit_nm=config["scan"]["max_probe_shift_nm"])
-    eels_camera = build_eels_camera(config, world)
     laser_config = LaserConfig.from_site_section(config["laser"])
-    laser_system = (build_laser_system(world, laser_config)
-                    if config["laser"]["backend"] == "simulated" else None)
     scan_generator, scan_unit = build_scan_generator(config, world, probe_shift)
-    simulated_scan = config["scan"]["backend"] != "tcp"
+    try:
+        eels_camera = build_eels_camera(config, world, spectrometer)
+    except BaseException:
+        (scan_unit.stop if scan_unit is not None else scan_generator.close)()
+        raise
+    laser_system = (build_laser_system(world, laser_config) if simulated["laser"] else None)
     # a simulated unit takes no wall time: pace scaled clocks here (a virtual clock it advances itself)
-    pace = world.pace if simulated_scan and not world.clock.is_virtual else None
+    pace = world.pace if simulated["scan"] and not world.clock.is_virtual else None
     return Instrument(config=config, world=world, scan=GeneratorScan(scan_generator, pace),
                       eels_camera=eels_camera,
                       spectrum_imager=build_spectrum_imager(config, world, probe_shift, scan_generator, eels_camera),
-                      probe_shift=probe_shift, laser_config=laser_config,
-                      laser_system=laser_system, scan_generator=scan_generator, _scan_unit=scan_unit)
+                      probe_shift=probe_shift, clock=clock, spectrometer=spectrometer, simulated=simulated,
+                      laser_config=laser_config, laser_system=laser_system,
+                      scan_generator=scan_generator, _scan_unit=scan_unit)

@@ -37,10 +37,15 @@ class ScanFrame:
         h, w = self.size_px
         if h < 1 or w < 1:
             raise ValueError(f"scan size_px must be positive, got {self.size_px}")
-        if not self.fov_nm > 0:
-            raise ValueError(f"scan fov_nm must be > 0, got {self.fov_nm}")
-        if not self.dwell_s > 0:
-            raise ValueError(f"scan dwell_s must be > 0, got {self.dwell_s}")
+        # finite: an infinite field of view or dwell sends NaN positions to the scan unit and
+        # never-ending waits (an SI with --fov-nm inf looped forever)
+        if not (math.isfinite(self.fov_nm) and self.fov_nm > 0):
+            raise ValueError(f"scan fov_nm must be a finite number > 0 nm, got {self.fov_nm}")
+        if not (math.isfinite(self.dwell_s) and self.dwell_s > 0):
+            raise ValueError(f"scan dwell_s must be a finite number > 0 s, got {self.dwell_s}")
+        if not all(math.isfinite(v) for v in (*self.center_nm, self.rotation_rad)):
+            raise ValueError(f"scan center_nm {tuple(self.center_nm)} and rotation_rad {self.rotation_rad} "
+                             "must be finite numbers")
 
     @property
     def pixel_size_nm(self) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 
 from analysis.eels.edges import lookup_edge
 from analysis.eels.maps import default_windows
+from detectors.common.checks import check_memory
 from detectors.interfaces import ScanFrame
 
 #: SI sizes offered to the user (square); any size in SI_SIZE_RANGE_PX is accepted
@@ -224,6 +225,8 @@ class DriftSIParameters:
                                     center_nm=(rcy, rcx), rotation_rad=survey.rotation_rad,
                                     dwell_s=float(self.reference_dwell_s), flyback_px=survey.flyback_px)
         edges = self._edges(energy_eV)
+        if energy_eV is not None:
+            check_si_memory(f"si_shape_px = ({ny}, {nx})", (ny, nx), len(energy_eV), cubes=DRIFT_SI_CUBES)
         return SequencePlan(self, si_frame, reference_frame, edges,
                             np.asarray(energy_eV, dtype=np.float64) if energy_eV is not None else np.zeros(0))
 
@@ -259,6 +262,26 @@ class DriftSIParameters:
         if len({e.key for e in out}) != len(out):
             raise ValueError(f"edges = {list(self.edges)} names an edge twice")
         return tuple(out)
+
+
+#: (h, w, E) float32 cubes a drift-corrected SI holds at once: the sequence being acquired, the
+#: aligned sum, and the corrected result kept while the uncorrected baseline runs
+DRIFT_SI_CUBES = ("sequence SI", "aligned sum", "corrected result")
+#: a plain SI: the cube; a sparse one adds its low-rank reconstruction
+SI_CUBES = ("SI cube",)
+SPARSE_SI_CUBES = ("SI cube", "low-rank reconstruction")
+
+
+def check_si_memory(what: str, shape_px: tuple[int, int], n_energy: int,
+                    cubes: typing.Sequence[str] = SI_CUBES) -> int:
+    """Refuse an SI whose (h, w, E) float32 cubes do not fit the available memory, before the
+    first byte is written; returns the planned bytes.
+
+    ``what`` names the size parameter and its value for the message (``"--size 100000"``,
+    ``"si_shape_px = (512, 512)"``); see :func:`detectors.common.checks.check_memory`.
+    """
+    h, w = shape_px
+    return check_memory(what, [(label, (h, w, n_energy), np.float32) for label in cubes])
 
 
 def _check_range(name: str, value: typing.Any, bounds: tuple[float, float], unit: str) -> None:

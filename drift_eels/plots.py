@@ -18,15 +18,16 @@ def _plt():
     return matplotlib, plt
 
 
-def session_plots(out: pathlib.Path, survey_image: np.ndarray, survey: ScanFrame, plan: SequencePlan,
+def session_plots(path_for: typing.Callable[[str], pathlib.Path], survey_image: np.ndarray, survey: ScanFrame, plan: SequencePlan,
                   corrected: DriftSIResult, uncorrected: DriftSIResult | None,
                   si_rect: Rect, ref_rect: Rect) -> list[pathlib.Path]:
-    """survey.png (regions), haadf_sum.png, maps.png (corrected vs uncorrected), drift_log.png."""
+    """survey.png (regions), haadf_sum.png, maps.png (corrected vs uncorrected), drift_log.png,
+    each written to ``path_for(name)`` (:meth:`lumiere.outputs.RunFiles.plot`)."""
     matplotlib, plt = _plt()
     paths: list[pathlib.Path] = []
 
     def save(fig: typing.Any, name: str) -> None:
-        paths.append(out / name)
+        paths.append(path_for(name))
         fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
 

@@ -72,7 +72,7 @@ from analysis.registration import measure_shift
 from drift_eels.parameters import DEFAULT_EDGES, EdgeWindows
 from drift_eels.reprocess_blocks import (ChannelCorrection, H5Array, analyse_block, correct_and_place,
                                          edge_windows, find_result, score_block)
-from lumiere.sinks import Axis, HDF5Sink
+from lumiere.sinks import Axis, HDF5Sink, stop_metadata
 from lumiere.tasks import Aborted, TaskControl
 
 #: progress fraction at the start of each stage
@@ -101,7 +101,7 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
               scheduler: str | None = None, chunk_mb: float = 32.0, prefix: str = "",
               gain: np.ndarray | None = None, dark: np.ndarray | None = None,
               dead_channels: typing.Sequence[int] | None = None, poisson: bool = False,
-              task: TaskControl | None = None) -> ReprocessSummary:
+              task: TaskControl | None = None, overwrite: bool = False) -> ReprocessSummary:
     """Correct, drift-align, decompose and map a sequence stack out of core (module docstring).
 
     Parameters
@@ -110,7 +110,9 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         HDF5 file with ``<prefix>si_sequences`` and ``<prefix>haadf_sequences`` (HDF5Sink
         layout). Sequences whose HAADF holds NaN (not acquired: the run was aborted) are skipped.
     output_path : path
-        HDF5 file to create (truncated); must differ from the input.
+        HDF5 file to create; must differ from the input. An existing file is kept
+        (:class:`FileExistsError`) unless ``overwrite`` — the CLI picks a free name first
+        (:func:`lumiere.outputs.new_file`); ``.hspy`` opens with a plain ``hs.load``.
     edges : sequence of str
         Edge names for the elemental maps (:func:`analysis.eels.edges.known_edges`).
     n_components : int
@@ -168,7 +170,7 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         hacc = AlignedAccumulator((ny, nx))
         for img, (dy, dx) in zip(haadf_all[complete], shifts):
             hacc.add(img, dy, dx)
-        run = _Run(HDF5Sink(output_path), get, max(1, 2 * n_workers), task, stack, complete, shifts,
+        run = _Run(HDF5Sink(output_path, overwrite=overwrite), get, max(1, 2 * n_workers), task, stack, complete, shifts,
                    hacc.count, energy, windows, int(n_components), poisson, correction, e_chunk, row_chunk,
                    output_path)
         run.timing["registration_s"] = time.perf_counter() - t
@@ -187,10 +189,10 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
             model = run.analyse()
             run.scores(model)
         except Aborted as e:
-            run.mark({"aborted": True, "abort_reason": str(e) or task.abort_reason, "timing": run.timing})
+            run.mark({**stop_metadata(e), "abort_reason": str(e) or task.abort_reason, "timing": run.timing})
             raise
         except BaseException as e:
-            run.mark({"error": f"{type(e).__name__}: {e}", "timing": run.timing})
+            run.mark({**stop_metadata(e), "timing": run.timing})
             raise
         finally:
             run.finish()

@@ -17,9 +17,17 @@ Results written to the sink (``name`` = "si" by default):
     (y, x) simultaneous HAADF, same convention.
 ``sampling_mask``
     (y, x) uint8, 1 = visited, updated after every section (so an abort leaves the visited
-    pixels marked); metadata ``pixel_order``: the planned visiting order (flat indices).
+    pixels marked); metadata ``pixel_order``: the planned visiting order (flat indices, an
+    int32 array; a dataset in HDF5, where attributes cannot hold it beyond ~16 k pixels).
 ``si_reconstructed``
-    (y, x, energy loss) the low-rank reconstruction (only when the acquisition completes).
+    (y, x, energy loss) the low-rank reconstruction (only when the acquisition completes),
+    written a few rows at a time.
+
+Memory: the workflow holds the SI once (float32, NaN where not visited) plus the visited spectra
+again during the fit (the sampled fraction of it); the reconstruction is rendered and written in
+blocks of rows (:class:`analysis.sampling.LowRankFill`), never held whole. Peak ≈ (1 + fraction)
+× the SI cube plus the sink's own copy if it keeps one (the memory sink does; HDF5 does not):
+``benchmarks/bench_sparse_memory.py``.
 ``pca_loadings``, ``pca_scores`` (or ``nmf_…``)
     With ``live_components > 0``: live PCA (or NMF, ``live_method="nmf"``) of the visited
     spectra (:mod:`drift_eels.live_decomposition`).
@@ -30,8 +38,9 @@ import dataclasses
 
 import numpy as np
 
-from analysis.sampling import ScanPattern, inpaint_low_rank, line_hopping_pattern, random_pattern
+from analysis.sampling import LowRankFill, ScanPattern, fit_low_rank_fill, line_hopping_pattern, random_pattern
 from detectors.interfaces import ScanFrame, SpectrumImager
+from drift_eels.parameters import SPARSE_SI_CUBES, check_si_memory
 from drift_eels.spectrum_image import (check_si_inputs, create_si_results, frame_metadata, image_axes,
                                        energy_axis, live_writer)
 from lumiere.sinks import Sink, mark_stopped
@@ -46,14 +55,15 @@ class SparseSI:
 
     ``si`` (h, w, n) with NaN at unvisited pixels, ``haadf`` (h, w) likewise, ``pattern`` the
     planned :class:`~analysis.sampling.ScanPattern`, ``visits_done`` how many of its pixels were
-    acquired, ``reconstruction`` (h, w, n) or None if aborted.
+    acquired, ``reconstruction`` the low-rank model (``reconstruction.rows(0, h)`` renders the
+    (h, w, n) SI; the sink holds it as ``<name>_reconstructed``) or None if aborted.
     """
 
     si: np.ndarray
     haadf: np.ndarray
     pattern: ScanPattern
     visits_done: int
-    reconstruction: np.ndarray | None
+    reconstruction: LowRankFill | None
 
     @property
     def mask(self) -> np.ndarray:
@@ -119,18 +129,19 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
     if rank < 1:
         raise ValueError(f"reconstruction rank must be ≥ 1, got {rank}")
     h, w = frame.size_px
+    energy = imager.energy_axis_eV()
+    check_si_memory(f"size_px = {tuple(frame.size_px)}", (h, w), energy.size, SPARSE_SI_CUBES)  # before any write
     plan = make_pattern((h, w), pattern, fraction, seed=seed)
     n_visits = plan.order.size
     if n_visits < 3:
         raise ValueError(f"sampling {fraction} of a {h}×{w} scan visits {n_visits} pixels; at least 3 are needed")
-    energy = imager.energy_axis_eV()
     sampling = {"pattern": pattern, "seed": seed, "fraction_requested": fraction, "fraction": plan.fraction,
                 "visits_planned": int(n_visits), "dose_fraction": plan.fraction,
                 "dose_reduction": 1.0 / plan.fraction, "exposure_total_s": n_visits * exposure_s}
     meta = {**frame_metadata(frame), "exposure_s": exposure_s, "sampling": sampling, **(metadata or {})}
     create_si_results(sink, name, frame, energy, meta)
     sink.create("sampling_mask", (h, w), [dataclasses.replace(a, navigate=False) for a in image_axes(frame)],
-                dtype="uint8", metadata={"sampling": sampling, "pixel_order": plan.order.tolist()},
+                dtype="uint8", metadata={"sampling": sampling, "pixel_order": plan.order.astype(np.int32)},
                 title=f"Sampling mask ({100 * plan.fraction:.0f} %, {pattern})")
     live = live_writer(sink, live_components, live_method, frame, energy, metadata={"sampling": sampling})
     names = [name, name + "_haadf", "sampling_mask", *(live.names if live is not None else ())]
@@ -158,14 +169,25 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
             sink.finish(result)
     sink.update_metadata(name, {"visits_done": done})
     task.progress(0.9, "reconstructing (low rank)")
-    reconstruction = inpaint_low_rank(si[plan.order], plan.order, (h, w), rank=rank).astype(np.float32)
-    sink.create(name + "_reconstructed", (h, w, energy.size), image_axes(frame) + [energy_axis(energy)],
+    fill = fit_low_rank_fill(si[plan.order], plan.order, (h, w), rank=rank)
+    recon = name + "_reconstructed"
+    sink.create(recon, (h, w, energy.size), image_axes(frame) + [energy_axis(energy)],
                 metadata={**meta, "reconstruction": {"method": "low_rank", "rank": rank, "poisson": True}},
                 title=f"EELS SI reconstructed from {100 * plan.fraction:.0f} % ({pattern})", signal_type="EELS")
-    sink.write(name + "_reconstructed", np.s_[:], reconstruction)
-    sink.finish(name + "_reconstructed")
+    # rows rendered in float64 blocks of ~8 MiB: the reconstruction is never held whole
+    block = max(1, (8 << 20) // (w * energy.size * 8))
+    try:
+        for top in range(0, h, block):
+            task.check_abort()
+            sink.write(recon, np.s_[top:top + block], fill.rows(top, top + block, np.float32))
+            task.progress(0.9 + 0.1 * min(h, top + block) / h, "reconstructing (low rank)")
+    except BaseException as exc:
+        mark_stopped(sink, [recon], exc)
+        raise
+    finally:
+        sink.finish(recon)
     task.progress(1.0, "sparse SI reconstructed")
-    return SparseSI(si.reshape(h, w, -1), haadf.reshape(h, w), plan, done, reconstruction)
+    return SparseSI(si.reshape(h, w, -1), haadf.reshape(h, w), plan, done, fill)
 
 
 def _write_rows(sink: Sink, name: str, si: np.ndarray, haadf: np.ndarray, mask: np.ndarray,

@@ -14,6 +14,7 @@ import numpy as np
 
 from analysis.decomposition.live import LIVE_METHODS
 from detectors.interfaces import ScanDevice, ScanFrame, SpectrumImager
+from drift_eels.parameters import check_si_memory
 from drift_eels.live_decomposition import LiveDecompositionWriter
 from lumiere.sinks import Axis, Sink, mark_stopped
 from lumiere.tasks import TaskControl
@@ -73,6 +74,7 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
     check_si_inputs(exposure_s, rows_per_section, live_components, live_method)
     h, w = frame.size_px
     energy = imager.energy_axis_eV()
+    check_si_memory(f"size_px = {tuple(frame.size_px)}", frame.size_px, energy.size)  # before any write
     meta = {**frame_metadata(frame), "exposure_s": exposure_s, **(metadata or {})}
     create_si_results(sink, name, frame, energy, meta)
     live = live_writer(sink, live_components, live_method, frame, energy)

@@ -58,9 +58,9 @@ class DriftMeasurement:
 
 
 def instrument_clock(instrument: typing.Any) -> Clock:
-    """The instrument's time base: the simulated world's clock, else the wall clock."""
-    world = getattr(instrument, "world", None)
-    return world.clock.now_s if world is not None else time.monotonic
+    """The instrument's time base, ``instrument.clock.now_s`` (the simulated world's clock only when
+    every device is simulated, else the wall clock: :class:`detectors.instrument.Instrument`)."""
+    return instrument.clock.now_s
 
 
 class DriftTracker:

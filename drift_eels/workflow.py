@@ -38,7 +38,7 @@ from detectors.interfaces import Abort, ProbeShift, ScanDevice, SpectrumImager
 from drift_eels.parameters import DriftSIParameters, SequencePlan
 from drift_eels.spectrum_image import energy_axis, frame_metadata, image_axes
 from drift_eels.tracker import Clock, DriftMeasurement, DriftTracker, instrument_clock
-from lumiere.sinks import Axis, Sink
+from lumiere.sinks import Axis, Sink, stop_metadata
 from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class DriftCorrectedSI:
     >>> from detectors.instrument import build_instrument
     >>> from detectors.interfaces import ScanFrame
     >>> from lumiere.sinks import MemorySink
-    >>> from drift_eels.session import configure_simulation
+    >>> from detectors.simulation.setup import configure_simulation
     >>> inst = build_instrument()
     >>> configure_simulation(inst.world)  # core-loss axis 350-1373 eV, 2 nm/min drift
     >>> survey = ScanFrame(size_px=(256, 256), fov_nm=512.0)
@@ -174,8 +174,10 @@ class DriftCorrectedSI:
                         task: TaskControl | None = None, prefix: str = "",
                         metadata: dict | None = None) -> "DriftCorrectedSI":
         """Build from a :class:`detectors.instrument.Instrument` (its scan, spectrum imager, probe
-        shift and clock)."""
-        return cls(instrument.scan, instrument.spectrum_imager, instrument.probe_shift, parameters,
+        shift and clock); the results record :meth:`~detectors.instrument.Instrument.metadata`
+        (``simulated`` per device) under ``metadata``'s own keys."""
+        metadata = {**instrument.metadata(), **(metadata or {})}
+        return cls(instrument.scan, instrument.spectrum_imager, instrument.beam_shift, parameters,
                    sink, clock=instrument_clock(instrument), task=task, prefix=prefix, metadata=metadata)
 
     # -- threads ---------------------------------------------------------------------------
@@ -257,12 +259,14 @@ class DriftCorrectedSI:
                 self.task.progress((k + 1) / p.n_sequences, f"sequence {k + 1}/{p.n_sequences} done")
         except (Aborted, Abort) as e:
             aborted = True
-            self._mark({"aborted": True, "abort_reason": str(e) or self.task.abort_reason})
+            reason = str(e) or self.task.abort_reason
+            self._mark({**stop_metadata(Aborted(reason)), "abort_reason": reason})
             if isinstance(e, Abort):
                 raise Aborted(str(e)) from e
             raise
-        except BaseException as e:
-            self._mark({"error": f"{type(e).__name__}: {e}"})
+        except BaseException as e:  # Ctrl-C is recorded as aborted, anything else as failed
+            aborted = isinstance(e, KeyboardInterrupt)
+            self._mark(stop_metadata(e))
             raise
         finally:
             if p.restore_probe_shift:
@@ -345,7 +349,11 @@ class DriftCorrectedSI:
                                                   "background": "power law, two-area"})
         self._names.append(P + "drift_log")
         s.create(P + "drift_log", (n, len(LOG_COLUMNS)), [seq, Axis("column", "")],
-                 metadata={**meta, "columns": list(LOG_COLUMNS)}, title="Drift log (s, nm)")
+                 metadata={**meta, "columns": list(LOG_COLUMNS),
+                           "display": {"plot": ["measured_dy_nm", "measured_dx_nm"], "x": "reference_time_s",
+                                       "labels": {"measured_dy_nm": "y drift", "measured_dx_nm": "x drift"},
+                                       "intensity": "nm"}},
+                 title="Drift log: measured y and x drift (nm) vs time (s)")
         create("haadf_sequences", (n, h, w), [seq] + img, "HAADF of each sequence")
         ref_axes = [dataclasses.replace(a, navigate=False) for a in image_axes(ref)]
         create("drift_references", (n,) + ref.size_px, [seq] + ref_axes, "Drift reference scans")

@@ -27,9 +27,11 @@ from detectors.laser.pump import PumpSupply
 T = typing.TypeVar("T")
 
 
-class ShutterError(RuntimeError):
+class ShutterError(DeviceError):
     """The laser shutter could not be confirmed closed (e.g. the pump supply's connection is
     lost). The message says what failed; the light may still reach the specimen."""
+
+    device_kind = "laser shutter"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +95,10 @@ class EEGSDevices:
     max_power_uW : float
         Largest allowed power set point, µW.
     microscope : dict
-        Static metadata (high tension, beam current …).
+        Static metadata (high tension, beam current, ``simulated`` and the backend of every device).
     sleep, now_s : callables
-        Time base of live tasks (wall clock; the simulated instrument's clock on the simulator).
+        Time base of live tasks: the instrument's clock (the wall clock as soon as one device is
+        real; the simulated world's clock on a fully simulated instrument).
     """
 
     camera: EELSCamera
@@ -115,14 +118,8 @@ class EEGSDevices:
     def from_instrument(cls, instrument: typing.Any) -> "EEGSDevices":
         """The EEGS devices of a :class:`detectors.instrument.Instrument` (opens its laser bench)."""
         bench = instrument.laser_bench
-        world = instrument.world
-        microscope: dict = {"high_tension_V": float(instrument.config["beam"]["high_tension_kV"]) * 1e3}
-        sleep, now_s = time.sleep, time.monotonic
-        if world is not None:
-            microscope = {"high_tension_V": world.beam.high_tension_V,
-                          "beam_current_pA": world.beam.current_pA,
-                          "zlp_fwhm_eV": world.beam.zlp_fwhm_eV, "simulated": True}
-            sleep, now_s = world.clock.sleep, world.clock.now_s
+        microscope = {k: v for k, v in instrument.metadata().items() if k != "spectrometer"}
+        sleep, now_s = instrument.clock.sleep, instrument.clock.now_s
         return cls(camera=instrument.eels_camera, laser=bench.laser, pump=bench.pump,
                    meter=bench.meter_in, attenuator=bench.attenuator, blanker=bench.blanker,
                    meter_out=bench.meter_out, scan=instrument.scan,

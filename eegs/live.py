@@ -25,6 +25,8 @@ LOCK_COLUMNS = ("time_s", "power_uW", "error_uW", "actuator_value", "locked")
 class _LiveTask:
     columns: tuple[str, ...] = ()
     kind = "live task"
+    #: how the log reads as a plot (see :mod:`lumiere.sinks`): columns against time
+    display: dict = {}
 
     def __init__(self, devices: EEGSDevices, *, name: str, interval_s: float, max_points: int,
                  close_shutter: bool) -> None:
@@ -66,7 +68,7 @@ class _LiveTask:
                             [Axis("reading", "", navigate=True), Axis("column", "")],
                             dtype="float64", title=f"EEGS {self.kind}",
                             metadata={"columns": list(self.columns), "interval_s": self.interval_s,
-                                      **self._metadata(), **d.metadata()})
+                                      "display": dict(self.display), **self._metadata(), **d.metadata()})
                 created = True
                 self._start()
                 for i in range(self.max_points):
@@ -111,6 +113,8 @@ class PowerMonitor(_LiveTask):
 
     columns = MONITOR_COLUMNS
     kind = "power monitor"
+    display = {"plot": ["power_uW", "power_out_uW"], "x": "time_s", "intensity": "µW",
+               "labels": {"power_uW": "power in", "power_out_uW": "power out"}}
 
     def __init__(self, devices: EEGSDevices, *, name: str = "power_monitor", interval_s: float = 1.0,
                  max_points: int = 100_000, close_shutter: bool = True) -> None:
@@ -134,6 +138,8 @@ class PowerLockTask(_LiveTask):
 
     columns = LOCK_COLUMNS
     kind = "power lock"
+    display = {"plot": ["power_uW", "error_uW"], "x": "time_s", "intensity": "µW",
+               "labels": {"power_uW": "power", "error_uW": "error (set point − power)"}}
 
     def __init__(self, devices: EEGSDevices, setpoint_uW: float, *, actuator: str = "attenuator",
                  wavelength_nm: float | None = None, diode_current_A: float | None = None,

@@ -18,6 +18,8 @@ import math
 import numpy as np
 
 from analysis import eegs as model
+from detectors.common.checks import check_int, check_memory, check_non_negative, check_positive
+from detectors.common.errors import ParameterError
 from detectors.interfaces import ScanFrame
 from lumiere.sinks import Axis, Sink, mark_stopped
 from lumiere.tasks import TaskControl
@@ -38,6 +40,17 @@ class EEGSMapParameters:
     diode_current_A: float | None = 6.0
     attenuator_angle_deg: int | None = None
     laser_off_reference: bool = True
+
+    def __post_init__(self) -> None:
+        # finite values and signs; the laser's limits are checked by EEGSMap.validate()
+        check_positive("wavelength_nm", self.wavelength_nm, "nm")
+        check_int("spectra_per_point", self.spectra_per_point, 1)
+        check_positive("exposure_s", self.exposure_s, "s")
+        if self.diode_current_A is not None:
+            check_non_negative("diode_current_A", self.diode_current_A, "A")
+        h, w = self.frame.size_px
+        if h * w > MAX_POINTS:
+            raise ParameterError(f"frame size_px = ({h}, {w}) gives {h * w} positions; the limit is {MAX_POINTS}")
 
 
 @dataclasses.dataclass
@@ -84,8 +97,10 @@ class EEGSMap:
         if p.attenuator_angle_deg is not None:
             limits.check_angle(p.attenuator_angle_deg)
         h, w = p.frame.size_px
-        if h * w > MAX_POINTS:
-            raise ValueError(f"{h}×{w} positions exceed the limit of {MAX_POINTS}")
+        n_ch = np.asarray(self.devices.camera.energy_axis_eV()).size
+        # spectra, and the laser-off pass's as well (float64, filled while the map runs)
+        check_memory(f"frame size_px = ({h}, {w})",
+                     [("EEGS map", (h, w, n_ch), np.float64)] * (2 if p.laser_off_reference else 1))
 
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSMapResult:
         task = task or TaskControl()

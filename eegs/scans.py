@@ -4,9 +4,10 @@ Both have the same shape. Every limit is checked before any command is sent; the
 point of the first axis (a wavelength, or an attenuator angle / power set point at fixed λ), the
 laser is set and allowed to hold, ``spectra_per_point`` spectra (each summed over the camera's
 non-dispersive axis) are recorded and summed, and the laser power is read during
-them. A laser-off reference (shutter closed) ends the scan. Whatever happens (abort, exception,
-lost connection) the shutter is closed and every result is finished in the sink with what was
-acquired.
+them. Laser-off references (shutter closed, the same exposures) are taken before every
+``reference_every``-th point and at the end, so each spectrum has one nearby in time.
+Whatever happens (abort, exception, lost connection) the shutter is closed and every result is
+finished in the sink with what was acquired.
 
 Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 -----------------------------------------------------------------
@@ -15,7 +16,12 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 ``name + "_power"``   (n_points, 4): columns :data:`POWER_COLUMNS` (λ nm, power µW of the
                       normalisation meter and of the second meter, both read during the
                       exposure, laser settle time s).
-``name + "_laser_off"`` (channels,) laser-off reference; metadata ``laser_off_power_uW``.
+``name + "_laser_off"`` (channels,) the laser-off reference at the end; metadata
+                      ``laser_off_power_uW``.
+``name + "_laser_off_series"`` (references, channels) every laser-off reference in the order
+                      taken (the last is the one at the end); metadata ``before_point`` (index of
+                      the point each preceded, -1 = end) and ``time_s`` (mid-exposure, s). The
+                      points' mid-exposure times are ``point_time_s`` in the metadata of ``name``.
 """
 from __future__ import annotations
 
@@ -26,6 +32,10 @@ import typing
 
 import numpy as np
 
+from detectors.common.checks import (check_finite, check_fraction, check_int, check_memory, check_non_negative,
+                                     check_positive)
+from detectors.common.errors import ParameterError
+from analysis.eegs import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
@@ -45,6 +55,10 @@ class WavelengthScanParameters:
     (> 0; the scan runs downwards when ``stop_nm < start_nm``). ``diode_current_A`` is ramped
     to before opening the shutter (None = leave the pump as it is); ``attenuator_angle_deg``
     likewise. ``gating`` switches the sync box's gating on/off (None = leave).
+    ``reference_every``: with ``laser_off_reference``, a laser-off reference (shutter closed,
+    same exposures) before every ``reference_every``-th point as well as at the end, so that
+    each spectrum has one a few points away in time (0 = only at the end). Drift moves the
+    probe during a scan; a reference minutes old shows another impact parameter.
     """
 
     start_nm: float
@@ -57,14 +71,28 @@ class WavelengthScanParameters:
     gating: bool | None = None
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
+    reference_every: int = 5
+
+    def __post_init__(self) -> None:
+        # self-checks (finite, signs, counts): the CLI, scripts and panels share them; the
+        # instrument's limits are checked by the scan's validate() before any command
+        check_positive("start_nm", self.start_nm, "nm")
+        check_positive("stop_nm", self.stop_nm, "nm")
+        check_positive("step_nm", self.step_nm, "nm")
+        self.wavelengths_nm()  # the number of points
+        if self.attenuator_angle_deg is not None:
+            check_finite("attenuator_angle_deg", self.attenuator_angle_deg, "°")
+        _check_common(self)
 
     def wavelengths_nm(self) -> np.ndarray:
         if not (math.isfinite(self.step_nm) and self.step_nm > 0):
             raise ValueError(f"wavelength step {self.step_nm} nm must be > 0 nm")
         span = abs(self.stop_nm - self.start_nm)
-        n = int(math.floor(span / self.step_nm + 1e-9)) + 1
-        if n > MAX_POINTS:
-            raise ValueError(f"{n} wavelengths exceed the limit of {MAX_POINTS} points")
+        steps = span / self.step_nm
+        if not steps < MAX_POINTS:  # also a step so small that the ratio overflows
+            raise ParameterError(f"start_nm = {self.start_nm:g}, stop_nm = {self.stop_nm:g}, step_nm = "
+                                 f"{self.step_nm:g} give {steps:.3g} wavelengths; the limit is {MAX_POINTS} points")
+        n = int(math.floor(steps + 1e-9)) + 1
         sign = 1.0 if self.stop_nm >= self.start_nm else -1.0
         return self.start_nm + sign * self.step_nm * np.arange(n)
 
@@ -76,6 +104,7 @@ class PowerScanParameters:
     Give either ``angles_deg`` (attenuator angles, integer degrees; the first axis is the angle
     and the measured power is in the power log) or ``setpoints_uW`` (each point is reached by
     the power lock on the attenuator; the first axis is the power in µW).
+    ``reference_every`` as in :class:`WavelengthScanParameters`.
     """
 
     wavelength_nm: float
@@ -89,6 +118,33 @@ class PowerScanParameters:
     lock_max_steps: int = 60
     hold_timeout_s: float | None = None
     laser_off_reference: bool = True
+    reference_every: int = 5
+
+    def __post_init__(self) -> None:
+        check_positive("wavelength_nm", self.wavelength_nm, "nm")
+        if (self.angles_deg is None) == (self.setpoints_uW is None):
+            raise ParameterError(f"angles_deg = {self.angles_deg!r}, setpoints_uW = {self.setpoints_uW!r}: "
+                                 "give exactly one of them")
+        points = self.angles_deg if self.angles_deg is not None else self.setpoints_uW
+        if len(points) == 0 or len(points) > MAX_POINTS:
+            raise ParameterError(f"{len(points)} power-scan points are not allowed; expected 1 to {MAX_POINTS}")
+        for value in self.setpoints_uW or ():
+            check_positive("setpoints_uW", value, "µW")
+        for value in self.angles_deg or ():
+            check_finite("angles_deg", value, "°")
+        check_fraction("lock_tolerance_rel", self.lock_tolerance_rel)
+        check_int("lock_max_steps", self.lock_max_steps, 1)
+        _check_common(self)
+
+
+def _check_common(p: "WavelengthScanParameters | PowerScanParameters") -> None:
+    """Checks every EEGS scan shares: counts, exposure, current, timeout (finite, signs)."""
+    check_int("spectra_per_point", p.spectra_per_point, 1)
+    check_positive("exposure_s", p.exposure_s, "s")
+    if p.diode_current_A is not None:
+        check_non_negative("diode_current_A", p.diode_current_A, "A")
+    if p.hold_timeout_s is not None:
+        check_positive("hold_timeout_s", p.hold_timeout_s, "s")
 
 
 @dataclasses.dataclass
@@ -109,6 +165,11 @@ class EEGSScanResult:
     metadata: dict
     points_done: int = 0
     aborted: bool = False
+    #: mid-exposure time of every point and of every laser-off reference (s, the devices' clock);
+    #: the interleaved references (k, channels) in the order taken (the last = laser_off_spectrum)
+    point_time_s: np.ndarray | None = None
+    reference_spectra: np.ndarray | None = None
+    reference_time_s: np.ndarray | None = None
 
     @property
     def duty_cycle(self) -> float:
@@ -163,6 +224,9 @@ class _Scan:
         limits.check_exposure(p.exposure_s, p.spectra_per_point)
         if p.diode_current_A is not None:
             limits.check_current(p.diode_current_A)
+        if int(p.reference_every) != p.reference_every or p.reference_every < 0:
+            raise ValueError(f"reference_every {p.reference_every} must be an integer ≥ 0 (0 = a "
+                             "laser-off reference at the end only)")
         self._validate(limits)
 
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
@@ -177,12 +241,18 @@ class _Scan:
         p = self.params
         n = self._points()
         energy = np.asarray(d.camera.energy_axis_eV(), dtype=float)
+        check_memory(f"{n} points", [("spectra", (n, energy.size), np.float64)])  # before the sink
         axis, values = self._first_axis()
         names = [self.name, self.name + "_power", self.name + "_laser_off"]
         result = EEGSScanResult(
             self.name, axis, values, np.full(n, np.nan), energy, np.full((n, energy.size), np.nan),
             np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), None, math.nan,
             {"workflow": self.kind, "parameters": _plain(dataclasses.asdict(p))})
+        result.point_time_s = np.full(n, np.nan)
+        before = self._reference_points(n)
+        k_refs = len(before) + 1 if p.laser_off_reference else 0
+        result.reference_spectra = np.full((k_refs, energy.size), np.nan)
+        result.reference_time_s = np.full(k_refs, np.nan)
         self.result = result
         created: list[str] = []
         try:
@@ -198,17 +268,26 @@ class _Scan:
                 created.append(self.name)
                 sink.create(names[1], (n, len(POWER_COLUMNS)),
                             [dataclasses.replace(axis, navigate=True), Axis("column", "")],
-                            metadata={"columns": list(POWER_COLUMNS)}, title=f"EEGS {self.kind} power log")
+                            metadata={"columns": list(POWER_COLUMNS),
+                                      "display": {"plot": ["power_uW", "power_out_uW"],
+                                                  "labels": {"power_uW": "power in", "power_out_uW": "power out"},
+                                                  "intensity": "µW"}},
+                            title=f"EEGS {self.kind} power log (µW)")
                 created.append(names[1])
+                if k_refs:
+                    self._create_reference_series(result, sink, created, before)
                 for i in range(n):
                     task.check_abort()
                     wl, settle = self._set_point(i, task)
                     task.check_abort()
+                    if i in before:
+                        self._interleaved_reference(before.index(i), result, sink, task)
                     self._acquire_point(i, wl, settle, result, sink, task)
                     task.progress((i + 1) / (n + 1), f"{self.kind} {i + 1}/{n} λ {wl:.1f} nm")
                 if p.laser_off_reference:
                     task.check_abort()
                     self._laser_off(result, sink, created)
+                sink.update_metadata(self.name, {"point_time_s": [float(t) for t in result.point_time_s]})
                 task.progress(1.0, f"{self.kind} done")
         except BaseException as exc:
             result.aborted = isinstance(exc, Aborted)
@@ -237,8 +316,10 @@ class _Scan:
     def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
                        sink: Sink, task: TaskControl) -> None:
         d, p = self.devices, self.params
+        t0 = d.now_s()
         row, power, power_out = d.read_powers_during(
             lambda: acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task))
+        result.point_time_s[i] = 0.5 * (t0 + d.now_s())
         result.spectra[i] = row
         result.wavelength_nm[i] = wl
         result.power_uW[i] = power
@@ -252,7 +333,9 @@ class _Scan:
         d, p = self.devices, self.params
         close_shutter(d.pump)
         off_power, _ = d.read_powers_uW()
+        t0 = d.now_s()
         row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, None)
+        self._store_reference(len(result.reference_time_s) - 1, row, 0.5 * (t0 + d.now_s()), result, sink)
         result.laser_off_spectrum = row
         result.laser_off_power_uW = off_power
         energy = result.energy_eV
@@ -260,13 +343,58 @@ class _Scan:
         sink.create(name, (energy.size,),
                     [Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))],
                     metadata={"laser_off_power_uW": off_power, "exposure_s": p.exposure_s,
-                              "spectra": p.spectra_per_point},
+                              "spectra": p.spectra_per_point,
+                              # opens on the sideband window of the scan's photon energies
+                              "display": {"photon_energy_eV": _photon_range_eV(result.wavelength_nm)}},
                     title="EEGS laser-off reference", signal_type="EELS")
         created.append(name)
         sink.write(name, slice(None), row.astype(np.float32))
         for key in (self.name, self.name + "_power"):
             sink.update_metadata(key, {"laser_off_power_uW": off_power})
         result.metadata["laser_off_power_uW"] = off_power
+
+
+    # -- interleaved laser-off references ---------------------------------------------------
+    def _reference_points(self, n: int) -> list[int]:
+        """Points before which a laser-off reference is taken (besides the one at the end)."""
+        p = self.params
+        if not p.laser_off_reference or p.reference_every == 0:
+            return []
+        return list(range(0, n, int(p.reference_every)))
+
+    def _create_reference_series(self, result: EEGSScanResult, sink: Sink, created: list[str],
+                                 before: list[int]) -> None:
+        energy = result.energy_eV
+        name = self.name + "_laser_off_series"
+        sink.create(name, result.reference_spectra.shape,
+                    [Axis("reference", "", navigate=True),
+                     Axis("Energy loss", "eV", float(energy[1] - energy[0]), float(energy[0]))],
+                    metadata={"before_point": before + [-1], "exposure_s": self.params.exposure_s,
+                              "spectra": self.params.spectra_per_point},
+                    title="EEGS laser-off references (interleaved; -1 = at the end)", signal_type="EELS")
+        created.append(name)
+
+    def _store_reference(self, j: int, row: np.ndarray, t_s: float, result: EEGSScanResult,
+                         sink: Sink) -> None:
+        if j < 0:
+            return
+        result.reference_spectra[j] = row
+        result.reference_time_s[j] = t_s
+        name = self.name + "_laser_off_series"
+        sink.write(name, j, row.astype(np.float32))
+        sink.update_metadata(name, {"time_s": [float(t) for t in result.reference_time_s]})
+
+    def _interleaved_reference(self, j: int, result: EEGSScanResult, sink: Sink,
+                               task: TaskControl) -> None:
+        """Shutter closed, a reference with the points' exposures, shutter open again (the laser
+        keeps its wavelength and power: only the light is blocked)."""
+        d, p = self.devices, self.params
+        close_shutter(d.pump)
+        t0 = d.now_s()
+        row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task)
+        self._store_reference(j, row, 0.5 * (t0 + d.now_s()), result, sink)
+        task.check_abort()
+        d.pump.set_shutter(True)
 
 
 class WavelengthScan(_Scan):
@@ -333,9 +461,7 @@ class PowerScan(_Scan):
     def __init__(self, devices: EEGSDevices, params: PowerScanParameters, *,
                  name: str = "eegs_power") -> None:
         super().__init__(devices, name=name)
-        if (params.angles_deg is None) == (params.setpoints_uW is None):
-            raise ValueError("give exactly one of angles_deg and setpoints_uW")
-        self._params = params
+        self._params = params  # PowerScanParameters checked itself (exactly one of angles / set points)
         self.lock_results: list = []
         self.validate()
 
@@ -423,3 +549,10 @@ def _plain(value: typing.Any) -> typing.Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return "None" if value is None else value
+
+
+def _photon_range_eV(wavelength_nm: np.ndarray) -> list[float]:
+    """[lowest, highest] photon energy (eV) of the wavelengths acquired (display hint)."""
+    wl = np.asarray(wavelength_nm, float)
+    wl = wl[np.isfinite(wl) & (wl > 0)]
+    return [float(HC_EV_NM / wl.max()), float(HC_EV_NM / wl.min())] if wl.size else []

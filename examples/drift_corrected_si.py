@@ -11,7 +11,7 @@ from nionswift_plugin.lumiere import scripting
 
 def run(lumiere: scripting.Lumiere) -> dict:
     if lumiere.world is not None:
-        from drift_eels.session import configure_simulation
+        from detectors.simulation.setup import configure_simulation
 
         configure_simulation(lumiere.world, drift_nm_per_min=None)  # core-loss axis, keep the drift
     result = lumiere.run_drift_corrected_si(

@@ -5,20 +5,23 @@ import argparse
 import sys
 
 from lumiere.demo import run_demo
+from lumiere.cli_checks import positive_float, positive_int
+from lumiere.outputs import add_overwrite_argument
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-    parser.add_argument("--si-size", type=int, default=32, help="SI size in pixels (square), default 32")
-    parser.add_argument("--exposure-ms", type=float, default=5.0, help="SI exposure per pixel in ms, default 5")
+    parser.add_argument("--si-size", type=positive_int, default=32, help="SI size in pixels (square), default 32")
+    parser.add_argument("--exposure-ms", type=positive_float, default=5.0, help="SI exposure per pixel in ms, default 5")
 
 
 def run(args: argparse.Namespace) -> int:
     task = TaskControl(TextProgressBar("demo"))
     result = run_demo(args.out, config=args.config, si_size_px=args.si_size,
-                      exposure_s=args.exposure_ms / 1000.0, task=task)
+                      exposure_s=args.exposure_ms / 1000.0, task=task, overwrite=args.overwrite)
     print(f"wrote {result.hdf5_path}", file=sys.stdout)
     for path in result.pngs:
         print(f"wrote {path}", file=sys.stdout)

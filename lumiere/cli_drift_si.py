@@ -3,8 +3,9 @@
 Drift-corrected EELS SI on the instrument of the site configuration (default: the simulated
 one): HAADF survey, N short sequences with drift tracking and re-centring, and (``--baseline``,
 on by default) the same acquisition without correction for comparison. Writes
-``DIR/drift_si.h5`` (HyperSpy layout; crash-safe) and PNGs (survey, summed HAADF, maps corrected
-vs uncorrected, drift log in nm).
+``DIR/drift_si.hspy`` (HyperSpy; crash-safe) and PNGs (survey, summed HAADF, maps corrected
+vs uncorrected, drift log in nm); existing files are kept (numbered names, :mod:`lumiere.outputs`)
+unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -14,29 +15,32 @@ import sys
 import numpy as np
 
 from drift_eels.parameters import DEFAULT_EDGES
+from lumiere.cli_checks import finite_float, non_negative_float, positive_float, positive_int
+from lumiere.outputs import add_overwrite_argument
 from lumiere.tasks import TaskControl, TextProgressBar
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
+    add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-    parser.add_argument("--size", type=int, default=64, help="SI size in pixels (square), default 64")
-    parser.add_argument("--sequences", type=int, default=8, help="number of SI sequences, default 8")
-    parser.add_argument("--dwell-ms", type=float, default=2.0, help="EELS dwell per pixel and sequence, ms (default 2)")
-    parser.add_argument("--drift-nm-per-min", type=float, default=2.0,
+    parser.add_argument("--size", type=positive_int, default=64, help="SI size in pixels (square), default 64")
+    parser.add_argument("--sequences", type=positive_int, default=8, help="number of SI sequences, default 8")
+    parser.add_argument("--dwell-ms", type=positive_float, default=2.0, help="EELS dwell per pixel and sequence, ms (default 2)")
+    parser.add_argument("--drift-nm-per-min", type=non_negative_float, default=2.0,
                         help="simulated drift rate, nm/min (simulated instrument only; default 2)")
-    parser.add_argument("--random-walk", type=float, default=0.3,
+    parser.add_argument("--random-walk", type=non_negative_float, default=0.3,
                         help="simulated drift random walk, nm/sqrt(min) (default 0.3)")
-    parser.add_argument("--current-pA", type=float, default=200.0, help="simulated beam current, pA (default 200)")
+    parser.add_argument("--current-pA", type=positive_float, default=200.0, help="simulated beam current, pA (default 200)")
     parser.add_argument("--edges", nargs="+", default=list(DEFAULT_EDGES), metavar="EDGE",
                         help='edges to map, e.g. --edges "Sc L2,3" "Dy M4,5" (default)')
-    parser.add_argument("--si-fov-nm", type=float, default=None, help="SI field of view, nm (default 2 nm/px)")
-    parser.add_argument("--si-center-nm", type=float, nargs=2, default=None, metavar=("Y", "X"),
+    parser.add_argument("--si-fov-nm", type=positive_float, default=None, help="SI field of view, nm (default 2 nm/px)")
+    parser.add_argument("--si-center-nm", type=finite_float, nargs=2, default=None, metavar=("Y", "X"),
                         help="SI centre, microscope frame nm (default: an oxide grain of the simulated specimen)")
-    parser.add_argument("--ref-center-nm", type=float, nargs=2, default=None, metavar=("Y", "X"),
+    parser.add_argument("--ref-center-nm", type=finite_float, nargs=2, default=None, metavar=("Y", "X"),
                         help="drift reference centre, nm (default: a gold particle of the simulated specimen)")
-    parser.add_argument("--ref-size-nm", type=float, default=96.0, help="drift reference region size, nm (default 96)")
-    parser.add_argument("--ref-dwell-us", type=float, default=20.0, help="reference scan dwell, µs (default 20)")
+    parser.add_argument("--ref-size-nm", type=positive_float, default=96.0, help="drift reference region size, nm (default 96)")
+    parser.add_argument("--ref-dwell-us", type=positive_float, default=20.0, help="reference scan dwell, µs (default 20)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the uncorrected baseline acquisition")
     parser.add_argument("--keep-sequences", action="store_true", help="also save every raw sequence")
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         si_fov_nm=args.si_fov_nm, si_center_nm=tuple(args.si_center_nm) if args.si_center_nm else None,
         reference_center_nm=tuple(args.ref_center_nm) if args.ref_center_nm else None,
         reference_size_nm=args.ref_size_nm, reference_dwell_s=args.ref_dwell_us * 1e-6,
-        baseline=args.baseline, keep_sequences=args.keep_sequences, task=task)
+        baseline=args.baseline, keep_sequences=args.keep_sequences, task=task, overwrite=args.overwrite)
     c = result.corrected
     log = c.drift_log()
     if len(log):

@@ -1,9 +1,13 @@
 """``lumiere eegs wavelength-scan|power-scan ...``: EEGS scans on the site's instrument.
 
 On the simulated instrument (the default) the probe is parked 7.5 nm outside the edge of the
-specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where.
-Writes ``OUT/eegs.h5`` (HyperSpy layout: map, power log, laser-off reference, analysis) and PNG
-plots of the map and the EEGS spectrum with its fitted resonance.
+specimen's first gold particle unless ``--probe-nm Y X`` says otherwise; the output says where
+(not the particle's resonance: that is what the scan measures). On a real instrument
+``--probe-nm Y X`` is required (nothing is read from the simulation).
+Writes ``OUT/eegs_wavelength_scan.hspy`` or ``OUT/eegs_power_scan.hspy`` (HyperSpy: map, power
+log, laser-off reference, analysis) and PNG plots ``<same name>_map.png`` / ``_spectrum.png`` of
+the map and the EEGS spectrum with its fitted resonance. Existing files are kept (numbered
+names, :mod:`lumiere.outputs`) unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ import sys
 
 import numpy as np
 
+from detectors.common.errors import DeviceError, describe_error
 from detectors.instrument import build_instrument
-from detectors.laser.errors import DeviceError
 from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
-                  ShutterError, WavelengthScanParameters, analyse_scan, write_analysis)
+                  WavelengthScanParameters, analyse_scan, write_analysis)
+from lumiere.cli import EXIT_DEVICE
+from lumiere.cli_checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
+from lumiere.outputs import WORKFLOW_STEMS, RunFiles, add_overwrite_argument, new_run_files
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl, TextProgressBar
 
@@ -26,48 +33,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     wl = sub.add_parser("wavelength-scan", help="scan the laser wavelength, record EELS spectra",
                         description="Wavelength scan: at each λ wait until the laser holds, record "
                         "spectra, log the power; laser-off reference at the end; analysis.")
-    wl.add_argument("--start", type=float, default=600.0, help="first wavelength, nm (default 600)")
-    wl.add_argument("--stop", type=float, default=700.0, help="last wavelength, nm (default 700)")
-    wl.add_argument("--step", type=float, default=4.0, help="wavelength step, nm (default 4)")
+    wl.add_argument("--start", type=positive_float, default=600.0, help="first wavelength, nm (default 600)")
+    wl.add_argument("--stop", type=positive_float, default=700.0, help="last wavelength, nm (default 700)")
+    wl.add_argument("--step", type=positive_float, default=4.0, help="wavelength step, nm (default 4)")
     ps = sub.add_parser("power-scan", help="scan the attenuator at a fixed wavelength",
                         description="Power scan at a fixed wavelength over attenuator angles.")
-    ps.add_argument("--wavelength", type=float, default=590.0, help="wavelength, nm (default 590)")
+    ps.add_argument("--wavelength", type=positive_float, default=590.0, help="wavelength, nm (default 590)")
     ps.add_argument("--angles", type=str, default="0:120:10",
                     help="attenuator angles START:STOP:STEP in integer degrees (default 0:120:10)")
     for p in (wl, ps):
         p.add_argument("--out", required=True, help="output directory (created if missing)")
+        add_overwrite_argument(p)
         p.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-        p.add_argument("--spectra", type=int, default=10, help="spectra per point (default 10)")
-        p.add_argument("--exposure-ms", type=float, default=100.0, help="exposure per spectrum, ms (default 100)")
-        p.add_argument("--current-A", type=float, default=6.0, help="pump diode current, A (default 6)")
+        p.add_argument("--spectra", type=positive_int, default=10, help="spectra per point (default 10)")
+        p.add_argument("--exposure-ms", type=positive_float, default=100.0, help="exposure per spectrum, ms (default 100)")
+        p.add_argument("--current-A", type=non_negative_float, default=6.0, help="pump diode current, A (default 6)")
         p.add_argument("--probe-on-particle", action="store_true",
                        help="simulator: park the probe 7.5 nm outside a particle's edge (the default)")
-        p.add_argument("--particle", type=int, default=0, help="simulator: which particle (default 0)")
-        p.add_argument("--distance-nm", type=float, default=7.5,
+        p.add_argument("--particle", type=non_negative_int, default=0, help="simulator: which particle (default 0)")
+        p.add_argument("--distance-nm", type=finite_float, default=7.5,
                        help="simulator: probe distance outside the particle's radius, nm (default 7.5)")
-        p.add_argument("--probe-nm", type=float, nargs=2, metavar=("Y", "X"), default=None,
-                       help="park the probe at this microscope position, nm, instead")
+        p.add_argument("--probe-nm", type=finite_float, nargs=2, metavar=("Y", "X"), default=None,
+                       help="park the probe at this microscope position, nm (required on a real instrument)")
         p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
 def _place_probe(instrument, args: argparse.Namespace) -> str:
+    """Park the probe through the scan generator: at ``--probe-nm``, or on a fully simulated
+    instrument next to a simulated particle; a real instrument without ``--probe-nm`` refuses."""
     if args.probe_nm is not None:
-        instrument.scan.set_probe_position_nm(*args.probe_nm)
+        instrument.set_probe_position_nm(*args.probe_nm)
         return f"probe at ({args.probe_nm[0]:.1f}, {args.probe_nm[1]:.1f}) nm"
-    if instrument.world is None:
-        y, x = instrument.scan.probe_position_nm()
-        return f"probe left where it is, ({y:.1f}, {x:.1f}) nm"
-    particles = instrument.world.specimen.particles
-    if not 0 <= args.particle < len(particles):
-        raise ValueError(f"particle {args.particle} outside 0–{len(particles) - 1}")
-    p = particles[args.particle]
-    y, x = p.y_nm, p.x_nm + p.radius_nm + args.distance_nm
-    instrument.scan.set_probe_position_nm(y, x)
+    if not instrument.fully_simulated:
+        real = ", ".join(d for d, sim in instrument.simulated.items() if not sim)
+        raise ValueError(f"on a real instrument (real: {real}) give --probe-nm Y X: where to park the "
+                         "probe, microscope frame nm")
+    from detectors.simulation.setup import eegs_probe_target_nm
+    y, x = eegs_probe_target_nm(instrument.world, args.particle, args.distance_nm)
+    instrument.set_probe_position_nm(y, x)
     return (f"simulator: probe parked {args.distance_nm:g} nm outside the edge of particle "
-            f"{args.particle} (centre ({p.y_nm:.1f}, {p.x_nm:.1f}) nm, radius {p.radius_nm:.1f} nm, "
-            f"resonance {p.resonance_eV:.3f} eV = {p.resonance_nm:.1f} nm, FWHM "
-            f"{p.resonance_fwhm_eV * 1e3:.0f} meV) at ({y:.1f}, {x:.1f}) nm; the specimen drifts "
-            "during the scan")
+            f"{args.particle} at ({y:.1f}, {x:.1f}) nm; the specimen drifts during the scan")
 
 
 def _angles(text: str) -> tuple[int, ...]:
@@ -77,39 +82,47 @@ def _angles(text: str) -> tuple[int, ...]:
         raise ValueError(f"--angles {text!r}: expected START:STOP:STEP in integer degrees") from None
     if step <= 0:
         raise ValueError(f"--angles step {step}° must be > 0°")
+    if stop < start:
+        raise ValueError(f"--angles {text!r} gives no angle: STOP {stop}° is below START {start}°")
     return tuple(range(start, stop + 1, step))
 
 
 def run(args: argparse.Namespace) -> int:
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # the parameters check themselves (finite, signs, counts) before the instrument is built
+    exposure_s = args.exposure_ms / 1000.0
+    if args.eegs_command == "wavelength-scan":
+        params: WavelengthScanParameters | PowerScanParameters = WavelengthScanParameters(
+            args.start, args.stop, args.step, spectra_per_point=args.spectra,
+            exposure_s=exposure_s, diode_current_A=args.current_A)
+    else:
+        params = PowerScanParameters(
+            args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
+            exposure_s=exposure_s, diode_current_A=args.current_A)
+    stem = WORKFLOW_STEMS[args.eegs_command]
+    files = new_run_files(args.out, stem, plots=(f"{stem}_map.png", f"{stem}_spectrum.png"),
+                          overwrite=args.overwrite)
     instrument = build_instrument(args.config)
     try:
+        devices = EEGSDevices.from_instrument(instrument)
+        # the scans check the instrument's limits when built, before any command (the probe too)
+        scan = WavelengthScan(devices, params) if isinstance(params, WavelengthScanParameters) \
+            else PowerScan(devices, params)
         where = _place_probe(instrument, args)
         print(where, file=sys.stdout)
-        devices = EEGSDevices.from_instrument(instrument)
-        exposure_s = args.exposure_ms / 1000.0
-        if args.eegs_command == "wavelength-scan":
-            scan = WavelengthScan(devices, WavelengthScanParameters(
-                args.start, args.stop, args.step, spectra_per_point=args.spectra,
-                exposure_s=exposure_s, diode_current_A=args.current_A))
-        else:
-            scan = PowerScan(devices, PowerScanParameters(
-                args.wavelength, angles_deg=_angles(args.angles), spectra_per_point=args.spectra,
-                exposure_s=exposure_s, diode_current_A=args.current_A))
-        sink = HDF5Sink(out / "eegs.h5")
+        sink = HDF5Sink(files.data, overwrite=args.overwrite)
         task = TaskControl(TextProgressBar(args.eegs_command))
         try:
             result = scan.run(sink, task)
-        except (DeviceError, ShutterError) as e:
-            print(f"\nlumiere eegs: {type(e).__name__}: {e}\n(what was acquired is in "
-                  f"{out / 'eegs.h5'})", file=sys.stderr)
-            return 1
+        except DeviceError as e:  # every device's errors (Merlin, laser bench, shutter …): one line
+            kept = (f"what was acquired is in {files.data} (marked failed)" if sink.holds_data()
+                    else "nothing was acquired")
+            print(f"\nlumiere eegs: {describe_error(e)}; {kept}", file=sys.stderr)
+            return EXIT_DEVICE
         analysis = analyse_scan(result)
         write_analysis(sink, analysis, scan.name)
     finally:
         instrument.close()
-    print(f"wrote {out / 'eegs.h5'} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
+    print(f"wrote {files.data} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
           f"{scan.name}_analysis)")
     s = analysis.summary()
     if analysis.resonance is not None:
@@ -121,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
     if np.isfinite(analysis.beta_abs).any():
         print(f"|β| from {np.nanmin(analysis.beta_abs):.4f} to {np.nanmax(analysis.beta_abs):.4f}")
     if not args.no_plots:
-        for path in _plots(out, result, analysis):
+        for path in _plots(files, stem, result, analysis):
             print(f"wrote {path}")
     return 0
 
 
-def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
+def _plots(files: RunFiles, stem: str, result, analysis) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -153,7 +166,7 @@ def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
     for ax in axes:
         ax.set_xlabel("energy loss (eV)")
         ax.set_ylabel(f"{result.axis.name} ({result.axis.units})")
-    paths.append(out / "eegs_map.png")
+    paths.append(files.plot(f"{stem}_map.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -171,7 +184,7 @@ def _plots(out: pathlib.Path, result, analysis) -> list[pathlib.Path]:
         ax.set_xlabel(f"{result.axis.name} ({result.axis.units})")
     ax.set_ylabel("gain (order 1) per ZLP count per µW")
     ax.legend(fontsize=8)
-    paths.append(out / "eegs_spectrum.png")
+    paths.append(files.plot(f"{stem}_spectrum.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
     return paths

@@ -11,4 +11,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for option, port in (("--control-port", args.control_port), ("--data-port", args.data_port)):
+        if not 0 <= port <= 65535:  # else socket.bind's OverflowError after the first server started
+            raise ValueError(f"{option} {port} is not allowed; expected a TCP port 0–65535 (0 = any free port)")
+    if args.cache_frames < 0:
+        raise ValueError(f"--cache-frames {args.cache_frames} is not allowed; expected an integer ≥ 0")
     return sim_cli.run(args)

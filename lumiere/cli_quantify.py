@@ -1,4 +1,4 @@
-"""``lumiere quantify IN.h5 --out OUT.h5 --edges Sc_L3,Dy_M5 [--standard Dy_M5/O_K=0.6667@Y0:Y1,X0:X1]``.
+"""``lumiere quantify IN.hspy --out OUT.hspy --edges Sc_L3,Dy_M5 [--standard Dy_M5/O_K=0.6667@Y0:Y1,X0:X1]``.
 
 Quantifies an EELS SI of one of our HDF5 files (ratio method, :mod:`analysis.eels.quant`): areal
 densities (atoms/nm²) of every edge when the incident dose is known (the SI's
@@ -6,7 +6,8 @@ densities (atoms/nm²) of every edge when the incident dose is known (the SI's
 maps, and an uncertainty map of each. Beam energy and angles come from the file's
 ``Acquisition_instrument`` (as exspy reads them), else from ``--config``. σ of K/L edges: exspy's
 hydrogenic GOS; of other edges: ``--sigma EDGE=VALUE_nm2`` or a k-factor measured on a region of
-known composition (``--standard``).
+known composition (``--standard``). An existing ``OUT`` is never replaced: the maps go to the first
+free numbered name (``OUT_001.hspy``, :mod:`lumiere.outputs`) unless ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ ELEMENTARY_CHARGE_C = 1.602176634e-19
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from lumiere.outputs import add_overwrite_argument
+
     parser.add_argument("input", help="HDF5 file with an EELS SI (e.g. from lumiere si / demo)")
-    parser.add_argument("--out", required=True, help="output HDF5 file (created)")
+    parser.add_argument("--out", required=True, metavar="OUT.hspy",
+                        help="output file; if it exists, OUT_001.hspy … is used unless --overwrite")
+    add_overwrite_argument(parser)
     parser.add_argument("--edges", required=True,
                         help="comma-separated edges, HyperSpy or our names: Sc_L3,Dy_M5 or 'Sc L2,3,Dy M4,5'")
     parser.add_argument("--si", default="si", help="name of the SI result in the file (default si)")
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from analysis.eels import quant as q
+    from lumiere.outputs import new_file
     from lumiere.sinks import HDF5Sink
 
     si, axes, meta = _read(args.input, args.si)
@@ -124,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
                              "(pip install exspy), or give every edge's σ with --sigma") from None
     results, cs, _ = q.quantify(si, energy, edges, beam_energy_kV=kv, convergence_mrad=alpha, collection_mrad=beta,
                                 lowloss=lowloss, cross_sections=given, window_eV=args.window_eV)
-    sink = HDF5Sink(args.out)
+    out = new_file(args.out, overwrite=args.overwrite)
+    sink = HDF5Sink(out, overwrite=args.overwrite)
     image_axes = [a.__class__(a.name, a.units, a.scale, a.offset, False) for a in axes[:2]]
     for key, m in results.items():
         base = key.replace(" ", "_").replace(",", "").replace("/", "_over_")
@@ -143,5 +150,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key}: median {np.nanmedian(m.value):.4g} {m.units}".rstrip(), file=sys.stdout)
     for k, c in cs.items():
         print(f"  sigma({k}, {c.window_eV[0]:g}-{c.window_eV[1]:g} eV) = {c.sigma_nm2:.4g} nm2 [{c.source}]")
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0

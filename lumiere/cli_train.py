@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lumiere.cli_checks import non_negative_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="list the scenarios")
     g.add_argument("--scenario", metavar="NAME", help="set up a scenario and print its goal")
     g.add_argument("--check", metavar="NAME", help="check an --answer for scenario NAME")
-    parser.add_argument("--seed", type=int, default=0, help="world seed (the hidden truth depends on it; default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="world seed (the hidden truth depends on it; default 0)")
     parser.add_argument("--auto", action="store_true", help="run the scripted (correct) trainee and print the report")
     parser.add_argument("--answer", default=None, help="the trainee's result for --check (see --scenario NAME)")
 

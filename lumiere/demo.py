@@ -1,8 +1,11 @@
 """``lumiere demo``: a short headless experiment on the simulated instrument.
 
+(On a site with real devices it scans the centre of the field of view on the site file's energy
+axis; the simulation's set-up is applied only when every device is simulated.)
+
 A HAADF survey of the default field of view, then a small core-loss EELS spectrum image over a
-grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.h5`` (HyperSpy layout)
-with PNG plots beside it.
+grain (Sc L2,3 … Dy M4,5 on one 1024-channel axis), written to ``DIR/demo.hspy`` (HyperSpy)
+with PNG plots beside it (existing files are kept: numbered names, :mod:`lumiere.outputs`).
 """
 from __future__ import annotations
 
@@ -14,14 +17,18 @@ import numpy as np
 from analysis.eels.maps import elemental_map
 from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
-from drift_eels.session import configure_simulation
-from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, image_axes
-from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
+from detectors.simulation.setup import configure_simulation
+from drift_eels.parameters import check_si_memory
+from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes
+from lumiere.outputs import WORKFLOW_STEMS, RunFiles, new_run_files
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
 
 #: edges mapped by the demo, with signal-window widths that fit on the 350–1373 eV axis
 DEMO_EDGES = {"Sc L2,3": 30.0, "Dy M4,5": 70.0}
+
+#: the demo's plots
+PLOTS = ("haadf_survey.png", "si_sum_spectrum.png", "si_maps.png")
 
 
 @dataclasses.dataclass
@@ -34,40 +41,41 @@ class DemoResult:
 
 
 def run_demo(out_dir: str | pathlib.Path, *, config: str | None = None, si_size_px: int = 32,
-             exposure_s: float = 0.005, task: TaskControl | None = None) -> DemoResult:
-    """Run the demo experiment and write its files into ``out_dir``."""
+             exposure_s: float = 0.005, task: TaskControl | None = None, overwrite: bool = False) -> DemoResult:
+    """Run the demo experiment and write its files into ``out_dir`` (never replacing a file
+    unless ``overwrite``)."""
     if si_size_px < 2:
         raise ValueError(f"si_size_px must be ≥ 2, got {si_size_px}")
     task = task or TaskControl()
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     instrument = build_instrument(config)
     try:
-        return _run(instrument, out, si_size_px, exposure_s, task)
+        # every input checked before the output directory is made (the SI checks again, for scripts)
+        check_si_inputs(exposure_s, 4, 0, "pca")
+        check_si_memory(f"si_size_px = {si_size_px}", (si_size_px, si_size_px),
+                        instrument.spectrum_imager.energy_axis_eV().size)
+        files = new_run_files(out_dir, WORKFLOW_STEMS["demo"], plots=PLOTS, overwrite=overwrite)
+        return _run(instrument, files, si_size_px, exposure_s, task, overwrite)
     finally:
         instrument.close()
 
 
-def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s: float,
-         task: TaskControl) -> DemoResult:
-    world = instrument.world
-    sink = HDF5Sink(out / "demo.h5")
+def _run(instrument: Instrument, files: RunFiles, si_size_px: int, exposure_s: float,
+         task: TaskControl, overwrite: bool) -> DemoResult:
+    sink = HDF5Sink(files.data, overwrite=overwrite)
     survey_frame = ScanFrame(size_px=(256, 256), fov_nm=512.0, dwell_s=4e-6)
-    haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1))
-    if world is not None:
+    haadf = acquire_survey(instrument.scan, survey_frame, sink, task=task.subtask(0.0, 0.1),
+                           metadata=instrument.metadata())
+    if instrument.fully_simulated:
+        world = instrument.world
         # the core-loss axis 350–1373 eV holds Sc L2,3 (402 eV), O K (532 eV) and Dy M4,5 (1295 eV)
         configure_simulation(world, drift_nm_per_min=None, current_pA=max(world.beam.current_pA, 100.0))
         grain = world.specimen.grains[0]
         centre = (grain.y_nm, grain.x_nm)
-    else:
+    else:  # a real site: the centre of the field of view, on the site file's energy axis
         centre = (0.0, 0.0)
     si_frame = ScanFrame(size_px=(si_size_px, si_size_px), fov_nm=160.0, center_nm=centre, dwell_s=exposure_s)
     si, si_haadf = acquire_spectrum_image(instrument.spectrum_imager, si_frame, exposure_s, sink,
-                                          task=task.subtask(0.1, 0.85),
-                                          metadata={"beam_current_pA": world.beam.current_pA if world else None,
-                                                    ACQUISITION_KEY: hyperspy_acquisition_instrument(
-                                                        instrument.config, exposure_s=exposure_s, dwell_s=exposure_s,
-                                                        beam_current_pA=world.beam.current_pA if world else None)})
+                                          task=task.subtask(0.1, 0.85), metadata=instrument.metadata())
     energy = instrument.spectrum_imager.energy_axis_eV()
     maps = {}
     for edge, width in DEMO_EDGES.items():
@@ -80,12 +88,12 @@ def _run(instrument: Instrument, out: pathlib.Path, si_size_px: int, exposure_s:
         sink.write(name, slice(None), result.signal)
         sink.finish(name)
         maps[edge] = result
-    pngs = _plots(out, haadf, survey_frame, si_frame, si, si_haadf, energy, maps)
+    pngs = _plots(files, haadf, survey_frame, si_frame, si, si_haadf, energy, maps)
     task.progress(1.0, "done")
-    return DemoResult(out / "demo.h5", pngs, haadf, si, energy)
+    return DemoResult(files.data, pngs, haadf, si, energy)
 
 
-def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
+def _plots(files: RunFiles, haadf: np.ndarray, survey: ScanFrame, si_frame: ScanFrame, si: np.ndarray,
            si_haadf: np.ndarray, energy: np.ndarray, maps: dict) -> list[pathlib.Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -99,7 +107,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
     r = si_frame.fov_nm / 2
     ax.add_patch(matplotlib.patches.Rectangle((sx - r, sy - r), 2 * r, 2 * r, fill=False, color="tab:orange"))
     ax.set(title="HAADF survey (SI region in orange)", xlabel="x (nm)", ylabel="y (nm)")
-    paths.append(out / "haadf_survey.png")
+    paths.append(files.plot("haadf_survey.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -110,7 +118,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
         ax.axvline(e, color="0.6", lw=0.8)
         ax.text(e + 5, total.max(), label, va="top", fontsize=8)
     ax.set(title="Summed spectrum of the SI", xlabel="Energy loss (eV)", ylabel="Counts")
-    paths.append(out / "si_sum_spectrum.png")
+    paths.append(files.plot("si_sum_spectrum.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -123,7 +131,7 @@ def _plots(out: pathlib.Path, haadf: np.ndarray, survey: ScanFrame, si_frame: Sc
         shown = ax.imshow(result.signal, cmap="inferno", extent=extent)
         fig.colorbar(shown, ax=ax, shrink=0.8, label="counts")
         ax.set(title=f"{edge} (median SNR {np.nanmedian(result.snr):.1f})", xlabel="x (nm)")
-    paths.append(out / "si_maps.png")
+    paths.append(files.plot("si_maps.png"))
     fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
     plt.close(fig)
     return paths

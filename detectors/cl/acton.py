@@ -36,7 +36,7 @@ import threading
 
 import numpy as np
 
-from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range, names_its_device
 from detectors.common.simbase import LineInstrument
 from detectors.common.transport import Transport
 from detectors.simulation.clock import SimClock
@@ -50,6 +50,7 @@ _NUMBER = r"([-+]?\d+(?:\.\d*)?)"
 _GRATING_LINE = re.compile(r"(\d+)\s+(\d+(?:\.\d*)?)\s*g/mm\s+BLZ=\s*(\d+(?:\.\d*)?)\s*(NM|UM|nm|um)")
 
 
+@names_its_device
 class ActonSpectrometer:
     """Command layer of the Acton/Princeton spectrometer.
 

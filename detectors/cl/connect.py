@@ -68,13 +68,16 @@ def connect_cl_spectrometer(config: CLConfig | Mapping[str, Any], *, check: bool
         config = CLConfig.from_dict(config)
     check_address(config)
     transport = SerialTransport(config.port, config.baudrate, config.timeout_s)
+    port_name = transport.name
+    transport.name = f"CL spectrometer on {port_name}"  # names the instrument in its errors
     spectrometer = ActonSpectrometer(transport, config)
     if check:
         try:
             spectrometer.wavelength_nm()
         except DeviceTimeout as exc:
             transport.close()
-            raise DeviceTimeout(f"CL spectrometer did not answer on {transport.name}: {exc}") from exc
+            raise DeviceTimeout(f"CL spectrometer did not answer on {port_name}: {exc}",
+                                device="CL spectrometer") from exc
         except BaseException:
             transport.close()
             raise

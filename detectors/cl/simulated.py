@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from detectors.common.simbase import Fault
-from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .acton import ActonSpectrometer, SimulatedActon, SpectrographState
@@ -20,7 +20,7 @@ class SimulatedCLSpectrometer:
     world : SimulatedWorld
     config : CLConfig or mapping, optional
     serial : {"pty", "tcp"}
-        Serve the spectrometer on a pty pair (through pyserial) or a 127.0.0.1 socket.
+        Serve the spectrometer on a pty pair (through pyserial) or a 127.0.0.1 socket (default: a pty where ptys exist, a socket on Windows).
     timeout_s : float, optional
         Driver read timeout (wall-clock s); default ``config.timeout_s``.
     emission : callable, optional
@@ -52,7 +52,7 @@ class SimulatedCLSpectrometer:
     """
 
     def __init__(self, world: SimulatedWorld, config: CLConfig | Mapping[str, Any] | None = None, *,
-                 serial: str = "pty", timeout_s: float | None = None, emission: Emission | None = None,
+                 serial: str = DEFAULT_SERIAL_SERVER, timeout_s: float | None = None, emission: Emission | None = None,
                  connect: bool = True) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")

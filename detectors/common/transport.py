@@ -9,6 +9,13 @@ port, or the slave side of a pseudo-terminal for tests).
 A simulated instrument is a :class:`ByteHandler` (bytes in -> bytes out). :class:`PtyServer` and
 :class:`TcpServer` serve a handler on a pty pair or on a 127.0.0.1 socket from a thread, so the
 real driver talks to the simulator through exactly the same transport code as to the hardware.
+:func:`serial_server` picks one of the two by name and :func:`serial_address` gives the port a
+client opens (a pty path, or a ``socket://127.0.0.1:PORT`` pyserial URL).
+
+Portability: this module imports on Windows. Pseudo-terminals (``os.openpty``, ``tty``, ``select``
+on file descriptors) exist only on POSIX, so :class:`PtyServer` imports ``tty`` when it is built
+and refuses clearly elsewhere; :data:`DEFAULT_SERIAL_SERVER` is ``"tcp"`` there. Real serial
+ports are opened by name (``COM3``, ``/dev/ttyUSB0``) through pyserial on every platform.
 
 Notes
 -----
@@ -22,10 +29,9 @@ import select
 import socket
 import threading
 import time
-import tty
 from typing import Protocol, runtime_checkable
 
-from .errors import ConnectionLost, DeviceTimeout
+from .errors import ConnectionLost, DeviceTimeout, names_its_device
 
 
 @runtime_checkable
@@ -46,11 +52,14 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+@names_its_device
 class _BufferedTransport:
     """Common read logic on top of a ``_recv_some(timeout_s) -> bytes`` primitive."""
 
-    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001")
+    #: where the bytes go, for error messages ("serial port /dev/ttyUSB0", "127.0.0.1:4001"); a
+    #: driver may prefix its instrument ("CL spectrometer on serial port COM3")
     name = ""
+
 
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -160,7 +169,7 @@ class SocketTransport(_BufferedTransport):
         try:
             self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout_s)
         except OSError as exc:
-            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectionLost(f"cannot connect to {host}:{port}: {exc}", device=self.name) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _recv_some(self, timeout_s: float) -> bytes:
@@ -220,7 +229,7 @@ class SerialTransport(_BufferedTransport):
                                               stopbits=1, timeout=timeout_s,
                                               write_timeout=timeout_s)
         except errors as exc:
-            raise ConnectionLost(f"cannot open serial port {port}: {exc}") from exc
+            raise ConnectionLost(f"cannot open serial port {port}: {exc}", device=self.name) from exc
 
     def _recv_some(self, timeout_s: float) -> bytes:
         try:
@@ -253,6 +262,15 @@ class RecordingTransport:
         self.written: list[bytes] = []
 
     @property
+    def name(self) -> str:
+        """The wrapped transport's name (errors name the instrument by it)."""
+        return getattr(self.inner, "name", "")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.inner.name = value  # type: ignore[attr-defined]
+
+    @property
     def timeout_s(self) -> float:
         return self.inner.timeout_s
 
@@ -281,6 +299,13 @@ class RecordingTransport:
 # ------------------------------------------------------------------------------------------------
 # Serving a simulated instrument
 # ------------------------------------------------------------------------------------------------
+#: pseudo-terminal pairs can be made here (POSIX); on Windows simulated serial instruments use sockets
+PTY_AVAILABLE = os.name == "posix" and hasattr(os, "openpty")
+#: how simulated serial instruments are served by default: ``"pty"`` where ptys exist, else ``"tcp"``
+DEFAULT_SERIAL_SERVER = "pty" if PTY_AVAILABLE else "tcp"
+SERIAL_SERVERS = ("pty", "tcp")
+
+
 class DisconnectRequested(Exception):
     """Raised by a handler to make its server drop the connection (fault injection)."""
 
@@ -341,6 +366,12 @@ class PtyServer(_Server):
     """
 
     def __init__(self, handler: ByteHandler) -> None:
+        if not PTY_AVAILABLE:
+            raise OSError(f"pseudo-terminals do not exist on this platform ({os.name!r}); serve the "
+                          "simulated serial instrument on a socket instead (serial='tcp', a "
+                          "socket://127.0.0.1:PORT port)")
+        import tty  # POSIX-only: imported here so that this module imports on Windows
+
         super().__init__(handler)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -461,6 +492,23 @@ class TcpServer(_Server):
             t.join(timeout=2.0)
 
 
+def serial_server(handler: ByteHandler, kind: str = DEFAULT_SERIAL_SERVER) -> PtyServer | TcpServer:
+    """A (not yet started) server for a simulated *serial* instrument: on a pty pair
+    (``kind="pty"``, POSIX only) or on a 127.0.0.1 socket (``kind="tcp"``), which pyserial opens
+    as ``socket://127.0.0.1:PORT`` (see :func:`serial_address`)."""
+    if kind not in SERIAL_SERVERS:
+        raise ValueError(f"serial server kind {kind!r} is not one of {SERIAL_SERVERS}")
+    return PtyServer(handler) if kind == "pty" else TcpServer(handler)
+
+
+def serial_address(server: PtyServer | TcpServer) -> str:
+    """The port a :class:`SerialTransport` (or a site file's ``port`` key) opens to reach
+    ``server``: the pty slave's path, or a pyserial ``socket://host:port`` URL."""
+    if isinstance(server, PtyServer):
+        return server.port
+    return f"socket://{server.host}:{server.port}"
+
+
 class LineChannel:
     """ASCII command/response helper over a :class:`Transport`.
 
@@ -496,9 +544,9 @@ class LineChannel:
             try:
                 text = raw.decode("ascii").strip()
             except UnicodeDecodeError as exc:
-                raise BadReply(f"non-ASCII reply {raw!r}") from exc
+                raise BadReply(f"non-ASCII reply {raw!r}", device=getattr(self.transport, "name", None)) from exc
             if not text.isprintable():
-                raise BadReply(f"unprintable reply {raw!r}")
+                raise BadReply(f"unprintable reply {raw!r}", device=getattr(self.transport, "name", None))
             if text in self.skip:
                 continue
             return text

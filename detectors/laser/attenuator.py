@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .config import AttenuatorConfig
-from detectors.common.errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range, names_its_device
 from .physics import LaserPhysics
 from detectors.common.simbase import SimulatedInstrument
 from detectors.common.transport import LineChannel, Transport
@@ -37,6 +37,7 @@ class Attenuator(Protocol):
     def angle_deg(self) -> int: ...
 
 
+@names_its_device
 class ServoAttenuator:
     """Driver of the Arduino servo attenuator.
 

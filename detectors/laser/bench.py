@@ -13,6 +13,10 @@ from .power_meter import ThorlabsPM100, read_transmission
 from .pump import SpectraPhysicsPump
 from detectors.common.transport import SerialTransport, SocketTransport, Transport
 
+#: how each instrument of the bench is named in its errors ("pump supply on serial port COM4: …")
+DEVICE_NAMES = {"laser": "laser", "pump": "pump supply", "meter_in": "power meter (in)",
+                "meter_out": "power meter (out)", "attenuator": "attenuator", "blanker": "sync box"}
+
 
 @dataclasses.dataclass
 class LaserBench:
@@ -79,23 +83,26 @@ def connect_bench(config: LaserConfig, *, sleep: Callable[[float], None] = time.
         raise ValueError(f"laser config has no serial port for {', '.join(missing)}")
     opened: list[Transport] = []
 
-    def serial(port: str, baudrate: int, timeout_s: float) -> Transport:
+    def serial(port: str, baudrate: int, timeout_s: float, device: str) -> Transport:
         opened.append(SerialTransport(port, baudrate=baudrate, timeout_s=timeout_s))
+        opened[-1].name = f"{device} on {opened[-1].name}"  # names the instrument in its errors
         return opened[-1]
 
     try:
         c = config
-        laser = SirahCredo(serial(c.credo.port, c.credo.baudrate, c.credo.timeout_s), c.credo,
-                           sleep=sleep, monotonic=monotonic)
-        pump = SpectraPhysicsPump(serial(c.pump.port, c.pump.baudrate, c.pump.timeout_s), c.pump,
-                                  sleep=sleep)
-        meter_in = ThorlabsPM100(serial(c.meter.port_in, c.meter.baudrate, c.meter.timeout_s),
-                                 c.meter)
-        meter_out = ThorlabsPM100(serial(c.meter.port_out, c.meter.baudrate, c.meter.timeout_s),
-                                  c.meter)
+        names = DEVICE_NAMES
+        laser = SirahCredo(serial(c.credo.port, c.credo.baudrate, c.credo.timeout_s, names["laser"]),
+                           c.credo, sleep=sleep, monotonic=monotonic)
+        pump = SpectraPhysicsPump(serial(c.pump.port, c.pump.baudrate, c.pump.timeout_s, names["pump"]),
+                                  c.pump, sleep=sleep)
+        meter_in = ThorlabsPM100(serial(c.meter.port_in, c.meter.baudrate, c.meter.timeout_s,
+                                        names["meter_in"]), c.meter)
+        meter_out = ThorlabsPM100(serial(c.meter.port_out, c.meter.baudrate, c.meter.timeout_s,
+                                         names["meter_out"]), c.meter)
         attenuator = ServoAttenuator(serial(c.attenuator.port, c.attenuator.baudrate,
-                                            c.attenuator.timeout_s), c.attenuator)
+                                            c.attenuator.timeout_s, names["attenuator"]), c.attenuator)
         opened.append(SocketTransport(c.blanker.host, c.blanker.port, c.blanker.timeout_s))
+        opened[-1].name = f"{DEVICE_NAMES['blanker']} at {opened[-1].name}"
         blanker = BlankerBox(opened[-1], c.blanker)
     except BaseException:
         for transport in opened:

@@ -23,7 +23,7 @@ import dataclasses
 from typing import Protocol, runtime_checkable
 
 from .config import BlankerConfig
-from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range, names_its_device
 from .physics import LaserPhysics
 from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
@@ -59,6 +59,7 @@ class BeamSync(Protocol):
     def duty_cycle(self) -> float: ...
 
 
+@names_its_device
 class BlankerBox:
     """Driver of the synchronisation box.
 

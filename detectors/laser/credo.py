@@ -36,7 +36,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 from .calibration import WavelengthCalibration
 from .config import CredoConfig
-from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout, InstrumentError, check_range
+from detectors.common.errors import (BadReply, ChecksumError, DeviceTimeout, InstrumentError, check_range,
+                                     names_its_device)
 from .physics import LaserPhysics
 from detectors.common.simbase import SimulatedInstrument
 from detectors.common.transport import Transport
@@ -131,6 +132,7 @@ class TunableLaser(Protocol):
                            abort: Callable[[], bool] | None = None) -> float: ...
 
 
+@names_its_device
 class SirahCredo:
     """Driver of the Sirah Credo dye laser.
 

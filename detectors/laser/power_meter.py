@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .config import PowerMeterConfig
-from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range
+from detectors.common.errors import BadReply, InstrumentError, LimitError, check_range, names_its_device
 from .physics import LaserPhysics
 from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
@@ -32,6 +32,7 @@ class PowerMeter(Protocol):
     def read_power_uW(self) -> float: ...
 
 
+@names_its_device
 class ThorlabsPM100:
     """Driver of a Thorlabs PM100 power meter.
 

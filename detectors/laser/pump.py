@@ -21,7 +21,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from .config import PumpConfig
-from detectors.common.errors import BadReply, InstrumentError, check_range
+from detectors.common.errors import BadReply, InstrumentError, check_range, names_its_device
 from .physics import LaserPhysics
 from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
@@ -64,6 +64,7 @@ def _parse_float(reply: str, what: str) -> float:
         raise BadReply(f"unexpected {what} reply {reply!r} (expected a number)") from exc
 
 
+@names_its_device
 class SpectraPhysicsPump:
     """Driver of the Spectra-Physics pump power supply.
 

@@ -27,7 +27,7 @@ from detectors.simulation.clock import SimClock
 from detectors.simulation.state import LaserState
 
 from .attenuator import ServoAttenuator, SimulatedServoAttenuator
-from .bench import LaserBench
+from .bench import DEVICE_NAMES, LaserBench
 from .blanker import BlankerBox, SimulatedBlanker
 from .config import LaserConfig, with_timeouts
 from .credo import SimulatedCredo, SirahCredo
@@ -35,7 +35,7 @@ from .physics import LaserPhysics
 from .power_meter import SimulatedPM100, ThorlabsPM100
 from .pump import SimulatedPumpSupply, SpectraPhysicsPump
 from detectors.common.simbase import Fault, SimulatedInstrument
-from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
 
 SERIAL_DEVICES = ("laser", "pump", "meter_in", "meter_out", "attenuator")
 DEVICES = SERIAL_DEVICES + ("blanker",)
@@ -115,7 +115,7 @@ class SimulatedLaserBench:
     system : SimulatedLaserSystem, optional
         Built with a fresh state, a virtual clock and ``default_rng(seed)`` if omitted.
     serial : {"pty", "tcp"}
-        Serve the serial instruments on pty pairs (through pyserial) or on loopback sockets.
+        Serve the serial instruments on pty pairs (through pyserial) or on loopback sockets (default: ptys where they exist, sockets on Windows).
     timeout_s : float, optional
         If given, replaces the read timeout of every driver's config (wall-clock s).
     seed : int
@@ -129,7 +129,7 @@ class SimulatedLaserBench:
     :class:`RecordingTransport` (``self.transports[name].written``).
     """
 
-    def __init__(self, system: SimulatedLaserSystem | None = None, *, serial: str = "pty",
+    def __init__(self, system: SimulatedLaserSystem | None = None, *, serial: str = DEFAULT_SERIAL_SERVER,
                  timeout_s: float | None = None, seed: int = 0) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")
@@ -147,7 +147,9 @@ class SimulatedLaserBench:
         pty = name in SERIAL_DEVICES and self.serial == "pty"
         server = PtyServer(_GreetOnOpen(handler)) if pty else TcpServer(handler)
         self.servers[name] = server.start()
-        transport = RecordingTransport(server.connect(timeout_s=self.timeout_s or 1.0))
+        inner = server.connect(timeout_s=self.timeout_s or 1.0)
+        inner.name = f"{DEVICE_NAMES[name]} on {inner.name}"  # names the instrument in its errors
+        transport = RecordingTransport(inner)
         self.transports[name] = transport
         if pty and (greeting := handler.greeting()):
             os.write(server._master, greeting)  # the port is open now: the device greets

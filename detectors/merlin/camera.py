@@ -84,7 +84,8 @@ class MerlinEELSCamera:
         deadline = time.monotonic() + self.timeout_s
         while self.control.detector_status() != 0:
             if time.monotonic() > deadline:
-                raise MerlinError(f"the Merlin stayed busy for {self.timeout_s} s (DETECTORSTATUS ≠ 0)")
+                raise MerlinError(f"the Merlin stayed busy for {self.timeout_s} s (DETECTORSTATUS ≠ 0)",
+                                  device=self.control.device)
             time.sleep(0.001)
 
     def header_metadata(self) -> dict:

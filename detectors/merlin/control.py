@@ -5,10 +5,12 @@ import socket
 import threading
 from typing import Any
 
-from .errors import MerlinConnectionLost, MerlinProtocolError, command_error_for_code
+from detectors.common.errors import naming_device
+
+from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
-from .transport import Deadline, recv_exact
+from .transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
 #: control replies are short; anything longer is a broken peer
@@ -50,13 +52,19 @@ class MerlinControl:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
+    @property
+    def device(self) -> str:
+        """``"Merlin at host:port"``: names the detector in every error this client raises."""
+        return f"Merlin at {self.host}:{self.port}"
+
     def connect(self) -> "MerlinControl":
         """Open the TCP connection (idempotent)."""
         if self._sock is None:
             try:
                 self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
             except OSError as exc:
-                raise MerlinConnectionLost(f"cannot connect to Merlin control {self.host}:{self.port}: {exc}") from exc
+                raise MerlinConnectionLost(f"cannot connect to Merlin control {self.host}:{self.port}: {exc}",
+                                           device=self.device) from exc
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
@@ -79,11 +87,19 @@ class MerlinControl:
         MerlinCommandError
             Non-zero response code (subclass per code: busy, not recognised, out of range).
         MerlinProtocolError, MerlinTimeout, MerlinConnectionLost
+            Each with ``device`` = ``"Merlin at host:port"``.
         """
+        with naming_device(self.device):
+            return self._request(body)
+
+    def _request(self, body: str) -> list[str]:
         with self._lock:
+            if self._sock is not None and peer_closed(self._sock):
+                self.close()   # e.g. the server's idle timeout: it never saw this request, so reconnecting is safe
             sock = self.connect()._sock
             assert sock is not None
             try:
+                sock.settimeout(self.timeout_s)   # a peer that stops reading cannot block us longer
                 sock.sendall(encode_message(body))
             except OSError as exc:
                 self.close()
@@ -99,6 +115,9 @@ class MerlinControl:
                 raise
         fields = split_fields(bytes(reply))
         kind, name = body.split(",")[:2]
+        if fields[0] == "ERR":   # our simulator's refusal of the connection (e.g. connection limit)
+            self.close()
+            raise MerlinBusy(f"Merlin refused {body!r}: {','.join(fields[1:])}", code=1, command=body)
         if len(fields) < 3 or fields[0].upper() != kind.upper() or fields[1].upper() != name.upper():
             raise MerlinProtocolError(f"reply {bytes(reply)[:120]!r} does not answer {body!r}")
         code_text = fields[-1].strip()

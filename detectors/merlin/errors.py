@@ -8,27 +8,39 @@ do not follow the protocol (:class:`MerlinProtocolError`) and a refused command
 Errors raised during an acquisition carry what was received before the failure in ``partial``
 (an :class:`~detectors.merlin.client.AcquisitionResult` or ``None``), so frames already read are
 never lost.
+
+They are :class:`~detectors.common.errors.DeviceError` s like every instrument's errors (and,
+by kind, a :class:`~detectors.common.errors.BadReply`, :class:`~detectors.common.errors.DeviceTimeout`,
+:class:`~detectors.common.errors.ConnectionLost` or :class:`~detectors.common.errors.InstrumentError`),
+so the CLI, the panels and the workflows catch one family; ``error.device`` says
+``"Merlin at host:port"`` when a client raised it.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from detectors.common.errors import BadReply, ConnectionLost, DeviceError, DeviceTimeout, InstrumentError
 
-class MerlinError(Exception):
+
+class MerlinError(DeviceError):
     """Base class of every Merlin driver error.
 
     Attributes
     ----------
     partial : object or None
         Data received before the error (an ``AcquisitionResult`` for data-channel errors).
+    device : str
+        ``"Merlin at host:port"`` when raised by a client, else ``"Merlin"``.
     """
 
-    def __init__(self, message: str, *, partial: Any = None) -> None:
-        super().__init__(message)
+    device_kind = "Merlin"
+
+    def __init__(self, message: str, *, partial: Any = None, device: str | None = None) -> None:
+        super().__init__(message, device=device)
         self.partial = partial
 
 
-class MerlinProtocolError(MerlinError):
+class MerlinProtocolError(MerlinError, BadReply):
     """Bytes on the wire or in a file do not follow the Merlin protocol."""
 
 
@@ -44,15 +56,15 @@ class MerlinUnsupportedFormat(MerlinProtocolError):
     """A valid but unsupported combination (pixel type, counter depth, chip layout)."""
 
 
-class MerlinTimeout(MerlinError, TimeoutError):
+class MerlinTimeout(MerlinError, DeviceTimeout):
     """The peer sent nothing (or too little) within the configured time."""
 
 
-class MerlinConnectionLost(MerlinError, ConnectionError):
+class MerlinConnectionLost(MerlinError, ConnectionLost):
     """The peer closed the connection, possibly in the middle of a message."""
 
 
-class MerlinCommandError(MerlinError):
+class MerlinCommandError(MerlinError, InstrumentError):
     """The detector answered a control command with a non-zero code.
 
     Attributes
@@ -63,8 +75,8 @@ class MerlinCommandError(MerlinError):
         The command as sent, e.g. ``"SET,COUNTERDEPTH,7"``.
     """
 
-    def __init__(self, message: str, *, code: int, command: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, code: int, command: str, device: str | None = None) -> None:
+        super().__init__(message, device=device)
         self.code = code
         self.command = command
 

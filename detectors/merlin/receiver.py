@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import time
 from typing import Callable
 
 import numpy as np
@@ -19,7 +20,7 @@ from .encodings import FrameFormat, decode_pixels_into
 from .errors import MerlinConnectionLost, MerlinError, MerlinFrameTooLarge, MerlinHeaderError, MerlinProtocolError
 from .framing import DEFAULT_MAX_BODY_BYTES, PREFIX_BYTES, parse_prefix
 from .headers import AcquisitionHeader, FrameHeader, parse_acquisition_header, parse_frame_header
-from .transport import Deadline, recv_exact, recv_exact_into
+from .transport import Deadline, peer_closed, recv_exact, recv_exact_into
 
 DEFAULT_DATA_PORT = 6342
 _SEQ = slice(PREFIX_BYTES + 4, PREFIX_BYTES + 10)   # "MQ1," then 6 digits
@@ -111,6 +112,11 @@ class MerlinDataClient:
         Largest frame store :meth:`receive` allocates (guards against absurd frame counts).
     batch_frames : int
         Frames read per ``recv_into`` batch.
+    message_timeout_s : float, optional
+        Longest time for one whole message (HDR or frame), counted from the end of the previous one,
+        seconds; default ``idle_timeout_s``. This is the default overall deadline of :meth:`receive`:
+        a server trickling one byte per idle period is cut off after one message time, and ``n`` frames
+        take at most ``(n + 1) * message_timeout_s`` whatever ``total_timeout_s`` says.
 
     Notes
     -----
@@ -119,19 +125,28 @@ class MerlinDataClient:
 
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_DATA_PORT, idle_timeout_s: float = 5.0,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_store_bytes: int = 8 << 30,
-                 batch_frames: int = 32) -> None:
+                 batch_frames: int = 32, message_timeout_s: float | None = None) -> None:
         self.host, self.port = host, port
+        self.message_timeout_s = idle_timeout_s if message_timeout_s is None else message_timeout_s
+        if not self.message_timeout_s > 0:
+            raise ValueError(f"message_timeout_s must be > 0 s, got {message_timeout_s!r}")
         self.idle_timeout_s, self.max_body_bytes, self.max_store_bytes = idle_timeout_s, max_body_bytes, max_store_bytes
         self.batch_frames = max(1, int(batch_frames))
         self._sock: socket.socket | None = None
         self._batch: np.ndarray | None = None
+
+    @property
+    def device(self) -> str:
+        """``"Merlin at host:port"`` (the data port): names the detector in this client's errors."""
+        return f"Merlin at {self.host}:{self.port}"
 
     def connect(self) -> "MerlinDataClient":
         if self._sock is None:
             try:
                 self._sock = socket.create_connection((self.host, self.port), timeout=self.idle_timeout_s)
             except OSError as exc:
-                raise MerlinConnectionLost(f"cannot connect to Merlin data {self.host}:{self.port}: {exc}") from exc
+                raise MerlinConnectionLost(f"cannot connect to Merlin data {self.host}:{self.port}: {exc}",
+                                           device=self.device) from exc
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         return self
 
@@ -146,20 +161,26 @@ class MerlinDataClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def drain(self, quiet_s: float = 0.2, max_bytes: int = 1 << 32) -> int:
+    def drain(self, quiet_s: float = 0.2, max_bytes: int = 1 << 32, max_s: float | None = None) -> int:
         """Discard whatever the detector still sends (e.g. after STOPACQUISITION) until ``quiet_s`` of silence.
 
         Returns
         -------
         int
-            Bytes discarded. Reading stops early after ``max_bytes``.
+            Bytes discarded. Reading stops early after ``max_bytes`` or ``max_s`` seconds (default
+            ``idle_timeout_s``); the stream is then still running, so the connection is closed (the
+            next :meth:`receive` reconnects and starts in step).
         """
         if self._sock is None:
             return 0
         scratch = bytearray(1 << 20)
         discarded = 0
+        end = time.monotonic() + (self.idle_timeout_s if max_s is None else max_s)
         self._sock.settimeout(quiet_s)
-        while discarded < max_bytes:
+        while True:
+            if discarded >= max_bytes or time.monotonic() >= end:
+                self.close()
+                break
             try:
                 n = self._sock.recv_into(scratch)
             except (socket.timeout, BlockingIOError):
@@ -175,9 +196,10 @@ class MerlinDataClient:
 
     def _read_message(self, deadline: Deadline, what: str) -> tuple[bytes, bytearray]:
         assert self._sock is not None
-        prefix = bytes(recv_exact(self._sock, PREFIX_BYTES, deadline, what))
+        part = deadline.within(self.message_timeout_s)
+        prefix = bytes(recv_exact(self._sock, PREFIX_BYTES, part, what))
         length = parse_prefix(prefix, self.max_body_bytes)
-        return prefix, recv_exact(self._sock, length, deadline, what)
+        return prefix, recv_exact(self._sock, length, part, what)
 
     def receive(self, n_frames: int | None = None, *, store_frames: bool = True, out: np.ndarray | None = None,
                 on_batch: Callable[[FrameBatch], None] | None = None,
@@ -206,6 +228,8 @@ class MerlinDataClient:
         MerlinTimeout, MerlinConnectionLost, MerlinProtocolError (and subclasses)
             With ``error.partial`` = the :class:`AcquisitionResult` so far.
         """
+        if self._sock is not None and peer_closed(self._sock):
+            self.close()   # e.g. closed by the server's idle timeout between acquisitions: take a fresh one
         self.connect()
         deadline = Deadline(self.idle_timeout_s, total_timeout_s)
         result = AcquisitionResult(n_frames=n_frames or 0)
@@ -213,6 +237,8 @@ class MerlinDataClient:
             self._receive(result, n_frames, store_frames, out, on_batch, deadline)
         except MerlinError as error:
             error.partial = result
+            if not error.device_named:
+                error.device = self.device
             if isinstance(error, (MerlinProtocolError, MerlinConnectionLost)) or getattr(error, "bytes_received", 0):
                 self.close()   # the stream is out of step; a fresh connection resynchronises
             raise
@@ -220,7 +246,15 @@ class MerlinDataClient:
 
     def _receive(self, result: AcquisitionResult, n_frames: int | None, store_frames: bool, out: np.ndarray | None,
                  on_batch: Callable[[FrameBatch], None] | None, deadline: Deadline) -> None:
-        prefix, body = self._read_message(deadline, "waiting for the acquisition header or first frame")
+        try:
+            prefix, body = self._read_message(deadline, "waiting for the acquisition header or first frame")
+        except MerlinConnectionLost as exc:
+            if getattr(exc, "bytes_received", 1) == 0:
+                exc.args = (f"{exc} (a Merlin data port serves one client: is another one connected?)",)
+            raise
+        if body[:4] == b"ERR,":   # our simulator's refusal (e.g. the data channel is already taken)
+            raise MerlinConnectionLost(f"Merlin data port {self.host}:{self.port} refused the connection: "
+                                       f"{bytes(body[4:200]).decode('ascii', 'replace')}")
         if body[:3] == b"HDR":
             result.acquisition_header = parse_acquisition_header(body)
             if n_frames is None:
@@ -267,7 +301,8 @@ class MerlinDataClient:
             k = min(batch_rows, n_frames - result.highest_sequence)
             for j in range(k):
                 try:
-                    recv_exact_into(self._sock, memoryview(batch[j, pad:pad + message_bytes]), deadline,
+                    recv_exact_into(self._sock, memoryview(batch[j, pad:pad + message_bytes]),
+                                    deadline.within(self.message_timeout_s),
                                     f"receiving frame {result.highest_sequence + j + 1}")
                 except MerlinError:
                     self._process(batch[:j], pad, prefix, header.data_offset, result, on_batch)

@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Sequence
 
+from detectors.common.guarded_server import ServerLimits
+
 from .frame_sources import SyntheticEelsSource
 from .simulator import MerlinSimulator
 
@@ -38,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-frames", type=int, default=0,
                         help="cycle this many pre-encoded frames (throughput tests; 0 = fresh frames)")
     parser.add_argument("--no-realtime", action="store_true", help="send frames as fast as possible")
+    parser.add_argument("--file-root", default=".",
+                        help="directory FILEDIRECTORY must lie in (relative values are taken from it; default: "
+                             "the current directory); FILENAME is always a plain name inside FILEDIRECTORY")
+    parser.add_argument("--max-control-connections", type=int, default=2,
+                        help="control connections served at a time (a Merlin takes 2); further ones are refused")
+    parser.add_argument("--idle-timeout", type=float, default=600.0,
+                        help="close a control connection after this many seconds without a request, and the "
+                             "data connection after this many seconds without an acquisition")
     parser.add_argument("--world", action="store_true",
                         help="frames from the shared simulated instrument (EELS at its probe, real-time clock, "
                              "Nx1 layout) instead of the synthetic pattern")
@@ -82,12 +92,19 @@ def run(args: argparse.Namespace, stop_event: threading.Event | None = None) -> 
             return 2
         world = SimulatedWorld(args.seed, clock=SimClock(None if args.no_realtime else 1.0))
         source, realtime = world.eels_frames, False  # the world paces the exposure on its clock
+    try:
+        limits = ServerLimits(max_connections=args.max_control_connections, idle_timeout_s=args.idle_timeout)
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
     stop = stop_event or threading.Event()
     if stop_event is None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     with MerlinSimulator(args.host, args.control_port, args.data_port, frame_source=source, layout=args.layout,
-                         n_chips=n_chips, cache_frames=args.cache_frames, realtime=realtime) as sim:
+                         n_chips=n_chips, cache_frames=args.cache_frames, realtime=realtime,
+                         file_root=args.file_root, control_limits=limits, data_idle_timeout_s=args.idle_timeout,
+                         on_refusal=lambda text: print(f"refused {text}", file=sys.stderr, flush=True)) as sim:
         print(f"control_port={sim.control_port} data_port={sim.data_port}", flush=True)
         while not stop.wait(0.2):
             pass

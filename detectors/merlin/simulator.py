@@ -14,23 +14,30 @@ field (LiberTEM-live's ``GET,<NAME>,0``) are accepted.
 """
 from __future__ import annotations
 
-import select
 import socket
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .encodings import FrameFormat, encode_pixels
-from .framing import PREFIX_BYTES, encode_message, format_prefix, parse_prefix
+from .framing import encode_message, format_prefix
 from .frame_sources import FrameSource, SyntheticEelsSource
 from .headers import format_acquisition_header, format_frame_header, make_acquisition_header
 from .mibfile import MibWriter, frame_header_for
+from detectors.common.guarded_server import GuardedTcpServer, ServerLimits
+
 from .settings import COMMANDS, PARAMETERS, DetectorStatus, format_value, parse_value
+from .sim_control import (ControlSession, check_file_name, confined_directory, refuse_control,
+                          refuse_data_connection, safe_file_path)
 from .sim_faults import SimulatorFaults
+from .transport import peer_closed
 
 _ACCEPT_POLL_S = 0.05
+#: listen backlog of both ports: a burst of connections queues instead of waiting for SYN retries
+LISTEN_BACKLOG = 128
 
 
 def _clip_counts(frames: np.ndarray, fmt: FrameFormat) -> np.ndarray:
@@ -64,13 +71,36 @@ class MerlinSimulator:
         Keep the clipped counts of every frame sent in :attr:`recorded_frames` (for exact tests).
     chunk_frames : int
         Frames requested from ``frame_source`` per call.
+    file_root : path, optional
+        Directory FILEDIRECTORY must lie in (relative values are taken from it); ``None`` allows any
+        directory. FILENAME is always a plain name inside FILEDIRECTORY (``../x`` is refused, code 3).
+    control_limits : ServerLimits
+        Control connections at a time (2, as the manual's Merlin), idle timeout (600 s without a
+        request closes a connection; our client reconnects by itself), listen backlog.
+    data_idle_timeout_s : float or None
+        The data client is disconnected after this long without an acquisition (600 s; ``None`` =
+        never), so an idle squatter cannot keep the data port; our client reconnects by itself.
+    on_refusal : callable, optional
+        Called with the text of every refusal (the CLI prints them); they are also kept in
+        :attr:`refusals`.
+
+    Notes
+    -----
+    The data port serves one client: while it is connected, a second connection is refused with an
+    ``ERR,busy: data channel owned by <host>:<port>`` message and closed (it no longer takes the
+    stream from the first).
     """
 
     def __init__(self, host: str = "127.0.0.1", control_port: int = 0, data_port: int = 0,
                  frame_source: FrameSource | None = None, seed: int = 0, layout: str = "Nx1", n_chips: int = 4,
                  faults: SimulatorFaults | None = None, realtime: bool = True, cache_frames: int = 0,
-                 record_frames: bool = False, chunk_frames: int = 16) -> None:
+                 record_frames: bool = False, chunk_frames: int = 16, file_root: str | Path | None = None,
+                 control_limits: ServerLimits = ServerLimits(max_connections=2), data_idle_timeout_s: float | None = 600.0,
+                 on_refusal: Callable[[str], None] | None = None) -> None:
         self.host = host
+        self.file_root = None if file_root is None else Path(file_root)
+        self.refusals: list[str] = []
+        self._on_refusal = on_refusal
         self.frame_source = frame_source or SyntheticEelsSource(seed)
         self.layout, self.n_chips = layout, n_chips
         self.faults = faults or SimulatorFaults()
@@ -86,10 +116,14 @@ class MerlinSimulator:
         self._stop_acquisition = threading.Event()
         self._trigger = threading.Semaphore(0)
         self._data_conn: socket.socket | None = None
+        self._data_peer = ""
+        self.data_idle_timeout_s = data_idle_timeout_s
+        self._data_since = time.monotonic()   # the data client's latest connection or acquisition
         self._data_ready = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._acquisition: threading.Thread | None = None
-        self._control_sock = self._listen(control_port)
+        self._control = GuardedTcpServer(lambda peer: ControlSession(self, peer), self._refuse_control, host,
+                                         control_port, control_limits, name="merlin-sim-control")
         self._data_sock = self._listen(data_port)
         self._update_image_size()
 
@@ -98,13 +132,13 @@ class MerlinSimulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, port))
-        sock.listen(4)
+        sock.listen(LISTEN_BACKLOG)
         sock.settimeout(_ACCEPT_POLL_S)
         return sock
 
     @property
     def control_port(self) -> int:
-        return self._control_sock.getsockname()[1]
+        return self._control.port
 
     @property
     def data_port(self) -> int:
@@ -113,10 +147,10 @@ class MerlinSimulator:
     def start(self) -> "MerlinSimulator":
         """Start the accept threads (idempotent)."""
         if not self._threads:
-            for target, name in ((self._serve_control, "control"), (self._serve_data, "data")):
-                thread = threading.Thread(target=target, name=f"merlin-sim-{name}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            self._control.start()
+            thread = threading.Thread(target=self._serve_data, name="merlin-sim-data", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -128,9 +162,9 @@ class MerlinSimulator:
             if self._data_conn is not None:
                 self._close_quietly(self._data_conn)
                 self._data_conn = None
+        self._control.stop(timeout_s)
         for thread in self._threads + ([self._acquisition] if self._acquisition else []):
             thread.join(timeout_s)
-        self._control_sock.close()
         self._data_sock.close()
 
     def __enter__(self) -> "MerlinSimulator":
@@ -167,53 +201,17 @@ class MerlinSimulator:
         self._params["IMAGEX"], self._params["IMAGEY"] = cols, rows
 
     # ---- control channel --------------------------------------------------------------------------
-    def _serve_control(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._control_sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            thread = threading.Thread(target=self._control_session, args=(conn,), daemon=True,
-                                      name="merlin-sim-control-session")
-            thread.start()
+    def refuse(self, text: str) -> None:
+        """Record a refusal (and tell :attr:`on_refusal`)."""
+        self.refusals.append(text)
+        if self._on_refusal is not None:
+            self._on_refusal(text)
 
-    def _recv_exact(self, conn: socket.socket, n: int) -> bytes | None:
-        data = bytearray()
-        while len(data) < n:
-            if self._stop.is_set():
-                return None
-            try:
-                chunk = conn.recv(n - len(data))
-            except socket.timeout:
-                continue
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            data += chunk
-        return bytes(data)
-
-    def _control_session(self, conn: socket.socket) -> None:
-        conn.settimeout(_ACCEPT_POLL_S)
-        try:
-            while not self._stop.is_set():
-                prefix = self._recv_exact(conn, PREFIX_BYTES)
-                if prefix is None:
-                    return
-                try:
-                    length = parse_prefix(prefix, 64 * 1024)
-                except Exception:
-                    return   # a broken client: drop it, as the detector would
-                body = self._recv_exact(conn, length)
-                if body is None:
-                    return
-                reply = self.handle_command(body.decode("ascii", "replace").rstrip("\r\n\x00"))
-                if not self.faults.silent_control:
-                    conn.sendall(encode_message(reply))
-        except OSError:
-            pass
-        finally:
-            conn.close()
+    def _refuse_control(self, reason: str, received: bytes) -> bytes | None:
+        reply = refuse_control(reason, received)
+        if reply:
+            self.refuse(f"control connection: busy: {reason}")
+        return reply
 
     def handle_command(self, body: str) -> str:
         """Execute one control body (``SET,NAME,value`` / ``GET,NAME`` / ``CMD,NAME``); returns the reply body."""
@@ -242,6 +240,14 @@ class MerlinSimulator:
             return 3
         if not spec.valid(value):
             return 3
+        why = None
+        if name == "FILENAME":
+            why = check_file_name(str(value))
+        elif name == "FILEDIRECTORY":
+            why = confined_directory(self.file_root, str(value))[1]
+        if why is not None:
+            self.refuse(why)
+            return 3
         with self._lock:
             if self._params["DETECTORSTATUS"] == DetectorStatus.BUSY:
                 return 1
@@ -255,6 +261,7 @@ class MerlinSimulator:
                 if busy:
                     return 1
                 self._params["DETECTORSTATUS"] = DetectorStatus.BUSY
+                self._data_since = time.monotonic()
                 self._stop_acquisition.clear()
                 self._trigger = threading.Semaphore(0)
                 params = dict(self._params)
@@ -280,32 +287,42 @@ class MerlinSimulator:
     def _serve_data(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._data_sock.accept()
+                conn, address = self._data_sock.accept()
             except (socket.timeout, OSError):
+                self._close_idle_data_connection()
                 continue
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
-            # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = f"{address[0]}:{address[1]}"
             with self._data_ready:
-                if self._data_conn is not None:
-                    self._close_quietly(self._data_conn)
-                self._data_conn = conn
+                owner = self._data_conn
+                if owner is not None and not peer_closed(owner):
+                    text = f"busy: data channel owned by {self._data_peer}"
+                    self.refuse(f"{peer}: {text}")
+                    refuse_data_connection(conn, text)
+                    continue
+                if owner is not None:
+                    self._close_quietly(owner)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+                # The small MQ1 header and the pixel block go out as two writes: no Nagle delay between them.
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._data_conn, self._data_peer, self._data_since = conn, peer, time.monotonic()
                 self._data_ready.notify_all()
 
-    @staticmethod
-    def _peer_closed(conn: socket.socket) -> bool:
-        """True when the client has closed its end (readable with nothing to read), as a Merlin would see."""
-        try:
-            readable, _, _ = select.select([conn], [], [], 0)
-            return bool(readable) and conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (OSError, ValueError):
-            return True
+    def _close_idle_data_connection(self) -> None:
+        idle = self.data_idle_timeout_s
+        with self._lock:
+            conn = self._data_conn
+            if (conn is None or idle is None or self._params["DETECTORSTATUS"] == DetectorStatus.BUSY
+                    or time.monotonic() - self._data_since < idle):
+                return
+            self._data_conn = None
+        self.refuse(f"{self._data_peer}: data connection idle for {idle} s without an acquisition: closed")
+        self._close_quietly(conn)
 
     def _wait_data_connection(self, timeout_s: float) -> socket.socket | None:
         end = time.monotonic() + timeout_s
         with self._data_ready:
             while not self._stop_acquisition.is_set():
-                if self._data_conn is not None and self._peer_closed(self._data_conn):
+                if self._data_conn is not None and peer_closed(self._data_conn):
                     self._close_quietly(self._data_conn)
                     self._data_conn = None
                 if self._data_conn is not None:
@@ -347,6 +364,7 @@ class MerlinSimulator:
         finally:
             with self._lock:
                 self._params["DETECTORSTATUS"] = DetectorStatus.IDLE
+                self._data_since = time.monotonic()
 
     def _acquire(self, params: dict[str, object]) -> None:
         fmt = FrameFormat(int(params["COUNTERDEPTH"]), params["FILEFORMAT"] == 2, self.layout, self.n_chips)
@@ -378,9 +396,11 @@ class MerlinSimulator:
     def _open_file_writer(self, params: dict[str, object], fmt: FrameFormat, exposure_s: float) -> MibWriter | None:
         if not params["FILEENABLE"]:
             return None
-        directory = Path(str(params["FILEDIRECTORY"]) or ".")
+        directory, why = confined_directory(self.file_root, str(params["FILEDIRECTORY"]))
+        if directory is None:   # set directly, bypassing SET: still never written outside the root
+            raise ValueError(why)
         directory.mkdir(parents=True, exist_ok=True)
-        return MibWriter(directory / f"{params['FILENAME']}.mib", fmt, exposure_s)
+        return MibWriter(safe_file_path(directory, str(params["FILENAME"])), fmt, exposure_s)
 
     def _frame_blocks(self, fmt: FrameFormat, n_total: int, exposure_s: float, released: list[int],
                       cache: list[tuple[np.ndarray, bytes]]):

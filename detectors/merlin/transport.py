@@ -5,6 +5,7 @@ the connection and is reported as :class:`MerlinConnectionLost`, silence as :cla
 """
 from __future__ import annotations
 
+import selectors
 import socket
 import time
 
@@ -22,12 +23,21 @@ class Deadline:
         Longest time for the whole operation, seconds; ``None`` = no overall limit.
     """
 
-    def __init__(self, idle_s: float, total_s: float | None = None) -> None:
+    def __init__(self, idle_s: float, total_s: float | None = None, label: str = "overall deadline") -> None:
         if not idle_s > 0:
             raise ValueError(f"idle timeout must be > 0 s, got {idle_s!r}")
         self.idle_s = float(idle_s)
         self.total_s = total_s
+        self.label = label
         self._end = None if total_s is None else time.monotonic() + float(total_s)
+
+    def within(self, total_s: float | None) -> "Deadline":
+        """A deadline for one part of this operation: same idle timeout, at most ``total_s`` from now
+        and never past this deadline's end."""
+        part = Deadline(self.idle_s, total_s, "deadline per message")
+        if self._end is not None and (part._end is None or part._end > self._end):
+            part._end, part.total_s, part.label = self._end, self.total_s, self.label
+        return part
 
     def expired(self) -> bool:
         return self._end is not None and time.monotonic() >= self._end
@@ -38,7 +48,7 @@ class Deadline:
             return self.idle_s
         remaining = self._end - time.monotonic()
         if remaining <= 0:
-            raise MerlinTimeout(f"{what}: overall deadline of {self.total_s} s exceeded")
+            raise MerlinTimeout(f"{what}: {self.label} of {self.total_s} s exceeded")
         return min(self.idle_s, remaining)
 
 
@@ -64,7 +74,7 @@ def recv_exact_into(sock: socket.socket, view: memoryview, deadline: Deadline, w
             error.bytes_received = got  # type: ignore[attr-defined]
             raise
         except socket.timeout as exc:
-            error = MerlinTimeout(f"{what}: overall deadline of {deadline.total_s} s exceeded after {got} of {total} "
+            error = MerlinTimeout(f"{what}: {deadline.label} of {deadline.total_s} s exceeded after {got} of {total} "
                                   "bytes" if deadline.expired() else
                                   f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes")
             error.bytes_received = got  # type: ignore[attr-defined]
@@ -85,3 +95,18 @@ def recv_exact(sock: socket.socket, n_bytes: int, deadline: Deadline, what: str)
     buffer = bytearray(n_bytes)
     recv_exact_into(sock, memoryview(buffer), deadline, what)
     return buffer
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the peer has closed the connection (readable with nothing to read); never blocks
+    and leaves the socket's mode alone (another thread may be sending on it)."""
+    try:
+        # a selector, not select.select: that fails for descriptors >= 1024
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            if not selector.select(0):
+                return False
+        # readable, so the peek returns at once (MSG_DONTWAIT does not exist on Windows)
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True

@@ -36,6 +36,8 @@ CHANNELS = ("HAADF", "ADF")
 class ScanGeneratorError(InstrumentError):
     """The scan unit refused a command (the message holds its reason)."""
 
+    device_kind = "scan generator"
+
 
 @dataclasses.dataclass(frozen=True)
 class Visits:

@@ -14,12 +14,13 @@ output timelines are computed on the host from the frame and ``t0_s`` (pure geom
 from __future__ import annotations
 
 import threading
+import time
 import typing
 import zlib
 
 import numpy as np
 
-from detectors.common.errors import BadReply, ChecksumError, DeviceTimeout
+from detectors.common.errors import BadReply, ChecksumError, ConnectionLost, DeviceTimeout, names_its_device
 from detectors.common.transport import LineChannel, SocketTransport, Transport
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import GeneratorSettings, frame_fields
@@ -28,6 +29,8 @@ from detectors.scan.outputs import OutputLine
 
 #: the protocol version this driver speaks (third field of ``*IDN?``)
 PROTOCOL_VERSION = "1"
+#: longest reply line accepted (the transport's line limit); a longer one is a broken unit
+MAX_REPLY_LINE_BYTES = 4096
 
 
 def format_number(value: float | int) -> str:
@@ -40,6 +43,7 @@ def order_payload(order: np.ndarray) -> tuple[bytes, int]:
     return data, zlib.crc32(data)
 
 
+@names_its_device
 class TcpScanGenerator(GeneratorSettings):
     """Driver of a scan unit speaking the Lumière scan protocol.
 
@@ -59,6 +63,8 @@ class TcpScanGenerator(GeneratorSettings):
     """
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
+        if getattr(transport, "name", "") and not transport.name.startswith("scan generator"):
+            transport.name = f"scan generator at {transport.name}"  # type: ignore[attr-defined] # errors name it
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")
@@ -88,39 +94,40 @@ class TcpScanGenerator(GeneratorSettings):
 
     # -- wire helpers -----------------------------------------------------------------------------
     def _query(self, command: str, expected: str, timeout_s: float | None = None) -> str:
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        try:
-            with self._lock:
-                reply = self.channel.query(command, timeout)
-        except DeviceTimeout as exc:
-            raise DeviceTimeout(f"no reply to {command.split(' ')[0]!r} within {timeout:g} s "
-                                f"(expected {expected})") from exc
-        except BadReply as exc:
-            raise BadReply(f"expected {expected} to {command.split(' ')[0]!r}: {exc}") from exc
-        if reply.startswith("ERR "):
-            raise ScanGeneratorError(f"scan unit refused {command.split(' ')[0]!r}: {reply[4:]}")
-        return reply
+        with self._lock:
+            self.transport.reset_input()
+            self.channel.send(command)
+            return self._read_reply(command, expected, timeout_s)
 
     def _command(self, command: str, payload: bytes = b"") -> None:
-        if payload:  # header line and payload in one write: the unit reads the payload after the line
-            with self._lock:
-                self.transport.reset_input()
-                self.transport.write(command.encode("ascii") + b"\n" + payload)
-                reply = self._read_reply(command, "OK")
-        else:
-            reply = self._query(command, "OK")
+        with self._lock:
+            self.transport.reset_input()
+            # header line and payload in one write: the unit reads the payload after the line
+            self.transport.write(command.encode("ascii") + b"\n" + payload)
+            reply = self._read_reply(command, "OK")
         if reply != "OK":
             raise BadReply(f"expected OK to {command.split(' ')[0]!r}, got {reply!r}")
 
     def _read_reply(self, command: str, expected: str, timeout_s: float | None = None) -> str:
+        """One reply line within ``timeout_s`` (overall, however the bytes trickle in); an ``ERR``
+        reply raises :class:`ScanGeneratorError`."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        keyword = command.split(" ")[0]
+        start = time.monotonic()
         try:
             reply = self.channel.read_line(timeout)
         except DeviceTimeout as exc:
-            raise DeviceTimeout(f"no reply to {command.split(' ')[0]!r} within {timeout:g} s "
-                                f"(expected {expected})") from exc
+            if time.monotonic() - start < 0.9 * timeout:
+                # read_until gives up early only when the line outgrows its byte limit
+                raise BadReply(f"reply to {keyword!r} longer than {MAX_REPLY_LINE_BYTES} bytes without a "
+                               f"line end (expected {expected})") from exc
+            raise DeviceTimeout(f"no reply to {keyword!r} within {timeout:g} s (expected {expected})") from exc
+        except BadReply as exc:
+            raise BadReply(f"expected {expected} to {keyword!r}: {exc}") from exc
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"waiting for the reply to {keyword!r} (expected {expected}): {exc}") from exc
         if reply.startswith("ERR "):
-            raise ScanGeneratorError(f"scan unit refused {command.split(' ')[0]!r}: {reply[4:]}")
+            raise ScanGeneratorError(f"scan unit refused {keyword!r}: {reply[4:]}")
         return reply
 
     def _fields(self, command: str, keyword: str, n: int, expected: str) -> list[str]:
@@ -158,9 +165,7 @@ class TcpScanGenerator(GeneratorSettings):
 
     def _read_data_locked(self, command: str, n_values: int, timeout_s: float) -> tuple[float, dict[str, np.ndarray]]:
         expected = "DATA <t0_s> <n> <nbytes> <crc32>"
-        self.transport.reset_input()
-        self.channel.send(command)
-        header = self._read_reply(command, expected, timeout_s)
+        header = self._query(command, expected, timeout_s)
         fields = header.split()
         names = self._channels
         try:
@@ -172,9 +177,16 @@ class TcpScanGenerator(GeneratorSettings):
         if n != n_values or nbytes != 4 * n * len(names):
             raise BadReply(f"expected {n_values} values × {len(names)} channels "
                            f"({4 * n_values * len(names)} bytes) to {command!r}, got {header!r}")
-        payload = self.transport.read_exact(nbytes, self.timeout_s)
+        try:
+            payload = self.transport.read_exact(nbytes, self.timeout_s)
+        except DeviceTimeout:  # (its own message would quote every byte received)
+            raise DeviceTimeout(f"{command!r} data: {nbytes} bytes announced by {header!r} not received "
+                                f"within {self.timeout_s:g} s") from None
+        except ConnectionLost as exc:
+            raise ConnectionLost(f"{command!r} data: connection lost before the {nbytes} bytes announced "
+                                 f"by {header!r} arrived: {exc}") from exc
         if zlib.crc32(payload) != crc:
-            raise ChecksumError(f"{command!r} data: CRC32 {zlib.crc32(payload):08x} ≠ header {crc:08x}")
+            raise ChecksumError(f"{command!r} data: CRC32 {zlib.crc32(payload):08x} != header {crc:08x}")
         values = np.frombuffer(payload, "<f4").astype(np.float32).reshape(len(names), n)
         return t0, {name: values[i] for i, name in enumerate(names)}
 

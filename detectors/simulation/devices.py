@@ -17,9 +17,10 @@ from detectors.simulation.world import SimulatedWorld
 
 
 class SimulatedProbeShift:
-    """Probe/scan shift of the simulated column, nm, in the microscope frame."""
+    """Probe/scan shift of the simulated column, nm, in the microscope frame: a record the
+    simulated scan generator adds to every position (``world`` may be None: it is not read)."""
 
-    def __init__(self, world: SimulatedWorld, limit_nm: float = 2000.0) -> None:
+    def __init__(self, world: SimulatedWorld | None = None, limit_nm: float = 2000.0) -> None:
         self.world = world
         self.limit_nm = limit_nm
         self._shift = (0.0, 0.0)

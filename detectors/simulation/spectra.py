@@ -7,16 +7,26 @@ a 1 eV/channel axis keeps its area). The energy axis is energy **loss** in eV (p
 
 Model (order-of-magnitude physics, documented so a referee can check it)
 -----------------------------------------------------------------------
+Normalisation: every shape below has unit area over all energies (edges: area = cross-section per
+atom/nm²) and the weights of one electron's outcomes sum to 1 (``SimulatedWorld._weights``), so a
+spectrum's counts over all energies equal the dose and ln(I_total / I_ZLP) is t/λ.
+
 * ZLP: Gaussian of FWHM ``zlp_fwhm_eV`` with a 3 % Lorentzian tail of 3× the width (FEG tails),
-  cut off by a Gaussian of σ = 8 eV.
-* Plural plasmon scattering: order n has probability Poisson(n; t/λ) and a Lorentzian of FWHM
-  n·Γp at n·Ep (Ep = 22 eV, Γp = 9 eV), only at positive loss.
-* Valence/multiple-scattering background: (t/λ)·1e-3·(E/100 eV)^-3.5 per eV above ~60 eV.
-* Core-loss edges (per atom/nm² along the beam): a smoothed step at the onset decaying as
-  (E/E_onset)^-r, plus white lines (Lorentzians) at the L3/L2 or M5/M4 energies; all scaled by
-  exp(-t/λ) (single scattering). Onsets are the tabulated values of the physics notes.
-* Localised surface plasmon of each particle: a Lorentzian at its resonance with probability
-  2e-3·exp(-2b/L) at impact parameter b.
+  cut off by a Gaussian of σ = 8 eV; unit area.
+* Valence (plural) scattering, t/λ events per electron on average (Poisson): a single event is a
+  bulk plasmon (Drude loss function, Ep = 22 eV, Γp = 9 eV: zero at zero loss, E^-3 tail) with
+  probability 1 − ``VALENCE_TAIL_FRACTION``, else a valence/ionisation tail ∝ E^-3.5 above ~60 eV.
+  Order n: the Drude function of n·Ep, n·Γp (≈ the n-fold convolution) mixed in the same
+  proportion with the tail moved up by (n − 1)·Ep. Orders above ``MAX_PLASMON_ORDER`` are lumped
+  into the last.
+* Core-loss edges (area = cross-section per atom/nm²): a smoothed step at the onset decaying as
+  (E/E_onset)^-r, plus white lines (Lorentzians) at the L3/L2 or M5/M4 energies. Single scattering
+  (the edge alone) is scaled by exp(-t/λ) — the ZLP's own factor, so edge / ZLP = n·σ as in the
+  ratio method; the rest of the edge's electrons also lost a plasmon and sit in a copy moved up by
+  Ep and broadened by Γp (plural scattering). Onsets are the tabulated values of the physics notes.
+* Localised surface plasmon of each particle: a Lorentzian at its resonance (only at positive
+  loss: no gain without a laser) with probability 2e-3·exp(-2b/L) at impact parameter b; single
+  and plural (+Ep) parts as for the edges.
 """
 from __future__ import annotations
 
@@ -57,8 +67,12 @@ EDGES: tuple[EdgeModel, ...] = (
 
 PLASMON_ENERGY_EV = 22.0
 PLASMON_FWHM_EV = 9.0
-MAX_PLASMON_ORDER = 4
+#: highest valence order computed; the Poisson tail above it is lumped into it
+MAX_PLASMON_ORDER = 6
 LSP_PROBABILITY = 2e-3
+#: E^-3.5 tail density of the former model, per eV per unit t/λ: 1e-3·(E/100 eV)^-3.5 (turning on
+#: near 60 eV); its integral (0.219) is now the share of single valence events in the tail
+_TAIL_DENSITY_AT_100_EV = 1e-3
 
 
 def channel_edges(energy_eV: np.ndarray) -> np.ndarray:
@@ -77,30 +91,90 @@ def _lorentz_cdf(x: np.ndarray, centre: float, fwhm: float) -> np.ndarray:
     return 0.5 + np.arctan((x - centre) / (fwhm / 2)) / np.pi
 
 
+#: σ of the Gaussian that cuts the ZLP's Lorentzian tail, eV
+_ZLP_TAIL_CUTOFF_EV = 8.0
+
+
 def zlp(edges_eV: np.ndarray, fwhm_eV: float) -> np.ndarray:
     """Unit-area zero-loss peak integrated over each channel."""
     g = np.diff(_gauss_cdf(edges_eV, 0.0, fwhm_eV))
     centre = 0.5 * (edges_eV[1:] + edges_eV[:-1])
-    # a Lorentzian tail, cut off beyond ~10 eV: real ZLP tails do not reach the core-loss range
-    tail = np.diff(_lorentz_cdf(edges_eV, 0.0, 3 * fwhm_eV)) * np.exp(-0.5 * (centre / 8.0) ** 2)
+    # a Lorentzian tail, cut off beyond ~10 eV: real ZLP tails do not reach the core-loss range.
+    # ∫ Lorentzian(HWHM γ) · exp(-E²/2s²) dE = erfcx(γ / (s√2)): divide by it for unit area
+    half = 1.5 * fwhm_eV
+    tail = np.diff(_lorentz_cdf(edges_eV, 0.0, 3 * fwhm_eV)) * np.exp(-0.5 * (centre / _ZLP_TAIL_CUTOFF_EV) ** 2)
+    tail /= special.erfcx(half / (_ZLP_TAIL_CUTOFF_EV * np.sqrt(2)))
     return 0.97 * g + 0.03 * tail
 
 
-def plasmon_order(edges_eV: np.ndarray, n: int) -> np.ndarray:
-    """Unit-area n-th order plasmon (n ≥ 1), positive losses only."""
+def loss_lorentzian(edges_eV: np.ndarray, centre_eV: float, fwhm_eV: float) -> np.ndarray:
+    """Unit-area Lorentzian at ``centre_eV`` restricted to positive loss (a loss cannot be a gain
+    without a laser), integrated over channels."""
     e = np.clip(edges_eV, 0.0, None)
-    centre, width = n * PLASMON_ENERGY_EV, n * PLASMON_FWHM_EV
-    shape = np.diff(_lorentz_cdf(e, centre, width))
-    return shape / (1 - _lorentz_cdf(np.array(0.0), centre, width))
+    return np.diff(_lorentz_cdf(e, centre_eV, fwhm_eV)) / (1 - _lorentz_cdf(np.array(0.0), centre_eV, fwhm_eV))
 
 
-def valence_background(edges_eV: np.ndarray) -> np.ndarray:
-    """Background per unit t/λ (fraction per channel), ∝ E^-3.5 above ~60 eV."""
+def _drude_density(energy_eV: np.ndarray, n: int) -> np.ndarray:
+    """Drude loss function Im(-1/ε) of plasmon energy n·Ep and damping n·Γp (not normalised):
+    E·Γ·Ep² / ((E² − Ep²)² + (E·Γ)²), 0 at E ≤ 0. It rises ∝ E from zero loss and falls ∝ E^-3."""
+    e = np.clip(energy_eV, 0.0, None)
+    ep, gamma = n * PLASMON_ENERGY_EV, n * PLASMON_FWHM_EV
+    return e * gamma * ep ** 2 / ((e * e - ep * ep) ** 2 + (e * gamma) ** 2)
+
+
+_DRUDE_AREAS: dict[int, float] = {}
+
+
+def _drude_area(n: int) -> float:
+    """∫ _drude_density(E, n) dE over E > 0, closed form (u = E²: ∫ du / (u² + b·u + c)/2)."""
+    area = _DRUDE_AREAS.get(n)
+    if area is None:
+        ep, gamma = n * PLASMON_ENERGY_EV, n * PLASMON_FWHM_EV
+        b, c = gamma ** 2 - 2 * ep ** 2, ep ** 4
+        root = np.sqrt(4 * c - b * b)
+        area = float(0.5 * gamma * ep ** 2 * 2 / root * (np.pi / 2 - np.arctan(b / root)))
+        _DRUDE_AREAS[n] = area
+    return area
+
+
+def plasmon_order(edges_eV: np.ndarray, n: int) -> np.ndarray:
+    """Unit-area n-th order bulk plasmon (n ≥ 1), positive losses only: the Drude loss function
+    of n·Ep and n·Γp (peak at ≈ n·Ep, FWHM ≈ n·Γp), an approximation of the n-fold convolution
+    with the same zero onset and E^-3 tail (channel centre × width)."""
     centre = 0.5 * (edges_eV[1:] + edges_eV[:-1])
-    width = np.diff(edges_eV)
-    e = np.clip(centre, 1.0, None)
+    return _drude_density(centre, n) * np.diff(edges_eV) / _drude_area(n)
+
+
+def _tail_density(energy_eV: np.ndarray) -> np.ndarray:
+    """Valence tail per eV per unit t/λ (not normalised), ∝ E^-3.5 above ~60 eV, 0 at E ≤ 0."""
+    e = np.clip(energy_eV, 1.0, None)
     turn_on = 1 - np.exp(-((e / 60.0) ** 6))
-    return np.where(centre > 0, 1e-3 * (e / 100.0) ** -3.5 * turn_on * width, 0.0)
+    return np.where(energy_eV > 0, _TAIL_DENSITY_AT_100_EV * (e / 100.0) ** -3.5 * turn_on, 0.0)
+
+
+def _tail_fraction() -> float:
+    """∫ _tail_density over all energies (the E^-3.5 part beyond 4000 eV analytically)."""
+    e = np.linspace(0.0, 4000.0, 400_001)
+    d = _tail_density(e)
+    inside = float(np.sum(0.5 * (d[1:] + d[:-1])) * (e[1] - e[0]))
+    return inside + _TAIL_DENSITY_AT_100_EV * 100.0 / 2.5 * (4000.0 / 100.0) ** -2.5
+
+
+#: share of single valence events in the tail instead of the plasmon peak (0.219)
+VALENCE_TAIL_FRACTION = _tail_fraction()
+
+
+def valence_tail(edges_eV: np.ndarray) -> np.ndarray:
+    """Unit-area valence/ionisation tail (fraction per channel), ∝ E^-3.5 above ~60 eV."""
+    centre = 0.5 * (edges_eV[1:] + edges_eV[:-1])
+    return _tail_density(centre) * np.diff(edges_eV) / VALENCE_TAIL_FRACTION
+
+
+def valence_order(edges_eV: np.ndarray, n: int) -> np.ndarray:
+    """Unit-area spectrum of the electrons that lost energy in exactly ``n`` ≥ 1 valence events:
+    the n-th plasmon and the tail moved up by (n − 1)·Ep, in the single event's proportions."""
+    f = VALENCE_TAIL_FRACTION
+    return (1 - f) * plasmon_order(edges_eV, n) + f * valence_tail(edges_eV - (n - 1) * PLASMON_ENERGY_EV)
 
 
 def edge_shape(edges_eV: np.ndarray, edge: EdgeModel, broadening_eV: float) -> np.ndarray:
@@ -117,13 +191,31 @@ def edge_shape(edges_eV: np.ndarray, edge: EdgeModel, broadening_eV: float) -> n
     out = continuum * width
     for energy, fwhm, ratio in edge.white_lines:
         area = ratio * edge.sigma_nm2_per_eV * np.pi * fwhm / 2  # peak height = ratio × continuum
-        out = out + area * np.diff(_lorentz_cdf(edges_eV, energy, np.hypot(fwhm, broadening_eV)))
+        out = out + area * loss_lorentzian(edges_eV, energy, np.hypot(fwhm, broadening_eV))
     return out
 
 
-def lorentzian_per_channel(edges_eV: np.ndarray, centre_eV: float, fwhm_eV: float) -> np.ndarray:
-    """Unit-area Lorentzian integrated over channels (used for particle plasmons)."""
-    return np.diff(_lorentz_cdf(edges_eV, centre_eV, fwhm_eV))
+def edge_plural(edges_eV: np.ndarray, edge: EdgeModel) -> np.ndarray:
+    """The edge of the electrons that also lost a plasmon: moved up by Ep, broadened by Γp (an
+    approximation of the convolution with the plasmon); same area as :func:`edge_shape`."""
+    return edge_shape(edges_eV - PLASMON_ENERGY_EV, edge, PLASMON_FWHM_EV)
+
+
+_EDGE_AREAS: dict[str, float] = {}
+
+
+def edge_area_nm2(edge: EdgeModel) -> float:
+    """Total cross-section (nm²) of ``edge`` over all energies for one atom/nm²: the probability
+    per atom/nm² that an electron loses energy to it (power-law tail beyond 50 keV analytic)."""
+    area = _EDGE_AREAS.get(edge.label)
+    if area is None:
+        grid = np.concatenate([np.arange(0.0, 5000.0, 0.05), np.geomspace(5000.0, 50_000.0, 20_001)])
+        area = float(edge_shape(grid, edge, 0.3).sum())
+        factor = 2.0 if edge.delayed_max_eV > 0 else 1.0
+        r = edge.exponent
+        area += factor * edge.sigma_nm2_per_eV * edge.onset_eV * (50_000.0 / edge.onset_eV) ** (1 - r) / (r - 1)
+        _EDGE_AREAS[edge.label] = area
+    return area
 
 
 def edge_by_label(label: str) -> EdgeModel:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from detectors.calibration import EnergyCalibration
+
 
 @dataclasses.dataclass
 class LaserState:
@@ -49,10 +51,7 @@ class BeamState:
     blanked: bool = False
 
 
-@dataclasses.dataclass
-class SpectrometerState:
-    """EELS spectrometer: energy axis of the camera columns (loss in eV, increasing with column)."""
-
-    energy_offset_eV: float = -20.0
-    dispersion_eV_per_channel: float = 0.1
-    channels: int = 1024
+#: EELS spectrometer: energy axis of the camera columns (loss in eV, increasing with column). The
+#: instrument's own calibration type: on a simulated instrument ``world.spectrometer`` is the very
+#: object the instrument owns (``Instrument.spectrometer``), so the world follows it.
+SpectrometerState = EnergyCalibration

@@ -183,11 +183,12 @@ class SimulatedWorld:
             edges = spectra.channel_edges(self.energy_axis_eV()) + shift_eV
             fwhm = self.beam.zlp_fwhm_eV
             rows = [spectra.zlp(edges, fwhm)]
-            rows += [spectra.plasmon_order(edges, n) for n in range(1, spectra.MAX_PLASMON_ORDER + 1)]
-            rows.append(spectra.valence_background(edges))
+            rows += [spectra.valence_order(edges, n) for n in range(1, spectra.MAX_PLASMON_ORDER + 1)]
             rows += [spectra.edge_shape(edges, e, fwhm) for e in spectra.EDGES]
-            rows += [spectra.lorentzian_per_channel(edges, p.resonance_eV, p.resonance_fwhm_eV)
+            rows += [spectra.edge_plural(edges, e) for e in spectra.EDGES]
+            rows += [spectra.loss_lorentzian(edges, p.resonance_eV, p.resonance_fwhm_eV)
                      for p in self.specimen.particles]
+            rows += [spectra.plasmon_order(edges - p.resonance_eV, 1) for p in self.specimen.particles]
             basis = np.array(rows)
             if len(self._basis_cache) > 64:
                 self._basis_cache.clear()
@@ -195,18 +196,31 @@ class SimulatedWorld:
         return basis
 
     def _weights(self, comp: LocalComposition) -> np.ndarray:
-        """Per-position weights (N, K) matching :meth:`_basis`."""
+        """Per-position weights (N, K) matching :meth:`_basis`; each row sums to 1 (with the
+        unit-area shapes of :mod:`~detectors.simulation.spectra`: counts = dose).
+
+        An electron suffers Poisson(t/λ) valence events and, independently, at most one rare
+        event: a core loss to edge k (probability n_k·σ_k, σ_k = :func:`spectra.edge_area_nm2`)
+        or a particle plasmon j (p_j); ``none`` = 1 − Σ n_k·σ_k − Σ p_j is the chance of neither.
+        The ZLP has none·exp(-t/λ); a rare event without a valence loss has its probability times
+        the ZLP's none·exp(-t/λ) (so edge / ZLP = n·σ, the ratio method), the rest of it is plural.
+        """
         tl = comp.t_over_lambda
-        cols = [np.exp(-tl)]
-        fact = 1.0
-        for n in range(1, spectra.MAX_PLASMON_ORDER + 1):
-            fact *= n
-            cols.append(np.exp(-tl) * tl ** n / fact)
-        cols.append(tl)
-        cols += [comp.areal_density_per_nm2(e.element) for e in spectra.EDGES]
-        cols += [spectra.LSP_PROBABILITY * np.exp(-2 * comp.impact_nm[:, j] / p.decay_length_nm)
-                 for j, p in enumerate(self.specimen.particles)]
-        return np.stack(cols, axis=1)
+        order = np.arange(spectra.MAX_PLASMON_ORDER + 1)
+        poisson = np.exp(-tl[:, None]) * tl[:, None] ** order / special.factorial(order)
+        poisson[:, -1] += np.clip(1.0 - poisson.sum(axis=1), 0.0, None)  # orders above the last
+        n = tl.size
+        atoms = np.stack([comp.areal_density_per_nm2(e.element) for e in spectra.EDGES], axis=1)
+        decay = np.array([p.decay_length_nm for p in self.specimen.particles]).reshape(1, -1)
+        lsp = spectra.LSP_PROBABILITY * np.exp(-2 * comp.impact_nm.reshape(n, -1) / decay)
+        areas = np.array([spectra.edge_area_nm2(e) for e in spectra.EDGES])
+        none = 1.0 - atoms @ areas - lsp.sum(axis=1)
+        if np.any(none < 0):
+            raise ValueError(f"core-loss and particle-plasmon probabilities add up to {1 - none.min():.3g}; "
+                             "at most 1 is possible")
+        single = (none * poisson[:, 0])[:, None]
+        return np.concatenate([none[:, None] * poisson, atoms * single, atoms * (1.0 - single),
+                               lsp * single, lsp * (1.0 - single)], axis=1)
 
     def eels_fraction(self, comp: LocalComposition) -> np.ndarray:
         """Noise-free spectra (N, channels): fraction of the electrons per channel, with the

@@ -22,7 +22,7 @@ from detectors.common.simbase import SimulatedInstrument
 from detectors.common.transport import Transport
 
 from .config import ApertureConfig
-from .errors import BadReply, InstrumentError, check_range
+from .errors import BadReply, InstrumentError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 CMD_HOME = 1
@@ -47,6 +47,7 @@ def decode_frame(frame: bytes) -> tuple[int, int, int]:
     return FRAME.unpack(frame)
 
 
+@names_its_device
 class ApertureMotors:
     """Driver of the aperture motors; positions in µm through ``config.microstep_um``.
 

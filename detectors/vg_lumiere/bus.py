@@ -32,10 +32,11 @@ from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
 
 from .config import HTConfig, ProbeShiftConfig, StageConfig
-from .errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range
+from .errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 
+@names_its_device
 class _LineDevice:
     """One-line request/reply over a transport; ``ERR`` replies raise :class:`InstrumentError`."""
 
@@ -70,6 +71,7 @@ class _LineDevice:
         return values
 
 
+@names_its_device
 class HighTension(_LineDevice):
     """High tension of the gun: one of the table's values (V) or off."""
 
@@ -104,6 +106,7 @@ class HighTension(_LineDevice):
         self._ok("HT OFF")
 
 
+@names_its_device
 class ProbeUnit(_LineDevice):
     """Probe shift (``CSH``, nm, microscope frame (dy, dx)) and beam blanker of the scan unit."""
 
@@ -133,6 +136,7 @@ class ProbeUnit(_LineDevice):
         self._ok(f"BLANK {1 if blanked else 0}")
 
 
+@names_its_device
 class Stage(_LineDevice):
     """Stage x/y in nm, with limits and move completion polled on an injected clock.
 

@@ -149,6 +149,8 @@ def connect_column(config: VGConfig | Mapping[str, Any], *, spectrometer: Spectr
         for name, d in TCP_DEVICES.items():
             section = getattr(config, d.section)
             opened[name] = SocketTransport(section.host, section.port, section.timeout_s)
+        for name, transport in opened.items():  # name the instrument in its transport's errors
+            transport.name = f"VG column {SUBSYSTEMS[name]} on {transport.name}"
         column = column_from_transports(opened, config, spectrometer=spectrometer, owned=list(opened.values()))
         if check:
             check_every_device_answers(column)

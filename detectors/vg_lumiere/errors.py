@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError,
-                                    DeviceTimeout, InstrumentError, LimitError, check_range)
+                                    DeviceTimeout, InstrumentError, LimitError, check_range,
+                                    names_its_device)
 
 __all__ = ["BadReply", "ChecksumError", "ConnectionLost", "ControlRangeError", "DeviceError",
            "DeviceTimeout", "InstrumentError", "InterlockEvent", "InterlockTripped", "LimitError",
-           "ReadOnlyControl", "SubsystemTimeout", "UnknownControl", "check_range"]
+           "ReadOnlyControl", "SubsystemTimeout", "UnknownControl", "check_range", "names_its_device"]
 
 
 class UnknownControl(LookupError):
@@ -49,6 +50,8 @@ class SubsystemTimeout(DeviceTimeout):
     subsystem : str
         Which instrument was silent, e.g. ``"lens power supply"``.
     """
+
+    device_kind = "VG column"
 
     def __init__(self, subsystem: str, detail: str = "") -> None:
         self.subsystem = subsystem
@@ -93,11 +96,15 @@ class InterlockEvent:
 class InterlockTripped(DeviceError):
     """An interlock tripped (or is still latched) and the requested action was stopped.
 
+    ``device`` is ``"VG column"``.
+
     Attributes
     ----------
     events : tuple of InterlockEvent
         The trips that caused this error (each says why and what was made safe).
     """
+
+    device_kind = "VG column"
 
     def __init__(self, events: "list[InterlockEvent] | tuple[InterlockEvent, ...]", message: str = "") -> None:
         self.events = tuple(events)

@@ -24,7 +24,7 @@ from detectors.common.simbase import LineInstrument
 from detectors.common.transport import Transport
 
 from .config import LensConfig
-from .errors import BadReply, InstrumentError, check_range
+from .errors import BadReply, InstrumentError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 LENS_CHANNELS: dict[str, int] = {"OL": 1, "C1": 2, "C2": 3}
@@ -86,6 +86,7 @@ class ObjectiveThermalModel:
         return self._current
 
 
+@names_its_device
 class LensSupply:
     """Driver of the lens power supply.
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from detectors.common.config_tables import with_timeouts
 from detectors.common.simbase import Fault, SimulatedInstrument
-from detectors.common.transport import PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .apertures import SimulatedApertureMotors
@@ -52,7 +52,7 @@ class SimulatedVGColumn:
     probe_shift : object, optional
         The scan's probe shift (``set_shift_nm``), kept equal to ``CSH``.
     serial : {"pty", "tcp"}
-        How the serial instruments are served (pty pairs through pyserial, or sockets).
+        How the serial instruments are served (pty pairs through pyserial, or sockets; default: ptys where they exist, sockets on Windows).
     timeout_s : float, optional
         If given, replaces the read timeout of every driver's config (wall-clock s).
     connect : bool
@@ -81,7 +81,7 @@ class SimulatedVGColumn:
     """
 
     def __init__(self, world: SimulatedWorld, config: VGConfig | Mapping[str, Any] | None = None, *,
-                 probe_shift: object | None = None, serial: str = "pty", timeout_s: float | None = None,
+                 probe_shift: object | None = None, serial: str = DEFAULT_SERIAL_SERVER, timeout_s: float | None = None,
                  connect: bool = True) -> None:
         if serial not in ("pty", "tcp"):
             raise ValueError(f"serial must be 'pty' or 'tcp', got {serial!r}")

@@ -25,7 +25,7 @@ import re
 from detectors.common.simbase import LineInstrument, SimulatedInstrument
 from detectors.common.transport import Transport
 
-from .errors import BadReply, ChecksumError, InstrumentError
+from .errors import BadReply, ChecksumError, InstrumentError, names_its_device
 from .physics import ColumnPhysics
 
 PARAM_PRESSURE = 740
@@ -77,6 +77,7 @@ def decode_pressure_hPa(data: str) -> float:
     return int(data[:4]) / 1000.0 * 10.0 ** (int(data[4:]) - 20)
 
 
+@names_its_device
 class PfeifferGauge:
     """Column gauge driver (Pfeiffer protocol): :meth:`pressure_Pa`."""
 
@@ -99,6 +100,7 @@ class PfeifferGauge:
         return decode_pressure_hPa(data) * 100.0
 
 
+@names_its_device
 class GunGauge:
     """Gun gauge driver: ``GDAT? <channel>`` → 15-byte reply; :meth:`pressure_Pa`."""
 

@@ -116,9 +116,10 @@ class Scenario:
     def configure(self, instrument: Instrument, seed: int = 0, *, owns_instrument: bool = True) -> TrainingSession:
         """Set an existing simulated instrument's world up for this scenario (the Swift panel's
         Start). Raises ``ValueError`` with the reason when the instrument is not simulated."""
-        if instrument.world is None:
-            raise ValueError("training scenarios need the simulated instrument; this site's devices are "
-                             "real hardware (start Swift without LUMIERE_CONFIG, or with a simulated site file)")
+        if instrument.world is None or not instrument.fully_simulated:
+            real = ", ".join(d for d, sim in instrument.simulated.items() if not sim) or "devices"
+            raise ValueError(f"training scenarios need the simulated instrument; this site's {real} "
+                             "are real hardware (start Swift without LUMIERE_CONFIG, or with a simulated site file)")
         session = self._configure(instrument, seed)
         session.owns_instrument = owns_instrument
         return session

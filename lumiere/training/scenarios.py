@@ -108,7 +108,7 @@ class DriftMap(Scenario):
     MAX_ERROR = 0.1
 
     def _configure(self, instrument, seed: int) -> TrainingSession:
-        from drift_eels.session import configure_simulation
+        from detectors.simulation.setup import configure_simulation
         configure_simulation(instrument.world, drift_nm_per_min=self.DRIFT_NM_PER_MIN,
                              random_walk_nm_per_sqrt_min=0.5, current_pA=200.0, seed=seed + 1)
         return TrainingSession(self.name, seed, instrument, {"drift_nm_per_min": self.DRIFT_NM_PER_MIN,
@@ -117,10 +117,12 @@ class DriftMap(Scenario):
     def parameters(self, session: TrainingSession, correct_drift: bool = True, size_px: int = 32,
                    n_sequences: int = 6, dwell_s: float = 0.02):
         from detectors.interfaces import ScanFrame
-        from drift_eels.parameters import DriftSIParameters
-        from drift_eels.session import default_regions
+        from detectors.simulation.setup import drift_si_targets_nm
+        from drift_eels.parameters import DriftSIParameters, region_around
         survey = ScanFrame(size_px=(256, 256), fov_nm=512.0)
-        si_rect, ref_rect = default_regions(session.world, survey, si_fov_nm=2.0 * size_px, reference_size_nm=96.0)
+        si_centre, ref_centre = drift_si_targets_nm(session.world)
+        si_rect = region_around(survey, si_centre, 2.0 * size_px)
+        ref_rect = region_around(survey, ref_centre, 96.0)
         return DriftSIParameters(survey, si_rect, ref_rect, si_shape_px=(size_px, size_px), dwell_s=dwell_s,
                                  n_sequences=n_sequences, correct_drift=correct_drift)
 

@@ -58,6 +58,11 @@ def scan_result_from_xdata(scan: DataAndMetadata.DataAndMetadata, laser_off: Dat
     power_uW = np.ones(n)
     off_power = 0.0
     if power is not None:
+        from nionswift_plugin.lumiere.displays import table_from_xdata
+
+        table = table_from_xdata(power)  # a panel's power log is a line plot holding its table
+        if table is not None:
+            power = DataAndMetadata.new_data_and_metadata(table[1])
         if len(power.data_shape) != 2 or power.data_shape[0] != n or power.data_shape[1] < 2:
             raise InputError(f"the power log must be ({n}, ≥2) with the power in µW in column 1, "
                              f"got shape {tuple(power.data_shape)}")

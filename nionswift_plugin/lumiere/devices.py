@@ -11,10 +11,8 @@ from detectors.instrument import Instrument, build_instrument
 from detectors.merlin.camera import MerlinEELSCamera
 from nionswift_plugin.lumiere.cl_camera_device import CL_CAMERA_ID, LumiereCLCamera, create_cl_camera
 from nionswift_plugin.lumiere.eels_camera_device import CameraBackend, LumiereEELSCamera, MerlinBackend, WorldBackend
-
-EELS_CAMERA_ID = "lumiere_eels_camera"
 from nionswift_plugin.lumiere.scan_device import LumiereScanModule
-from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
+from nionswift_plugin.lumiere.stem_device import EELS_CAMERA_ID, INSTRUMENT_ID, LumiereInstrument
 
 
 @dataclasses.dataclass
@@ -32,6 +30,7 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     """Build the instrument and its Swift device adapters (not yet registered)."""
     if not isinstance(config, SiteConfig):
         config = load_config(config)
+    # a virtual clock only matters when every device is simulated (else the world runs in real time)
     if real_time and config.clock_speed is None:
         values = {k: dict(v) for k, v in config.values.items()}
         values["world"]["clock_speed"] = 1.0
@@ -42,7 +41,9 @@ def create_devices(config: SiteConfig | str | None = None, *, real_time: bool = 
     camera = LumiereEELSCamera(stem, scan_module, _camera_backend(config, instrument), EELS_CAMERA_ID)
     setattr(camera, "camera_panel_type", "eels")
     camera_module = CameraDevice.CameraModule(INSTRUMENT_ID, camera, CameraDevice.CameraSettings(EELS_CAMERA_ID, 0.01))
-    cl_camera, cl_camera_module = create_cl_camera(stem, scan_module)
+    # a real CL spectrometer has no camera driver yet: Swift gets no CL camera then
+    cl_camera, cl_camera_module = (create_cl_camera(stem, scan_module) if instrument.simulated["cl"]
+                                   else (None, None))
     return LumiereDevices(instrument, stem, scan_module, camera, camera_module, cl_camera, cl_camera_module)
 
 

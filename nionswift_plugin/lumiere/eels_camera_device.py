@@ -87,7 +87,8 @@ class MerlinBackend:
 
     def __init__(self, camera: MerlinEELSCamera, instrument: Instrument) -> None:
         self.camera = camera
-        self.world = instrument.world
+        #: the world only behind the simulated Merlin (a real Merlin's positions are the real beam's)
+        self.world = instrument.world if instrument.simulated.get("eels_camera", False) else None
 
     def frame(self, exposure_s: float) -> np.ndarray:
         return self.camera.acquire_frames(1, exposure_s)[0].astype(np.float32)
@@ -110,7 +111,8 @@ class BackendSimulator:
 
     def __init__(self, backend: CameraBackend, instrument: Instrument) -> None:
         self.backend = backend
-        self.spectrometer = instrument.world.spectrometer
+        #: the instrument's energy calibration (the world's spectrometer on a simulator)
+        self.spectrometer = instrument.spectrometer
 
     def close(self) -> None:
         pass
@@ -206,7 +208,7 @@ class _SyncState:
     def __init__(self, camera: LumiereEELSCamera, params: camera_base.CameraFrameParameters,
                  collection_shape: tuple[int, ...]) -> None:
         self.camera = camera
-        self.world = camera.lumiere.world
+        self.clock = camera.lumiere.clock
         self.exposure_s = params.exposure_ms / 1000.0
         self.binning = params.binning or 1
         self.summed = params.processing == "sum_project"
@@ -259,8 +261,9 @@ class _SyncState:
             flat[visits.order] = _bin_frames(spectra, self.binning, self.binning)
         # a real detector keeps exposing while the host handles the previous block: pace against
         # the acquisition's own schedule, so host overhead between blocks is absorbed
-        if not self.world.clock.is_virtual:
-            ahead = self.schedule_start_wall + (self.done + n) * self.exposure_s / self.world.clock.speed - time.monotonic()
+        if not getattr(self.clock, "is_virtual", False):  # the wall clock: speed 1
+            speed = getattr(self.clock, "speed", None) or 1.0
+            ahead = self.schedule_start_wall + (self.done + n) * self.exposure_s / speed - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
         self.done += n

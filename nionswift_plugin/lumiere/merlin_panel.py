@@ -14,17 +14,18 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from detectors.merlin.camera import MerlinEELSCamera
 from detectors.merlin.errors import MerlinError
 from detectors.merlin.settings import MerlinSettings
-from nionswift_plugin.lumiere.workflow_panel import Field
+from nionswift_plugin.lumiere.workflow_panel import Field, FieldModels, field_widget, text_area
 
 PANEL_ID = "lumiere-merlin-panel"
 FIELDS = (
-    Field("counter_depth", "Counter depth", 12, int, "bit"),
+    Field("counter_depth", "Counter depth", 12, int, "bit", choices=("1", "6", "12", "24")),
     Field("threshold0_keV", "Threshold 0", 10.0, float, "keV"),
     Field("threshold1_keV", "Threshold 1", 0.0, float, "keV"),
-    Field("continuous_rw", "Continuous read/write (0/1)", 0, int),
+    Field("continuous_rw", "Continuous read/write", False, bool),
     Field("exposure_ms", "Exposure", 1.0, float, "ms"),
 )
 
@@ -41,18 +42,14 @@ class MerlinSettingsHandler(Declarative.Handler):
     def __init__(self, document_controller: typing.Any) -> None:
         super().__init__()
         self.document_controller = document_controller
-        self.models = {f.name: Model.PropertyModel(str(f.default)) for f in FIELDS}
-        for f in FIELDS:
-            setattr(self, f"field_{f.name}", self.models[f.name])
+        self.field_models = FieldModels(self, FIELDS)  # counter depth: combo box; continuous r/w: check box
+        self.models = self.field_models.models
         self.status = Model.PropertyModel("")
         u = Declarative.DeclarativeUI()
-        rows = [u.create_row(u.create_label(text=f.label + (f" ({f.units})" if f.units else "")), u.create_stretch(),
-                             u.create_line_edit(text=f"@binding(field_{f.name}.value)", width=80), spacing=8)
-                for f in FIELDS]
-        self.ui_view = u.create_column(*rows, u.create_row(
+        self.ui_view = u.create_column(*(field_widget(u, f) for f in FIELDS), u.create_row(
             u.create_push_button(text="Read from detector", on_clicked="read_clicked"),
             u.create_push_button(text="Apply", on_clicked="apply_clicked"), u.create_stretch(), spacing=8),
-            u.create_label(text="@binding(status.value)", word_wrap=True), u.create_stretch(), spacing=6, margin=8)
+            text_area(u, "status.value"), u.create_stretch(), spacing=6, margin=8)
         self.read_clicked()
 
     def read_clicked(self, widget: typing.Any = None) -> None:
@@ -63,10 +60,10 @@ class MerlinSettingsHandler(Declarative.Handler):
         try:
             s = camera.read_settings()
         except MerlinError as e:
-            self.status.value = f"Could not read the Merlin: {e}"
+            self.status.value = f"Could not read the Merlin: {describe_error(e)}"
             return
         values = {"counter_depth": s.counter_depth, "threshold0_keV": s.thresholds_keV[0],
-                  "threshold1_keV": s.thresholds_keV[1], "continuous_rw": int(s.continuous_rw),
+                  "threshold1_keV": s.thresholds_keV[1], "continuous_rw": bool(s.continuous_rw),
                   "exposure_ms": s.acquisition_time_ms}
         for name, value in values.items():
             self.models[name].value = str(value)
@@ -78,11 +75,7 @@ class MerlinSettingsHandler(Declarative.Handler):
             self.status.value = "No Merlin on this instrument (site file: eels_camera.backend)."
             return
         try:
-            p = {f.name: f.parse(self.models[f.name].value or "") for f in FIELDS}
-            if p["counter_depth"] not in (1, 6, 12, 24):
-                raise ValueError(f"Counter depth = {p['counter_depth']} bit; allowed: 1, 6, 12, 24")
-            if p["continuous_rw"] not in (0, 1):
-                raise ValueError(f"Continuous read/write = {p['continuous_rw']}; allowed: 0 or 1")
+            p = self.field_models.parse(FIELDS)  # counter depth one of 1, 6, 12, 24; the switch on/off
             for key in ("threshold0_keV", "threshold1_keV"):
                 if not 0.0 <= p[key] <= 999.99:
                     raise ValueError(f"{key} = {p[key]} keV outside 0–999.99 keV")
@@ -98,7 +91,7 @@ class MerlinSettingsHandler(Declarative.Handler):
         try:
             camera.apply_settings(settings)
         except MerlinError as e:
-            self.status.value = f"The Merlin refused: {e}"
+            self.status.value = f"The Merlin refused: {describe_error(e)}"
             return
         hardware_source = HardwareSource.HardwareSourceManager().get_hardware_source_for_hardware_source_id(
             "lumiere_eels_camera")
@@ -115,6 +108,10 @@ class MerlinSettingsPanel(Panel.Panel):
         super().__init__(document_controller, panel_id, "Merlin settings")
         self.handler = MerlinSettingsHandler(document_controller)
         self.widget = Declarative.DeclarativeWidget(document_controller.ui, document_controller.event_loop, self.handler)
+
+    def close(self) -> None:
+        self.handler.field_models.close()
+        super().close()
 
 
 def register() -> None:

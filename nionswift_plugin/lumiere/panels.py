@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import typing
 
-import numpy as np
-
 from detectors.interfaces import ScanFrame
-from drift_eels.parameters import DriftSIParameters, region_around
-from drift_eels.session import default_regions
+from drift_eels.parameters import SI_CUBES, SPARSE_SI_CUBES, DriftSIParameters, check_si_memory, region_around
+from detectors.simulation.setup import drift_si_targets_nm
 from drift_eels.sparse_si import PATTERNS, acquire_sparse_spectrum_image
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
 from drift_eels.workflow import DriftCorrectedSI
@@ -16,6 +14,7 @@ from eegs.devices import EEGSDevices
 from eegs.scans import WavelengthScan, WavelengthScanParameters
 from lumiere.sinks import Axis, Sink
 from lumiere.tasks import TaskControl
+from nionswift_plugin.lumiere import displays
 from nionswift_plugin.lumiere.workflow_panel import Field, WorkflowHandler
 
 
@@ -65,6 +64,9 @@ class SpectrumImageHandler(WorkflowHandler):
             if visits < max(3, p["live_components"]):
                 raise ValueError(f"sampling = {p['sampling']} of {p['size_px']}×{p['size_px']} px visits {visits} "
                                  f"pixels; at least {max(3, p['live_components'])} are needed")
+        check_si_memory(f"SI size = {p['size_px']} px", (p["size_px"], p["size_px"]),
+                        _instrument().spectrum_imager.energy_axis_eV().size,
+                        SI_CUBES if p["sampling"] >= 1 else SPARSE_SI_CUBES)
 
     def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
         instrument = _instrument()
@@ -117,6 +119,9 @@ class EEGSWavelengthScanHandler(WorkflowHandler):
         write_analysis(sink, analysis)
         task.progress(1.0, "analysed")
         summary = analysis.summary()
+        text = displays.resonance_text(summary)
+        self.set_result_text(text)
+        write_gain_plot(sink, analysis, summary, text)
         if "resonance_centre_nm" in summary:
             return (f"Resonance at {summary['resonance_centre_nm']:.1f} nm "
                     f"({summary['resonance_centre_eV']:.3f} eV), FWHM {1000 * summary['resonance_fwhm_eV']:.0f} meV, "
@@ -124,32 +129,23 @@ class EEGSWavelengthScanHandler(WorkflowHandler):
         return f"No resonance fitted: {summary.get('resonance_error', 'too few points')}."
 
 
-class _DriftPlotSink:
-    """Passes everything to ``sink`` and also keeps a line-plot view of the drift log: a
-    (3, sequences) result — measured dy, dx and |d| in nm — that Swift shows as three layers."""
-
-    ROWS = (1, 2, 3)  # measured_dy_nm, measured_dx_nm, measured_abs_nm in drift_eels.workflow.LOG_COLUMNS
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-
-    def create(self, name: str, shape: tuple[int, ...], axes: typing.Sequence[Axis], **kwargs: typing.Any) -> None:
-        self.sink.create(name, shape, axes, **kwargs)
-        if name == "drift_log":
-            self.sink.create("drift_plot", (len(self.ROWS), shape[0]),
-                             [Axis("drift: dy, dx, |d|", "", navigate=True), Axis("sequence", "")],
-                             title="Drift (nm): dy, dx, |d| per sequence")
-
-    def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
-        self.sink.write(name, index, data)
-        if name == "drift_log" and isinstance(index, (int, np.integer)):
-            self.sink.write("drift_plot", np.s_[:, index], np.asarray(data)[list(self.ROWS)])
-
-    def update_metadata(self, name: str, metadata: dict) -> None:
-        self.sink.update_metadata(name, metadata)
-
-    def finish(self, name: str | None = None) -> None:
-        self.sink.finish(name)
+def write_gain_plot(sink: Sink, analysis: typing.Any, summary: dict, text: str, name: str = "eegs_gain") -> None:
+    """Result ``name``: gain per µW vs photon energy (measured, interpolated on a uniform ħω grid)
+    and the Lorentzian fit, as a two-layer line plot titled with the fit values; nothing when
+    fewer than two points have a gain."""
+    try:
+        plot, axis = displays.gain_plot(analysis.photon_energy_eV, analysis.gain_per_uW, analysis.resonance)
+    except ValueError:
+        return
+    layers = ["measured gain", "Lorentzian fit" if analysis.resonance is not None else "no fit"]
+    sink.create(name, plot.shape, [Axis("layer", "", navigate=True), axis], dtype="float64",
+                metadata={**summary, "display": {"layers": layers, "intensity": "1/µW", "caption": text},
+                          "measured_photon_energy_eV": [float(v) for v in analysis.photon_energy_eV],
+                          "measured_gain_per_uW": [float(v) for v in analysis.gain_per_uW],
+                          "measured_gain_err_per_uW": [float(v) for v in analysis.gain_err_per_uW]},
+                title=f"EEGS gain (1/µW) vs photon energy (eV) — {text}")
+    sink.write(name, slice(None), plot)
+    sink.finish(name)
 
 
 class DriftCorrectedSIHandler(WorkflowHandler):
@@ -175,13 +171,9 @@ class DriftCorrectedSIHandler(WorkflowHandler):
 
     def __init__(self, document_controller: typing.Any) -> None:
         super().__init__(document_controller)
-        world = getattr(_instrument(), "world", None)
-        if world is not None:
-            si, ref = default_regions(world, self.survey)
-            for rect, prefix in ((si, "si"), (ref, "ref")):
-                top, left, height, width = rect
-                y, x = self.survey.to_microscope_nm((top + height / 2 - 128) * self.survey.pixel_size_nm,
-                                                    (left + width / 2 - 128) * self.survey.pixel_size_nm)
+        instrument = _instrument()
+        if instrument is not None and instrument.fully_simulated:  # targets on the simulated specimen
+            for (y, x), prefix in zip(drift_si_targets_nm(instrument.world), ("si", "ref")):
                 self.models[f"{prefix}_center_y_nm"].value = f"{float(y):.1f}"
                 self.models[f"{prefix}_center_x_nm"].value = f"{float(x):.1f}"
 
@@ -199,7 +191,7 @@ class DriftCorrectedSIHandler(WorkflowHandler):
     def run_workflow(self, p: dict[str, typing.Any], sink: Sink, task: TaskControl) -> str:
         instrument = _instrument()
         acquire_survey(instrument.scan, self.survey, sink, task=task.subtask(0.0, 0.05))
-        workflow = DriftCorrectedSI.from_instrument(instrument, self._parameters(p), _DriftPlotSink(sink),
+        workflow = DriftCorrectedSI.from_instrument(instrument, self._parameters(p), sink,
                                                     task=task.subtask(0.05, 0.95))
         result = workflow.run()
         log = result.drift_log()

@@ -16,7 +16,7 @@ from nion.utils import Geometry
 
 from detectors.instrument import Instrument
 from detectors.interfaces import ScanFrame
-from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, SimulatedScanGenerator, Visits
+from detectors.scan import BlockData, LineEdges, OutputLine, ScanGenerator, Visits
 from nionswift_plugin.lumiere.stem_device import INSTRUMENT_ID, LumiereInstrument
 
 SCAN_DEVICE_ID = "lumiere_scan"
@@ -205,8 +205,9 @@ class LumiereScanDevice(ScanDevice.Device):
         self._Device__channels = [ScanDevice.Channel(0, "HAADF", True), ScanDevice.Channel(1, "ADF", False)]
         self.lumiere = instrument.lumiere
         lumiere = instrument.lumiere
-        self.generator: ScanGenerator = (lumiere.scan_generator if lumiere.scan_generator is not None
-                                         else SimulatedScanGenerator(lumiere.world, lumiere.probe_shift))
+        if lumiere.scan_generator is None:
+            raise ValueError("the Lumière scan device needs the instrument's scan generator (build_instrument makes one)")
+        self.generator: ScanGenerator = lumiere.scan_generator
         scan_box.device = self
         self.pixel_order: np.ndarray | None = None
         self._last_visits: PixelVisits | SyncScan | None = None
@@ -262,17 +263,6 @@ class LumiereScanDevice(ScanDevice.Device):
     def output_timeline(self) -> dict[int, LineEdges]:
         """Edges of every output over one frame of the generator's present configuration."""
         return self.generator.edge_timeline()
-
-    def set_scan_context_probe_position(self, scan_context: typing.Any,
-                                        probe_position: Geometry.FloatPoint | None) -> None:
-        """Spot mode: the stem controller works out where Swift's probe graphic points (world
-        beam, probe shift included); the scan generator is then commanded there (on the TCP
-        backend this is what moves a real beam)."""
-        super().set_scan_context_probe_position(scan_context, probe_position)
-        world = self.lumiere.world
-        if probe_position is not None and world is not None:
-            dy, dx = self.lumiere.probe_shift.get_shift_nm()
-            self.generator.set_probe_position_nm(world.beam.probe_y_nm - dy, world.beam.probe_x_nm - dx)
 
     # -- free-running frames ------------------------------------------------------------------------
     def _frame(self, frame_parameters: scan_base.ScanFrameParameters) -> ScanFrame:

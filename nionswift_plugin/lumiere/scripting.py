@@ -38,6 +38,7 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanFrame
+from lumiere.outputs import new_file
 from lumiere.sinks import Axis, CompositeSink, HDF5Sink, MemorySink, Sink
 from lumiere.tasks import TaskControl
 from nionswift_plugin.lumiere.scripting_support import (ApiDataItemSink, OfflineItem, ProgressFn,
@@ -77,6 +78,7 @@ class RunResult:
     summary: str = ""
     value: typing.Any = None  #: the workflow's own return value (e.g. an EEGSScanResult)
     metadata: dict[str, dict] = dataclasses.field(default_factory=dict)
+    hdf5_path: pathlib.Path | None = None  #: the file written (a numbered name if the one asked for existed)
 
     def xdata(self, name: str) -> typing.Any:
         """A result as calibrated ``DataAndMetadata`` (nm, eV, λ in nm)."""
@@ -175,7 +177,8 @@ class Lumiere:
         if api_sink is not None:
             sinks.append(api_sink)
         if hdf5_path is not None:
-            sinks.append(HDF5Sink(pathlib.Path(hdf5_path)))
+            hdf5_path = new_file(hdf5_path)  # never replaces a file: the next free numbered name
+            sinks.append(HDF5Sink(hdf5_path))
         progress = self._progress
         if progress == "print":
             progress = printing_progress(label)
@@ -187,7 +190,8 @@ class Lumiere:
         return RunResult({k: r.data for k, r in memory.results.items()},
                          {k: r.axes for k, r in memory.results.items()},
                          dict(api_sink.data_items) if api_sink else {}, summary, value,
-                         {k: dict(r.metadata) for k, r in memory.results.items()})
+                         {k: dict(r.metadata) for k, r in memory.results.items()},
+                         pathlib.Path(hdf5_path) if hdf5_path is not None else None)
 
     def _on_ui(self, fn: typing.Callable[[typing.Any], typing.Any]) -> typing.Any:
         """Run ``fn(plain_api)`` on Swift's UI thread (directly with a plain api; through
@@ -255,7 +259,7 @@ class Lumiere:
             sink.create("haadf_sequence", (n_frames, size_px, size_px), axes, title="HAADF sequence",
                         metadata={"scan": {"fov_nm": fov_nm, "center_nm": list(center_nm), "rotation_rad": 0.0,
                                            "pixel_size_nm": p, "dwell_s": frame.dwell_s}})
-            sleep = self.world.clock.sleep if self.world is not None else time.sleep
+            sleep = self.instrument.clock.sleep
             try:
                 for k in range(n_frames):
                     task.check_abort()
@@ -315,8 +319,9 @@ class Lumiere:
 
         Give a :class:`drift_eels.DriftSIParameters` or its fields as keywords (``survey``,
         ``si_region_px``, ``reference_region_px``, ``si_shape_px``, ``dwell_s``, ``n_sequences``,
-        ``edges`` …; without regions: :func:`drift_eels.session.default_regions` on the simulated
-        specimen). Results (``si``, ``haadf``, ``count_map``, ``map_<edge>``, ``snr_<edge>``,
+        ``edges`` …; without regions, on a simulated instrument: an oxide grain and a gold particle
+        of the simulated specimen, :func:`detectors.simulation.setup.drift_si_targets_nm`; a real
+        one refuses). Results (``si``, ``haadf``, ``count_map``, ``map_<edge>``, ``snr_<edge>``,
         ``drift_log`` …) grow after every sequence, so an elemental-map computation attached to
         the ``si`` data item updates live.
         """
@@ -324,12 +329,16 @@ class Lumiere:
 
         if parameters is None:
             if "si_region_px" not in kwargs or "reference_region_px" not in kwargs:
-                if self.world is None:
-                    raise ValueError("give si_region_px and reference_region_px (survey pixels)")
-                from drift_eels.session import SURVEY, default_regions
+                if not self.instrument.fully_simulated:
+                    raise ValueError("on a real instrument give si_region_px and reference_region_px (survey pixels)")
+                from detectors.simulation.setup import drift_si_targets_nm
+                from drift_eels.parameters import region_around
+                from drift_eels.session import SURVEY
 
                 kwargs.setdefault("survey", SURVEY)
-                si_region, ref_region = default_regions(self.world, kwargs["survey"])
+                si_centre, ref_centre = drift_si_targets_nm(self.world)
+                si_region = region_around(kwargs["survey"], si_centre, 128.0)
+                ref_region = region_around(kwargs["survey"], ref_centre, 96.0)
                 kwargs.setdefault("si_region_px", si_region)
                 kwargs.setdefault("reference_region_px", ref_region)
             parameters = DriftSIParameters(**kwargs)

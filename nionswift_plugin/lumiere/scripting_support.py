@@ -79,9 +79,9 @@ class ApiDataItemSink:
 
         data = np.zeros(shape, dtype=dtype)
         with self._lock:
-            self._buffers[name] = (data, list(axes), dict(metadata or {}))
+            self._buffers[name] = (data, list(axes), {**(metadata or {}), "status": "acquiring"})
         item = self.api.library.create_data_item_from_data_and_metadata(
-            xdata_from_result(data, axes, metadata), f"{self.title_prefix}{title or name}")
+            xdata_from_result(data, axes, self._buffers[name][2]), f"{self.title_prefix}{title or name}")
         self.data_items[name] = item
         self._last[name] = time.monotonic()
 
@@ -96,8 +96,13 @@ class ApiDataItemSink:
             self._buffers[name][2].update(metadata)
 
     def finish(self, name: str | None = None) -> None:
+        from lumiere.sinks import finished_metadata
+
         for key in ([name] if name else list(self._buffers)):
             if key in self._buffers:
+                with self._lock:
+                    meta = self._buffers[key][2]
+                    meta.update(finished_metadata(meta))
                 self._flush(key)
 
     def _flush(self, name: str) -> None:

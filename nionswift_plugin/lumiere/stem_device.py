@@ -1,8 +1,10 @@
-"""The VG Lumière (simulated) as Swift's ``stem_controller``.
+"""The VG Lumière (real or simulated) as Swift's ``stem_controller``.
 
 Built on nionswift-instrumentation's ``nion.device_kit`` base classes: the instrument is an
-``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``) read and write the
-shared simulated world. The scan device is in :mod:`nionswift_plugin.lumiere.scan_device`.
+``InstrumentDevice.Instrument`` whose named controls (``GetVal``/``SetVal``) go to the VG column,
+the instrument's energy calibration and, when a simulated world exists, the simulated beam and
+laser. The probe is parked through the scan generator. The scan device is in
+:mod:`nionswift_plugin.lumiere.scan_device`.
 
 Drift correction (the stock hooks of nionswift-instrumentation 23.x): ``drift_channel_id``,
 ``drift_region`` (fractions of the scan context), ``drift_rotation`` and ``drift_settings``
@@ -55,15 +57,18 @@ VG_CONTROLS: dict[str, tuple[str, float]] = {
 
 
 class VGValueManager:
-    """Swift's named controls (``GetVal``/``SetVal``/``TryGetVal``) on the VG column and the world.
+    """Swift's named controls (``GetVal``/``SetVal``/``TryGetVal``) on the VG column, the
+    instrument's energy calibration and (simulated instruments only) the world.
 
     Column controls go through the VG command layer (:class:`~detectors.vg_lumiere.VGColumn`, its
     drivers and interlocks): ``EHT`` (V; setting it pushes the per-HT lens and spectrometer
     settings), ``OL``/``C1``/``C2`` (A), ``CSH.x``/``CSH.y`` (m; the column's nm), ``StageX``/
     ``StageY`` (alias ``StageOutX``/``StageOutY``; m), ``OA.x``… (aperture motors; m), ``BeamBlanked``
     (alias ``C_Blank``; 0/1), read-only ``GunVacuum``/``ColumnVacuum`` (Pa) and
-    ``ObjectiveTemperature`` (°C). The world's own: ``BeamCurrent`` (A), ``ZLPFWHM`` (eV),
-    ``eels_x_scale``/``eels_x_offset`` (eV), ``eels_y_*``, ``LaserWavelength`` (nm), ``LaserPower`` (µW).
+    ``ObjectiveTemperature`` (°C). The instrument's energy calibration (what every EELS camera
+    reads): ``eels_x_scale``/``eels_x_offset`` (eV), ``eels_y_*``. Only with a simulated world
+    (absent on a real site): ``BeamCurrent`` (A), ``ZLPFWHM`` (eV), ``LaserWavelength`` (nm),
+    ``LaserPower`` (µW).
 
     A refused request (unknown name, read-only control, value out of range, interlock, silent
     device) makes ``SetVal`` return False and ``TryGetVal`` return (False, None); the reason is
@@ -72,28 +77,32 @@ class VGValueManager:
     """
 
     def __init__(self, instrument: Instrument) -> None:
-        world = instrument.world
-        assert world is not None, "the simulated stem_controller needs a simulated world"
         self.instrument = instrument
         self.last_error: str | None = None
         self.interlock_events: list[typing.Any] = []
         self._column_hooked = False
         self._lock = threading.Lock()
-        beam, spec, laser = world.beam, world.spectrometer, world.laser
+        spec = instrument.spectrometer
 
         def setter(obj: typing.Any, attr: str, scale: float = 1.0) -> typing.Callable[[float], None]:
             return lambda v: setattr(obj, attr, float(v) * scale)
 
         self.controls: dict[str, Control] = {
-            "BeamCurrent": Control(lambda: beam.current_pA * 1e-12, setter(beam, "current_pA", 1e12)),
-            "ZLPFWHM": Control(lambda: beam.zlp_fwhm_eV, setter(beam, "zlp_fwhm_eV")),
-            "eels_x_scale": Control(lambda: spec.dispersion_eV_per_channel, setter(spec, "dispersion_eV_per_channel")),
-            "eels_x_offset": Control(lambda: spec.energy_offset_eV, setter(spec, "energy_offset_eV")),
+            "eels_x_scale": Control(lambda: spec.dispersion_eV_per_channel,
+                                    lambda v: spec.set(dispersion_eV_per_channel=float(v))),
+            "eels_x_offset": Control(lambda: spec.energy_offset_eV, lambda v: spec.set(energy_offset_eV=float(v))),
             "eels_y_scale": Control(lambda: 1.0, None),
             "eels_y_offset": Control(lambda: 0.0, None),
-            "LaserWavelength": Control(lambda: laser.wavelength_nm, None),
-            "LaserPower": Control(lambda: laser.power_uW, None),
         }
+        world = instrument.world
+        if world is not None:  # the simulated beam and laser: nothing real reads or has them
+            beam, laser = world.beam, world.laser
+            self.controls.update({
+                "BeamCurrent": Control(lambda: beam.current_pA * 1e-12, setter(beam, "current_pA", 1e12)),
+                "ZLPFWHM": Control(lambda: beam.zlp_fwhm_eV, setter(beam, "zlp_fwhm_eV")),
+                "LaserWavelength": Control(lambda: laser.wavelength_nm, None),
+                "LaserPower": Control(lambda: laser.power_uW, None),
+            })
 
     # -- the column ------------------------------------------------------------------------
     @property
@@ -146,7 +155,11 @@ class VGValueManager:
             if control.set is None:
                 self._refuse(f"SetVal {name}: read-only control")
                 return False
-            control.set(value)
+            try:
+                control.set(value)
+            except ValueError as e:
+                self._refuse(f"SetVal {name} = {value!r}: {e}")
+                return False
             return True
         vg = self.vg_name(name)
         if vg is None:
@@ -239,7 +252,7 @@ class ProbeShiftDriftTracker(DriftTracker.DriftTracker):
     last_error : str or None
         Why the last correction could not be applied (probe shift out of range, interlock …).
     submit_times_s : list of float
-        ``now_s()`` (the instrument's clock: the simulated world's, s) at every submitted drift
+        ``now_s()`` (the instrument's clock, s: the simulated world's on a simulator) at every submitted drift
         image since the last reset; the first is the reference.
     """
 
@@ -309,16 +322,20 @@ def drift_correction_functor(scan_hardware_source: typing.Any, scan_frame_parame
     return functor, (lines if lines > 0 else None)
 
 
+#: the hardware source id of our EELS camera (nionswift_plugin.lumiere.devices registers it)
+EELS_CAMERA_ID = "lumiere_eels_camera"
+
+
 class LumiereInstrument(InstrumentDevice.Instrument):
-    """Swift's ``stem_controller`` for the (simulated) VG Lumière."""
+    """Swift's ``stem_controller`` for the VG Lumière (real or simulated; :attr:`world` is None on
+    a real site)."""
 
     def __init__(self, instrument: Instrument) -> None:
         self.vg_values = VGValueManager(instrument)
         super().__init__(INSTRUMENT_ID, self.vg_values, AxisManager())
         self.lumiere = instrument
         self.world = instrument.world
-        self._drift_tracker = ProbeShiftDriftTracker(
-            self.shift_probe_nm, instrument.world.clock.now_s if instrument.world is not None else time.monotonic)
+        self._drift_tracker = ProbeShiftDriftTracker(self.shift_probe_nm, instrument.clock.now_s)
         self.monitor_error: Exception | None = None
         self._monitor: threading.Thread | None = None
         self._monitor_stop = threading.Event()
@@ -327,6 +344,15 @@ class LumiereInstrument(InstrumentDevice.Instrument):
     def drift_tracker(self) -> ProbeShiftDriftTracker:
         """Our drift tracker (measured drift → probe shift), instead of the registry's."""
         return self._drift_tracker
+
+    @property
+    def eels_camera(self) -> typing.Any:
+        """Our EELS camera's hardware source. Upstream falls back to the registry's default EELS
+        camera, which is another plug-in's when one is installed beside us (nionswift-usim)."""
+        from nion.instrumentation import HardwareSource
+
+        ours = HardwareSource.HardwareSourceManager().get_hardware_source_for_hardware_source_id(EELS_CAMERA_ID)
+        return ours if ours is not None else super().eels_camera
 
     def shift_probe_nm(self, dy_nm: float, dx_nm: float) -> None:
         """Move the probe shift (``CSH``, microscope frame) by (dy, dx) nm through the VG column,
@@ -392,8 +418,9 @@ class LumiereInstrument(InstrumentDevice.Instrument):
 
     def _set_scan_context_probe_position(self, scan_context: stem_controller.ScanContext,
                                          probe_position: Geometry.FloatPoint | None) -> None:
-        """Park the simulated probe where Swift's probe graphic is (fractional position in the
-        scan context → microscope nm, rotation and the probe shift (``CSH``) included)."""
+        """Park the probe where Swift's probe graphic is (fractional position in the scan context →
+        microscope nm, rotation and the probe shift (``CSH``) included), through the scan generator
+        (which is commanded the position without the probe shift: the column adds it)."""
         super()._set_scan_context_probe_position(scan_context, probe_position)
         if probe_position is None or scan_context is None or not scan_context.size or scan_context.fov_nm is None:
             return
@@ -406,7 +433,8 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         v = (probe_position.y - 0.5) * h * frame.pixel_size_nm
         u = (probe_position.x - 0.5) * w * frame.pixel_size_nm
         y, x = frame.to_microscope_nm(v, u)
-        self.world.beam.probe_y_nm, self.world.beam.probe_x_nm = float(y), float(x)
+        dy, dx = self.lumiere.probe_shift.get_shift_nm()
+        self.lumiere.set_probe_position_nm(float(y) - dy, float(x) - dx)
 
     def camera_sensor_dimensions(self, camera_type: str) -> typing.Tuple[int, int]:
         if camera_type == "cl":  # the CL CCD read in full vertical binning
@@ -419,6 +447,12 @@ class LumiereInstrument(InstrumentDevice.Instrument):
         return super().camera_readout_area(camera_type)
 
     def get_autostem_properties(self) -> typing.Mapping[str, typing.Any]:
-        beam = self.world.beam
-        return {"high_tension_v": beam.high_tension_V, "beam_current_pA": beam.current_pA,
-                "zlp_fwhm_eV": beam.zlp_fwhm_eV, "laser_wavelength_nm": self.world.laser.wavelength_nm}
+        """The instrument's metadata (``simulated`` per device, beam, energy calibration) as
+        Swift's autostem properties; the simulated laser's wavelength when there is one."""
+        meta = self.lumiere.metadata()
+        properties = {"high_tension_v": meta["high_tension_V"], "beam_current_pA": meta["beam_current_pA"],
+                      "zlp_fwhm_eV": meta["zlp_fwhm_eV"], "simulated": meta["simulated"],
+                      "devices": meta["devices"]}
+        if self.world is not None and self.lumiere.simulated.get("laser", False):
+            properties["laser_wavelength_nm"] = self.world.laser.wavelength_nm
+        return properties

@@ -14,7 +14,9 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
+from detectors.common.errors import describe_error
 from lumiere.training import SCENARIOS, Report, Scenario, TrainingSession
+from nionswift_plugin.lumiere.workflow_panel import text_area
 
 PANEL_ID = "lumiere-training-panel"
 
@@ -68,7 +70,7 @@ class TrainingController:
         try:
             self.scenario.run_trainee(self.session)
         except Exception as e:  # noqa: BLE001 - shown to the user; devices are left safe by the workflows
-            return f"Scripted trainee stopped: {type(e).__name__}: {e}"
+            return f"Scripted trainee stopped: {describe_error(e)}"
         return "Scripted trainee finished; press Check."
 
     def check(self, answer_text: str = "") -> str:
@@ -121,10 +123,11 @@ class TrainingHandler(Declarative.Handler):
                          u.create_push_button(text="Start", on_clicked="start_clicked"),
                          u.create_push_button(text="Scripted trainee", on_clicked="auto_clicked"),
                          u.create_stretch(), spacing=8),
-            u.create_label(text="@binding(goal.value)", word_wrap=True),
-            u.create_row(u.create_label(text="Answer"), u.create_line_edit(text="@binding(answer.value)"),
+            text_area(u, "goal.value", 160),  # the goal is several paragraphs: wrapped, scrolls
+            u.create_label(text="Answer"),
+            u.create_row(u.create_line_edit(text="@binding(answer.value)"),
                          u.create_push_button(text="Check", on_clicked="check_clicked"), spacing=8),
-            u.create_label(text="@binding(report.value)", word_wrap=True),
+            text_area(u, "report.value", 120),
             u.create_stretch(), spacing=6, margin=8)
 
     def _scenario_changed(self, index: typing.Any) -> None:

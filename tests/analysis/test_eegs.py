@@ -235,3 +235,30 @@ def test_zlp_position_edge_cases():
     assert eegs.zlp_position_eV(e, spec, 0.3) == pytest.approx(0.3, abs=0.021)
     with pytest.raises(ValueError, match="< 3 channels"):
         eegs.zlp_position_eV(e, spec, 0.01)
+
+
+def test_gain_side_fit_ignores_a_changed_loss_peak():
+    """A particle plasmon at +ħω (under the loss sideband) 30 % stronger in the reference than in
+    the laser-on spectrum (drift brought the probe closer): the symmetric fit takes the excess
+    for missing loss sideband and reads |β| low; the gain-side window does not see it."""
+    e = axis()
+    beta, counts = 0.01, 1e12
+    zlp_counts = counts / zlp_shape(e).sum()
+    loss = 2e-4 * zlp_counts                                  # peak loss ≈ 2 × the sideband peak
+
+    def plasmon(x, amp):
+        return amp / (1.0 + ((np.asarray(x) - HW_EV - 0.02) / 0.08) ** 2) * (np.asarray(x) > 0)
+
+    def reference(x):
+        return zlp_counts * zlp_shape(x) + plasmon(x, 1.3 * loss)
+
+    on = true_spectrum(e, beta, counts) + (1 - 2 * beta ** 2) * plasmon(e, loss)
+    gain = eegs.fit_window(e, HW_EV, FWHM_EV, side="gain")
+    both = eegs.fit_window(e, HW_EV, FWHM_EV, side="both")
+    assert e[gain].max() <= HW_EV / 2 and e[both].max() > HW_EV + 3 * FWHM_EV - 0.02
+    fit_gain = eegs.fit_beta(e[gain], on[gain], reference, HW_EV)
+    fit_both = eegs.fit_beta(e[both], on[both], reference, HW_EV)
+    assert fit_gain.beta_abs == pytest.approx(beta, rel=0.01)
+    assert fit_both.beta_abs < 0.95 * beta                     # 7.7 % low
+    with pytest.raises(ValueError, match="side must be"):
+        eegs.fit_window(e, HW_EV, FWHM_EV, side="loss")

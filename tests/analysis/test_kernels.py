@@ -8,6 +8,8 @@ from analysis.kernels import (ENCODING_R1, ENCODING_R6, ENCODING_R12, ENCODING_R
                               ENCODING_U32, CorrectionMaps, bin_frames, chip_gap_columns, correct_and_bin,
                               correct_and_bin_encoded, correct_frames, decode_encoded, insert_chip_gaps)
 
+pytestmark = pytest.mark.slow
+
 ROWS, COLS = 32, 48       # 48 columns: raw 1-bit words straddle rows (generic path)
 
 

@@ -12,6 +12,8 @@ from threadpoolctl import threadpool_limits
 from analysis.vca import abundances, match_endmembers, spectral_angle_deg, vca
 from detectors.simulation.world import SimulatedWorld
 
+pytestmark = pytest.mark.slow
+
 ANGLE_BOUND_DEG = 5.0
 
 

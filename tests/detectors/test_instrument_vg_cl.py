@@ -41,22 +41,9 @@ from detectors.config import ConfigError, load_config  # noqa: E402
 from detectors.simulation.world import SimulatedWorld  # noqa: E402
 from detectors.vg_lumiere import SimulatedVGColumn, SubsystemTimeout, VGColumn  # noqa: E402
 from detectors.common.errors import DeviceTimeout  # noqa: E402
+from detectors.simulation.site_server import site_file_text  # noqa: E402
 
 
-def _toml(tables: dict) -> str:
-    """A site file from nested dicts (tables of scalars only, strings quoted)."""
-    lines = []
-
-    def emit(prefix: str, table: dict) -> None:
-        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
-        lines.append(f"[{prefix}]")
-        lines.extend(f"{k} = {v!r}".replace("'", '"') for k, v in scalars.items())
-        for k, v in table.items():
-            if isinstance(v, dict):
-                emit(f"{prefix}.{k}", v)
-    for name, table in tables.items():
-        emit(name, table)
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture
@@ -74,7 +61,7 @@ def served():
 def test_serial_backends_drive_the_instruments_through_the_configured_ports(tmp_path, served):
     world, vg, cl = served
     site = tmp_path / "site.toml"
-    site.write_text(_toml({"vg": {"backend": "serial", **vg.site_tables()},
+    site.write_text(site_file_text({"vg": {"backend": "serial", **vg.site_tables()},
                            "cl": {"backend": "serial", **cl.site_table()}}), encoding="utf-8")
     assert vg.site_tables()["lenses"]["port"].startswith("/dev/")  # a pty path
     with build_instrument(load_config(site)) as instrument:
@@ -115,7 +102,7 @@ def test_a_silent_port_names_the_device_and_the_port(tmp_path, served, silent_pt
     tables["vacuum"]["gun_port"] = silent_pty
     tables["vacuum"]["timeout_s"] = 0.2
     site = tmp_path / "site.toml"
-    site.write_text(_toml({"vg": {"backend": "serial", **tables},
+    site.write_text(site_file_text({"vg": {"backend": "serial", **tables},
                            "cl": {"backend": "serial", "port": silent_pty, "timeout_s": 0.2}}), encoding="utf-8")
     with build_instrument(site) as instrument:
         with pytest.raises(SubsystemTimeout) as err:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -126,13 +127,21 @@ def test_libertem_live_grammar_and_manual_lengths_on_a_raw_socket(rig):
     with MerlinControl("127.0.0.1", sim.control_port, append_dummy_value=True) as dummy:
         dummy.set("NUMFRAMESTOACQUIRE", 23)
         assert dummy.get("NUMFRAMESTOACQUIRE") == "23"
+    # the simulator serves 2 control sessions: wait until it has closed the dummy's, or (on a loaded
+    # machine) the raw socket below is refused
+    for _ in range(500):
+        if sim._control.active_connections <= 1:
+            break
+        time.sleep(0.01)
     with socket.create_connection(("127.0.0.1", sim.control_port), timeout=5) as sock:
         # two pipelined requests in one segment; replies must be length-framed as in the manual
         sock.sendall(b"MPX,0000000025,SET,NUMFRAMESTOACQUIRE,1MPX,0000000023,GET,NUMFRAMESTOACQUIRE")
         expected = b"MPX,0000000025,SET,NUMFRAMESTOACQUIRE,0MPX,0000000027,GET,NUMFRAMESTOACQUIRE,1,0"
         received = b""
         while len(received) < len(expected):
-            received += sock.recv(4096)
+            chunk = sock.recv(4096)
+            assert chunk, f"the simulator closed the connection after {received!r}"  # not a busy loop
+            received += chunk
     assert received == expected
 
 

@@ -1,6 +1,7 @@
 """Injected faults end in typed errors within the configured timeout, keeping the frames received so far."""
 from __future__ import annotations
 
+import time
 import tracemalloc
 
 import numpy as np
@@ -96,6 +97,15 @@ def test_slow_link_hits_the_overall_deadline():
     error, result, _ = run(SimulatorFaults(link_bytes_per_s=400_000), total_timeout_s=0.5, idle_timeout_s=5.0)
     assert isinstance(error, MerlinTimeout) and "deadline" in str(error)
     assert result.n_received <= 1
+
+
+def test_trickling_server_is_cut_off_by_the_default_deadline():
+    # 8 kB/s arrive in 4 kB pieces every 0.5 s: never silent for the 1 s idle timeout, but one 512 kB frame
+    # would take a minute; no total_timeout_s given, the per-message deadline (= idle timeout) ends it
+    start = time.monotonic()
+    error, result, _ = run(SimulatorFaults(link_bytes_per_s=8192), idle_timeout_s=1.0)
+    assert isinstance(error, MerlinTimeout) and "deadline per message of 1.0 s exceeded" in str(error)
+    assert time.monotonic() - start < 4.0 and result.n_received == 0
 
 
 def test_silent_control_channel_times_out():

@@ -9,6 +9,8 @@ from detectors.merlin.errors import MerlinProtocolError
 from detectors.merlin.frame_sources import PatternSource
 from detectors.merlin.mibfile import MibWriter, open_mib, read_mib, write_mib
 
+pytestmark = pytest.mark.slow
+
 
 def pattern(fmt: FrameFormat, n: int) -> np.ndarray:
     frames = PatternSource(fmt.image_shape, fmt.max_count)(n, 0.001).astype(fmt.count_dtype)

@@ -2,6 +2,9 @@
 simulated vs TCP backends, output-line edge timelines and pixel orders."""
 from __future__ import annotations
 
+import time
+import zlib
+
 import numpy as np
 import pytest
 
@@ -28,21 +31,35 @@ def unit():
         yield u
 
 
-def test_protocol_round_trip_and_state_seen_by_a_second_client(unit):
+def _wait_free(unit: SimulatedScanUnit) -> None:
+    """The server notices a closed driver within its poll period; wait (bounded) for the release."""
+    for _ in range(200):
+        if unit.simulator.owner is None:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"unit still owned by {unit.simulator.owner}")
+
+
+def test_protocol_round_trip_and_state_reset_when_the_owner_leaves(unit):
     driver = unit.driver
     assert isinstance(driver, ScanGenerator) and driver.identity == "LUMIERE,SCANGEN,1,4,HAADF:ADF"
+    start = driver.frame
     driver.configure(FRAME)
     driver.set_channels(["ADF", "HAADF"])
     driver.set_output_line(OutputLine(2, "line-active", "low", 1.5, 0.0))
     driver.set_probe_position_nm(12.5, -7.25)
+    assert driver._read_frame() == FRAME, "floats travel exactly"
+    assert driver._read_channels() == ("ADF", "HAADF")
+    assert driver._read_line_settings(2) == OutputLine(2, "line-active", "low", 1.5, 0.0)
+    assert driver.probe_position_nm() == (12.5, -7.25)
+    driver.park()
+    assert driver.probe_position_nm() == FRAME.center_nm
+    driver.close()
+    _wait_free(unit)
     other = unit.connect()
     try:
-        assert other.frame == FRAME, "floats travel exactly"
-        assert other.channels() == ("ADF", "HAADF")
-        assert other.output_lines()[1] == OutputLine(2, "line-active", "low", 1.5, 0.0)
-        assert other.probe_position_nm() == (12.5, -7.25)
-        other.park()
-        assert driver.probe_position_nm() == FRAME.center_nm
+        assert other.frame == start and other.channels() == ("HAADF",), "the unit was reset"
+        assert other.output_lines()[1] == OutputLine(2)
     finally:
         other.close()
 
@@ -90,15 +107,12 @@ def test_faults_raise_typed_errors_naming_what_was_expected(unit):
 
 def test_unit_refusals_and_host_side_validation(unit):
     driver, sim = unit.driver, unit.simulator
-    other = unit.connect()
-    try:
-        other.configure(ScanFrame((16, 16), 64.0))
-        other.set_pixel_order([200, 3])
-        # the first driver does not know the unit now holds an order that an 8x8 frame cannot take
-        with pytest.raises(ScanGeneratorError, match="refused 'FRAME'.*pixel index 200 outside"):
-            driver.configure(ScanFrame((8, 8), 32.0))
-    finally:
-        other.close()
+    with pytest.raises(ScanGeneratorError, match=r"refused 'FRAME\?': 4 busy: owned by 127\.0\.0\.1:\d+"):
+        unit.connect()
+    driver.configure(ScanFrame((16, 16), 64.0))
+    driver.set_pixel_order([200, 3])
+    with pytest.raises(ValueError, match="pixel index 200 outside"):
+        driver.configure(ScanFrame((8, 8), 32.0))
     sent = len(sim.requests)
     for bad, message in [(OutputLine(5, "flyback"), "output index 5 outside 1–4"),
                          (OutputLine(1, "laser"), "source 'laser' is not one of"),
@@ -111,8 +125,16 @@ def test_unit_refusals_and_host_side_validation(unit):
     with pytest.raises(ValueError, match="channels"):
         driver.set_channels(["BF"])
     assert len(sim.requests) == sent, "nothing refused on the host reaches the unit"
+    driver.close()
+    _wait_free(unit)
     channel = LineChannel(SocketTransport("127.0.0.1", unit.port, timeout_s=0.5))
     try:
+        channel.query("FRAME 16 16 64.0 0 0 0 1e-6 0")
+        channel.transport.write(b"ORDER 2 " + b"%08x" % zlib.crc32(b"\xc8\0\0\0\3\0\0\0") + b"\n"
+                                + b"\xc8\0\0\0\3\0\0\0")
+        assert channel.read_line() == "OK"
+        # the unit holds an order that an 8x8 frame cannot take
+        assert channel.query("FRAME 8 8 32.0 0 0 0 1e-6 0").startswith("ERR 2 pixel index 200 outside")
         assert channel.query("FRAME 0 16 64.0 0 0 0 1e-6 0").startswith("ERR 2 scan size_px must be positive")
         assert channel.query("JUMP 1 2").startswith("ERR 1 unknown command 'JUMP'")
     finally:
@@ -179,7 +201,8 @@ def test_pixel_order_frames_and_blocks():
 
 
 def test_site_config_builds_the_tcp_backend_with_its_output_lines():
-    with SimulatedScanUnit(_generator()) as u:
+    u = SimulatedScanUnit(_generator())
+    with u.server:  # served without a driver of its own: the instrument's driver owns the unit
         site = validate({"scan": {"backend": "tcp", "port": u.port, "timeout_s": 1.0,
                                   "outputs": [{"index": 1, "source": "beam-blank-between-visits"},
                                               {"index": 2, "source": "frame-active", "delay_us": 20.0}]}})

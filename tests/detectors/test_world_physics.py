@@ -14,6 +14,8 @@ from detectors.simulation.drift import DriftSettings
 from detectors.simulation.specimen import LocalComposition, MATERIALS
 from detectors.simulation.world import SimulatedWorld
 
+pytestmark = pytest.mark.slow
+
 #: the physics notes' table (EELS convention, eV)
 TABULATED_ONSETS_EV = {"C K": 284.0, "O K": 532.0, "Sc L2,3": 402.0, "Dy M4,5": 1295.0, "Dy N4,5": 154.0}
 
@@ -50,7 +52,9 @@ def test_edges_appear_only_where_the_element_is():
     on_sc = world.eels_fraction(_composition(carbon=15, Sc2O3=40))[0]
     on_film = world.eels_fraction(_composition(carbon=15))[0]
     jump = lambda s, e0: s[(e > e0 + 1) & (e < e0 + 10)].mean() / s[(e > e0 - 15) & (e < e0 - 5)].mean()
-    assert jump(on_sc, 402) > 1.5  # Sc L2,3 matched to the hydrogenic sigma (cross_sections.py): jump 1.8 on 40 nm
+    # Sc L2,3 σ matched to the hydrogenic σ (cross_sections.py), single scattering × exp(-t/λ) (t/λ 0.46
+    # here): measured jump 1.60 on 40 nm
+    assert jump(on_sc, 402) > 1.4
     assert jump(on_film, 402) < 1.05
 
 

@@ -22,12 +22,12 @@ def test_demo_writes_calibrated_hdf5_and_plots(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "100.0%" in proc.stderr  # the progress bar reached the end
-    si, axes, meta = read_hdf5_result(tmp_path / "demo.h5", "si")
+    si, axes, meta = read_hdf5_result(tmp_path / "demo.hspy", "si")
     assert si.shape == (8, 8, 1024) and not np.isnan(si).any()
     assert [a.units for a in axes] == ["nm", "nm", "eV"] and meta["finished"]
-    haadf, _, _ = read_hdf5_result(tmp_path / "demo.h5", "haadf_survey")
+    haadf, _, _ = read_hdf5_result(tmp_path / "demo.hspy", "haadf_survey")
     assert haadf.shape == (256, 256) and haadf.std() > 0
-    sc_map, _, meta = read_hdf5_result(tmp_path / "demo.h5", "map_Sc_L23")
+    sc_map, _, meta = read_hdf5_result(tmp_path / "demo.hspy", "map_Sc_L23")
     assert sc_map.shape == (8, 8) and meta["edge"] == "Sc L2,3"
     for name in ("haadf_survey.png", "si_sum_spectrum.png", "si_maps.png"):
         pixels = np.asarray(Image.open(tmp_path / name).convert("L"), dtype=float)

@@ -29,6 +29,7 @@ def test_hdf5_roundtrip_and_rosettasciio(tmp_path):
     np.testing.assert_array_equal(back, data)
     assert axes == AXES
     assert meta["exposure_s"] == 0.01 and meta["scan"]["fov_nm"] == 8.0 and meta["finished"]
+    assert meta["status"] == "complete" and meta["aborted"] is False
     [signal] = file_reader(str(path))
     np.testing.assert_array_equal(signal["data"], data)
     assert [a["units"] for a in signal["axes"]] == ["nm", "nm", "eV"]
@@ -53,7 +54,7 @@ def test_file_survives_a_killed_writer(tmp_path):
     data, _, meta = read_hdf5_result(path, "seq")
     np.testing.assert_array_equal(data[:3], np.repeat(np.arange(3, dtype=np.float32)[:, None], 16, 1))
     assert np.isnan(data[3:]).all()
-    assert "finished" not in meta
+    assert "finished" not in meta and meta["status"] == "acquiring" and meta["writes"] == 3
 
 
 def test_memory_and_composite_sinks(tmp_path):

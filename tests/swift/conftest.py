@@ -39,10 +39,18 @@ def swift(tmp_path_factory) -> SwiftHeadless:
     PlugInManager.load_plug_ins(None, str(config_dir), None)  # real discovery of installed plug-ins
     manager = HardwareSource.HardwareSourceManager()
     try:
+        # ours by id: with nionswift-usim installed beside us Swift has two stem_controllers and its
+        # default (Registry.get_component) is either
+        ours = [c for c in Registry.get_components_by_type("stem_controller")
+                if getattr(c, "instrument_id", None) == "lumiere_stem_controller"]
+        assert len(ours) == 1, f"lumiere_stem_controller registered {len(ours)} times"
         yield SwiftHeadless(manager.get_hardware_source_for_hardware_source_id("lumiere_scan"),
                             manager.get_hardware_source_for_hardware_source_id("lumiere_eels_camera"),
-                            Registry.get_component("stem_controller"), lumiere_plugin.devices())
+                            ours[0], lumiere_plugin.devices())
     finally:
         for hardware_source in list(manager.hardware_sources):
             hardware_source.abort_playing()
         lumiere_plugin.stop()  # closes the camera thread (non-daemon) so pytest can exit
+        # what Swift does at quit: close every other plug-in's hardware sources too (nionswift-usim's
+        # cameras run non-daemon threads that otherwise keep pytest from exiting)
+        manager.close()

@@ -79,7 +79,9 @@ def main(argv: list[str]) -> int:
                 return
             state["document_controller"] = document_controller
             report["hardware_source_ids"] = sorted(hs.hardware_source_id for hs in manager.hardware_sources)
-            stem = Registry.get_component("stem_controller")
+            # ours by id: with nionswift-usim installed Swift's default stem_controller may be usim's
+            stem = next((c for c in Registry.get_components_by_type("stem_controller")
+                         if getattr(c, "instrument_id", None) == "lumiere_stem_controller"), None)
             report["stem_controller_class"] = type(stem).__name__ if stem is not None else None
             report["stem_controller_module"] = type(stem).__module__ if stem is not None else None
             report["stem_controller_id"] = getattr(stem, "instrument_id", None)

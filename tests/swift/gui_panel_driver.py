@@ -84,10 +84,21 @@ def rows_filled(data: typing.Any) -> int:
     """Number of entries along the first axis holding any non-zero value (sinks start at zero)."""
     import numpy as np
 
-    if data is None or getattr(data, "ndim", 0) < 1:
+    if data is None or getattr(data, "ndim", 0) < 1 or data.size == 0:
         return 0
     flat = np.asarray(data).reshape(data.shape[0], -1)
     return int(np.count_nonzero(np.any(flat != 0, axis=1)))
+
+
+def item_rows(item: typing.Any) -> int:
+    """Rows filled of a result's data item; a table shown as a line plot counts its table's rows
+    (kept in the metadata, :func:`nionswift_plugin.lumiere.displays.table_from_xdata`)."""
+    import numpy as np
+
+    from nionswift_plugin.lumiere.displays import table_from_xdata
+
+    table = table_from_xdata(item.xdata) if item.xdata is not None else None
+    return rows_filled(np.asarray(table[1])) if table is not None else rows_filled(item.data)
 
 
 def main(argv: list[str]) -> int:
@@ -165,8 +176,15 @@ def main(argv: list[str]) -> int:
         return out
 
     def data_item(name: str) -> typing.Any:
+        """The data item of sink result ``name``, or ``"name::suffix"`` for a derived one
+        ("eegs::spectra", "si::summed spectrum")."""
         sink = handler().sink
-        return sink.data_item(name) if sink is not None else None
+        if sink is None:
+            return None
+        if "::" in name:
+            base, suffix = name.split("::", 1)
+            return sink.derived_item(base, suffix)
+        return sink.data_item(name)
 
     def sample() -> None:
         """Record the rows of the tracked results and the status line (every step)."""
@@ -180,7 +198,7 @@ def main(argv: list[str]) -> int:
         t = round(time.monotonic() - sc["_t0"], 2)
         for name in sc.get("track", []):
             item = data_item(name)
-            rows = rows_filled(item.data) if item is not None else 0
+            rows = item_rows(item) if item is not None else 0
             series = r["rows"].setdefault(name, [])
             if not series or series[-1][1] != rows:
                 series.append([t, rows, is_running()])
@@ -194,7 +212,7 @@ def main(argv: list[str]) -> int:
         pixmap = window().grab()
         if not pixmap.save(str(target), "PNG"):
             raise RuntimeError(f"could not save screenshot to {target}")
-        rows = {name: (rows_filled(data_item(name).data) if data_item(name) is not None else 0)
+        rows = {name: (item_rows(data_item(name)) if data_item(name) is not None else 0)
                 for name in scenario().get("track", [])}
         rep()["screenshots"].append({"label": label, "path": str(target), "size": [pixmap.width(), pixmap.height()],
                                      "rows": rows,
@@ -322,7 +340,7 @@ def main(argv: list[str]) -> int:
         return True
 
     def do_abort(a: dict[str, typing.Any], first: bool) -> bool:
-        rep()["rows_at_abort"] = {n: (rows_filled(data_item(n).data) if data_item(n) is not None else 0)
+        rep()["rows_at_abort"] = {n: (item_rows(data_item(n)) if data_item(n) is not None else 0)
                                   for n in scenario().get("track", [])}
         rep()["running_at_abort"] = is_running()
         rep()["t_abort"] = round(time.monotonic() - scenario()["_t0"], 2)
@@ -332,7 +350,7 @@ def main(argv: list[str]) -> int:
 
     def do_wait_rows(a: dict[str, typing.Any], first: bool) -> bool:
         item = data_item(a["result"])
-        rows = rows_filled(item.data) if item is not None else 0
+        rows = item_rows(item) if item is not None else 0
         if rows >= a["rows"]:
             return True
         if not handler().running.value:
@@ -356,7 +374,7 @@ def main(argv: list[str]) -> int:
         r["last_error"] = h.last_error
         r["start_enabled_final"] = bool(button("Start") and button("Start").isEnabled())
         r["abort_enabled_final"] = bool(button("Abort") and button("Abort").isEnabled())
-        r["rows_final"] = {n: (rows_filled(data_item(n).data) if data_item(n) is not None else 0)
+        r["rows_final"] = {n: (item_rows(data_item(n)) if data_item(n) is not None else 0)
                            for n in scenario().get("track", [])}
         names = result_names(["*"])
         r["results"] = {n: {"title": data_item(n).title if data_item(n) is not None else None,
@@ -377,7 +395,7 @@ def main(argv: list[str]) -> int:
         for spec in specs:
             if "_item" in spec:
                 continue
-            names = result_names([spec["result"]])
+            names = [spec["result"]] if "::" in spec["result"] else result_names([spec["result"]])
             item = data_item(names[0]) if names else None
             if item is None:
                 return False  # the workflow has not created it yet
@@ -419,7 +437,7 @@ def main(argv: list[str]) -> int:
 
     def shown_rows() -> list[int]:
         """Non-empty rows of the data items on screen (derived ones lag behind on a busy machine)."""
-        return [rows_filled(i.data) if i.xdata is not None else 0 for i in scenario().get("_shown_items", [])]
+        return [item_rows(i) if i.xdata is not None else 0 for i in scenario().get("_shown_items", [])]
 
     def do_screenshot(a: dict[str, typing.Any], first: bool) -> bool:
         if time.monotonic() - state["t_action"] < a.get("settle_s", 0.6):

@@ -71,6 +71,9 @@ def main() -> int:
         handler.models["exposure_ms"].value = "2"
         handler.apply_clicked()
         report["panel_applied"] = handler.status.value
+        handler.models["continuous_rw"].value = "1"
+        report["panel_depth_index"] = handler.field_counter_depth_index.value
+        report["panel_switch"] = handler.field_continuous_rw_checked.value
         merlin = devices.instrument.eels_camera
         on_detector = merlin.read_settings()
         report["detector_depth"] = on_detector.counter_depth
@@ -79,6 +82,9 @@ def main() -> int:
         report["max_count_6bit"] = int(merlin.acquire_frames(1, 0.002).max())
     finally:
         plugin.stop()
+        # what Swift does at quit: close every plug-in's hardware sources (nionswift-usim's cameras run
+        # non-daemon threads that otherwise keep this process alive)
+        HardwareSource.HardwareSourceManager().close()
     print("REPORT " + json.dumps(report))
     return 0
 

@@ -9,6 +9,9 @@ from nion.swift import Facade
 from analysis.decomposition import OnlineNMF, StreamingPCA
 from nionswift_plugin.lumiere import computations_decomposition, computations_eels, scripting
 from nionswift_plugin.lumiere.testing import recompute, swift_document
+import pytest
+
+pytestmark = pytest.mark.swift
 
 Facade.initialize()
 

@@ -14,6 +14,8 @@ from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import computations_drift, menus, scripting
 from nionswift_plugin.lumiere.testing import recompute, swift_document
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 

@@ -14,6 +14,8 @@ from analysis import eels
 from nionswift_plugin.lumiere import computations_eels, menus, scripting
 from nionswift_plugin.lumiere.testing import recompute, swift_document
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 

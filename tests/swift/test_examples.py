@@ -16,6 +16,8 @@ from nion.swift.test import TestContext
 from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import scripting
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 

@@ -21,7 +21,7 @@ from PIL import Image
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import gui_common  # noqa: E402
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.swift]
 
 DRIVER = pathlib.Path(__file__).with_name("gui_computation_driver.py")
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -5,7 +5,8 @@ three scenarios in the same window, each through the panel's real widgets (Windo
 the Start/Abort ``QPushButton``\\ s):
 
 * EEGS (issue 5): a short wavelength scan with the probe parked 7.5 nm outside the gold particle;
-  the λ × E map grows row by row (shown live: a resampled map and one spectrum per λ), is aborted
+  the λ × E map grows row by row (shown live as the plug-in shows it: the map's sideband window
+  and the spectra labelled by λ, no display setting touched), is aborted
   after a few wavelengths; the acquired rows are kept and the laser shutter is closed.
 * Drift-corrected SI (issue 4): 32 × 32, 4 sequences; the summed SI, HAADF sum, drift log and Sc
   map are shown live; aborted after the first sequence, which is kept.
@@ -34,7 +35,7 @@ from PIL import Image
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import gui_common  # noqa: E402
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.swift]
 
 DRIVER = pathlib.Path(__file__).with_name("gui_panel_driver.py")
 DOCS_IMAGES = gui_common.REPO / "docs" / "images"
@@ -46,10 +47,8 @@ OTHER_PANELS = ["lumiere-eegs-panel", "lumiere-drift-si-panel", "lumiere-si-pane
 
 
 def script(shots: pathlib.Path) -> dict:
-    eegs_map = {"result": "eegs", "as_image": True, "resample": [512, 512], "limits": [0, 150]}
-    eegs_lines = {"result": "eegs", "as_image": True, "display_type": "line_plot", "label": "λ",
-                  "display_properties": {"y_min": 0, "y_max": 400, "left_channel": 500, "right_channel": 1024,
-                                         "legend_position": None}}
+    # the plug-in's own displays (issue 15): the map's sideband window and the spectra by λ
+    eegs_map, eegs_lines = "eegs::(sideband window)", "eegs"
     return {"window_size": [1500, 950], "timeout_s": 120, "scenarios": [
         {"name": "eegs", "panel_id": "lumiere-eegs-panel", "track": ["eegs"], "actions": [
             {"do": "open"},
@@ -199,7 +198,7 @@ def test_eegs_panel_scan_grows_and_aborts(gui_run):
     assert eegs["metadata"]["aborted"] is True and eegs["metadata"]["points_done"] == kept, eegs
     assert sc["laser_shutter_open"] is False, "the laser shutter is closed after the abort"
     assert aborted["running"] is False and aborted["status"] == sc["status_final"]
-    assert sc["shown"] == ["EEGS: EEGS wavelength scan (Redimension) (Resample)", "EEGS: EEGS wavelength scan (Redimension)"]
+    assert sc["shown"] == ["EEGS: EEGS wavelength scan (sideband window)", "EEGS: EEGS wavelength scan"]
 
 
 def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):
@@ -208,7 +207,7 @@ def test_drift_si_panel_shows_live_results_and_abort_keeps_data(gui_run):
     assert sc["fields"]["size_px"] == "32" and sc["fields"]["n_sequences"] == str(DRIFT_SEQUENCES)
     assert sc["shown"] == ["Drift-corrected SI: Drift-corrected EELS SI (sum)",
                            "Drift-corrected SI: HAADF (sum of sequences)",
-                           "Drift-corrected SI: Drift log (s, nm)", "Drift-corrected SI: Sc L2,3 map (counts)"], sc
+                           "Drift-corrected SI: Drift log: measured y and x drift (nm) vs time (s)", "Drift-corrected SI: Sc L2,3 map (counts)"], sc
     _assert_growing(sc, "haadf_sequences", 1)
     running = sc["screenshots"][0]
     assert running["running"] is True and running["rows"]["haadf_sequences"] >= 1, running

@@ -15,6 +15,8 @@ from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere import scripting
 from nionswift_plugin.lumiere.testing import swift_document
 
+pytestmark = pytest.mark.swift
+
 Facade.initialize()
 
 
@@ -113,7 +115,7 @@ def test_run_script_queued_api_from_a_worker_thread(swift):
 
 def test_drift_corrected_si_through_the_facade(swift):
     with swift_document() as (api, document_controller, document_model), build_instrument() as instrument:
-        from drift_eels.session import configure_simulation
+        from detectors.simulation.setup import configure_simulation
 
         configure_simulation(instrument.world)
         lumiere = scripting.connect(api, instrument=instrument, progress=None)

@@ -7,6 +7,8 @@ import pytest
 from nion.swift.test import TestContext
 from nion.utils import Geometry
 
+pytestmark = pytest.mark.swift
+
 
 @pytest.fixture
 def cl_camera(swift):
@@ -115,3 +117,49 @@ def test_cl_panel_refuses_bad_values_and_applies_grating_and_centre():
         assert spectrometer.slit_um() == pytest.approx(50.0)
         cal = backend.calibration()
         assert cal.offset_nm + 511.5 * cal.scale_nm == pytest.approx(650.0, abs=1.0)
+
+
+def test_cl_panel_acquires_a_spectrum_and_an_si_into_data_items(swift):
+    """Issue 15: the CL panel has Acquire buttons; the exit mirror is a combo box."""
+    from nionswift_plugin.lumiere.cl_panel import CLSpectrometerHandler
+
+    test_setup = TestContext.TestSetup()  # keep alive
+    world = swift.devices.instrument.world
+    p = world.specimen.particles[0]
+    with TestContext.create_memory_context() as context:
+        document_controller = context.create_document_controller()
+        handler = CLSpectrometerHandler(document_controller)  # the registered CL camera's backend
+        handler.field_exit_mirror_index.value = 1
+        assert handler.field_exit_mirror.value == "SIDE"
+        handler.field_exit_mirror.value = "FRONT"
+        assert handler.field_exit_mirror_index.value == 0
+        handler.field_exposure_ms.value = "-1"
+        handler.acquire_spectrum_clicked()
+        assert handler.status.value == "Not acquired: Spectrum exposure = -1 ms outside (0, 600000] ms"
+        handler.field_exposure_ms.value = "20"
+        world.beam.probe_y_nm, world.beam.probe_x_nm = p.y_nm, p.x_nm
+        handler.acquire_spectrum_clicked()
+        handler.worker.join(30)
+        document_controller.periodic()
+        assert handler.status.value.startswith("CL spectrum acquired: 20 ms"), handler.status.value
+        spectrum = handler.sink.data_item("cl_spectrum")
+        assert spectrum.title == "CL: CL spectrum (20 ms)" and spectrum.data.shape == (1024,)
+        assert spectrum.dimensional_calibrations[0].units == "nm" and spectrum.data.sum() > 0
+        display = document_controller.document_model.get_display_item_for_data_item(spectrum)
+        assert display.used_display_type == "line_plot"
+
+        for name, value in (("si_size_px", "4"), ("si_fov_nm", "64"), ("si_dwell_ms", "2"),
+                            ("si_center_y_nm", f"{p.y_nm:.1f}"), ("si_center_x_nm", f"{p.x_nm:.1f}")):
+            handler.models[name].value = value
+        handler.acquire_si_clicked()
+        handler.worker.join(60)
+        document_controller.periodic()
+        assert handler.status.value == "CL SI acquired: 4×4 px, 1024 channels.", handler.status.value
+        si = handler.sink.data_item("cl_si")
+        assert [c.units for c in si.dimensional_calibrations] == ["nm", "nm", "nm"] and si.data.shape == (4, 4, 1024)
+        display = document_controller.document_model.get_display_item_for_data_item(si)
+        channel = display.display_data_channels[0]
+        assert display.used_display_type == "image" and (channel.slice_center, channel.slice_width) == (512, 1024)
+        summed = handler.sink.derived_item("cl_si", "summed spectrum")
+        assert summed.title == "CL: CL spectrum image summed spectrum" and summed.dimensional_calibrations[0].units == "nm"
+        np.testing.assert_allclose(summed.data, si.data.sum(axis=(0, 1)), rtol=1e-5)

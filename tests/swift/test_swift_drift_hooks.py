@@ -13,6 +13,8 @@ import pytest
 from detectors.config import validate
 from detectors.simulation.drift import DriftModel, DriftSettings
 
+pytestmark = pytest.mark.swift
+
 RATE_NM_PER_MIN = (-1200.0, 1800.0)  # (vy, vx): -20 nm/s, +30 nm/s
 
 

@@ -6,6 +6,8 @@ import pytest
 from nion.swift.test import TestContext
 from nion.utils import Geometry
 
+pytestmark = pytest.mark.swift
+
 
 def test_plugin_registers_instrument_scan_and_eels_camera(swift):
     from nionswift_plugin.lumiere.stem_device import LumiereInstrument

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.swift
+
 
 @pytest.fixture(scope="module")
 def merlin_report() -> dict:
@@ -32,7 +34,8 @@ def test_synchronized_si_through_the_merlin_protocol(merlin_report):
 def test_merlin_settings_panel_reads_validates_and_applies(merlin_report):
     r = merlin_report
     assert r["panel_read"] == "Read from the detector."
-    assert r["panel_bad_value"] == "Not applied: Counter depth = 7 bit; allowed: 1, 6, 12, 24"
+    assert r["panel_bad_value"] == "Not applied: Counter depth = '7' is not one of 1, 6, 12, 24"
+    assert r["panel_depth_index"] == 1 and r["panel_switch"] is True, "combo box and check box follow the text"
     assert r["panel_applied"].startswith("Applied: 6-bit")
     assert r["detector_depth"] == 6 and r["detector_threshold0"] == 12.5
     assert r["swift_exposure_ms"] == 2

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from nion.utils import Geometry
 
+pytestmark = pytest.mark.swift
+
 
 def _frames(scan, timeout=20.0):
     scan.start_playing()

@@ -10,6 +10,8 @@ from nion.utils import Geometry
 from detectors.config import validate
 from detectors.instrument import build_instrument
 
+pytestmark = pytest.mark.swift
+
 
 def _grab_si(swift, size=16, fov=64.0):
     world = swift.devices.instrument.world

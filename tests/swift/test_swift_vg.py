@@ -10,6 +10,8 @@ import pytest
 
 from detectors.instrument import build_instrument
 
+pytestmark = pytest.mark.swift
+
 
 @pytest.fixture
 def stem():

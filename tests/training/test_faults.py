@@ -13,6 +13,8 @@ from lumiere.tasks import Aborted, TaskControl
 from lumiere.training import SCENARIOS, faults
 from lumiere.training.scenarios import _when_idle
 
+pytestmark = pytest.mark.slow
+
 
 def _short_scan(session, sink, task=None, points=8):
     inst = session.instrument

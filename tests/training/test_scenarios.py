@@ -8,6 +8,8 @@ from detectors.instrument import build_instrument
 from lumiere.cli import main
 from lumiere.training import SCENARIOS, get_scenario
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_correct_run_passes_and_wrong_run_fails(name):

@@ -4,6 +4,9 @@ from __future__ import annotations
 from detectors.instrument import build_instrument
 from nionswift_plugin.lumiere.training_panel import TrainingController, TrainingHandler
 from lumiere.training import SCENARIOS
+import pytest
+
+pytestmark = pytest.mark.swift
 
 
 def test_start_check_on_a_registered_simulated_instrument():

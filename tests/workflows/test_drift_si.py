@@ -11,7 +11,8 @@ from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from detectors.simulation.drift import DriftModel, DriftSettings
 from drift_eels.parameters import DriftSIParameters
-from drift_eels.session import configure_simulation, default_regions
+from detectors.simulation.setup import configure_simulation, drift_si_targets_nm
+from drift_eels.session import session_regions
 from drift_eels.tracker import DriftTracker, instrument_clock
 from drift_eels.workflow import LOG_COLUMNS, DriftCorrectedSI
 from lumiere.sinks import MemorySink
@@ -28,7 +29,7 @@ def setup(drift_nm_per_min: float = 2.0, *, seed: int = 7, rotation_rad: float =
     configure_simulation(inst.world, drift_nm_per_min=drift_nm_per_min, random_walk_nm_per_sqrt_min=0.3,
                          current_pA=200.0, seed=seed)
     survey = dataclasses.replace(SURVEY, rotation_rad=rotation_rad)
-    si_rect, ref_rect = default_regions(inst.world, survey, si_fov_nm=si_fov_nm, reference_size_nm=96.0)
+    si_rect, ref_rect = session_regions(survey, *drift_si_targets_nm(inst.world), si_fov_nm=si_fov_nm, reference_size_nm=96.0)
     params = DriftSIParameters(survey, si_rect, ref_rect, si_shape_px=(size_px, size_px), **kwargs)
     return inst, params
 

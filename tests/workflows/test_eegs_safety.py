@@ -16,6 +16,8 @@ from eegs import (EEGSDevices, PowerLockTask, PowerMonitor, PowerScan, PowerScan
 from lumiere.sinks import MemorySink
 from lumiere.tasks import Aborted, TaskControl
 
+pytestmark = pytest.mark.slow
+
 PARAMS = WavelengthScanParameters(580.0, 620.0, 2.0, spectra_per_point=2, exposure_s=0.05)
 
 

@@ -22,11 +22,13 @@ from drift_eels.parameters import DriftSIParameters
 from drift_eels.reprocess import reprocess
 from drift_eels.reprocess_blocks import edge_windows
 from drift_eels.reprocess_synthetic import write_sequence_stack, write_synthetic_stack
-from drift_eels.session import configure_simulation
+from detectors.simulation.setup import configure_simulation
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere import cli
 from lumiere.sinks import HDF5Sink, read_hdf5_result
 from lumiere.tasks import Aborted, TaskControl
+
+pytestmark = pytest.mark.slow
 
 SIZE, PIXEL_NM = 48, 3.0
 #: drift of each sequence vs the first, px (the sequence = the first translated by (dy, dx))

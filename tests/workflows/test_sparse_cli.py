@@ -14,7 +14,7 @@ def test_sparse_si_with_live_pca_writes_hdf5(tmp_path, capsys):
                  "--pattern", "line-hopping", "--live-pca", "2"])
     out = capsys.readouterr().out
     assert code == 0 and "72 of 144 pixels visited (50 %), dose reduced 2.0×" in out, out
-    h5 = tmp_path / "si.h5"
+    h5 = tmp_path / "si.hspy"
     mask, _, meta = read_hdf5_result(h5, "sampling_mask")
     assert mask.sum() == 72 and meta["finished"]
     si, axes, meta = read_hdf5_result(h5, "si")
@@ -39,24 +39,24 @@ def test_sparse_si_through_the_scan_protocol_and_the_merlin_protocol(tmp_path):
     out = tmp_path / "out"
     assert main(["si", "--out", str(out), "--config", str(site), "--size", "8", "--exposure-ms", "1",
                  "--sampling", "0.5"]) == 0
-    si, _, meta = read_hdf5_result(out / "si.h5", "si")
-    mask, _, _ = read_hdf5_result(out / "si.h5", "sampling_mask")
+    si, _, meta = read_hdf5_result(out / "si.hspy", "si")
+    mask, _, _ = read_hdf5_result(out / "si.hspy", "sampling_mask")
     visited = mask.astype(bool)
     assert visited.sum() == 32 and meta["sampling"]["visits_planned"] == 32
     assert (si[visited].sum(axis=1) > 0).all() and (si[~visited] == 0).all()
     # the same pattern on the all-simulated instrument: the same specimen at the same pixels
     assert main(["si", "--out", str(tmp_path / "sim"), "--size", "8", "--exposure-ms", "1", "--sampling", "0.5"]) == 0
-    reference, _, _ = read_hdf5_result(tmp_path / "sim" / "si.h5", "si")
-    haadf, _, _ = read_hdf5_result(out / "si.h5", "si_haadf")
-    haadf_ref, _, _ = read_hdf5_result(tmp_path / "sim" / "si.h5", "si_haadf")
+    reference, _, _ = read_hdf5_result(tmp_path / "sim" / "si.hspy", "si")
+    haadf, _, _ = read_hdf5_result(out / "si.hspy", "si_haadf")
+    haadf_ref, _, _ = read_hdf5_result(tmp_path / "sim" / "si.hspy", "si_haadf")
     assert np.corrcoef(haadf[visited], haadf_ref[visited])[0, 1] > 0.9
     assert np.corrcoef(si[visited].sum(axis=1), reference[visited].sum(axis=1))[0, 1] > 0.9
 
 
 def test_raster_si_with_live_nmf(tmp_path, capsys):
     assert main(["si", "--out", str(tmp_path), "--size", "8", "--exposure-ms", "2", "--live-nmf", "2"]) == 0
-    components, axes, meta = read_hdf5_result(tmp_path / "si.h5", "nmf_loadings")
-    abundances, _, _ = read_hdf5_result(tmp_path / "si.h5", "nmf_scores")
+    components, axes, meta = read_hdf5_result(tmp_path / "si.hspy", "nmf_loadings")
+    abundances, _, _ = read_hdf5_result(tmp_path / "si.hspy", "nmf_scores")
     assert components.shape == (2, 1024) and axes[1].units == "eV" and meta["method"] == "nmf"
     assert meta["updates"] == 2 and meta["finished"] and (components >= 0).all()
     assert abundances.shape == (2, 8, 8) and (abundances >= 0).all() and (abundances.sum(axis=0) > 0).all()
