@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-ELEMENTARY_CHARGE_C = 1.602176634e-19
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lumiere.outputs import add_overwrite_argument
@@ -37,18 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="site file for beam energy and angles if the SI lacks them")
 
 
-def _instrument(meta: dict, config_path: str | None) -> tuple[float, float, float]:
-    from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
-
-    acq = meta.get(ACQUISITION_KEY)
-    if not acq:
-        from detectors.config import load_config
-
-        acq = hyperspy_acquisition_instrument(load_config(config_path))
-    tem = acq["TEM"]
-    return float(tem["beam_energy"]), float(tem["convergence_angle"]), float(tem["Detector"]["EELS"]["collection_angle"])
-
-
 def _read(path: str, name: str) -> tuple:
     from lumiere.sinks import read_hdf5_result
 
@@ -60,17 +46,6 @@ def _read(path: str, name: str) -> tuple:
         with h5py.File(path, "r") as f:
             names = sorted(f["Experiments"])
         raise ValueError(f"{path}: no result {name!r}; the file has {names}") from None
-
-
-def _sigma(item: str) -> tuple[str, float]:
-    edge, sep, value = item.partition("=")
-    try:
-        sigma = float(value)
-    except ValueError:
-        sigma = -1.0
-    if not sep or not sigma > 0:
-        raise ValueError(f"--sigma {item!r}: expected EDGE=VALUE with VALUE > 0 in nm² per atom, e.g. Dy_M5=2.4e-7")
-    return edge, sigma
 
 
 def _standard(item: str) -> tuple[str, str, float, tuple[int, int, int, int]]:
@@ -89,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from analysis.eels import quant as q
+    from lumiere.metadata import beam_energy_and_angles, incident_electrons
     from lumiere.outputs import new_file
     from lumiere.sinks import HDF5Sink
 
@@ -97,18 +73,20 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.input}: result {args.si!r} has shape {si.shape}; expected (y, x, energy)")
     energy = axes[-1].values(si.shape[-1])
     edges = q.parse_edge_list(args.edges)
-    kv, alpha, beta = _instrument(meta, args.config)
+    kv, alpha, beta = beam_energy_and_angles(meta, args.config)
     lowloss = None
     if args.lowloss:
         ll, ll_axes, _ = _read(args.input, args.lowloss)
         lowloss = q.lowloss_intensity(ll, ll_axes[-1].values(ll.shape[-1]), args.window_eV)
-    elif meta.get("beam_current_pA") not in (None, "None") and "exposure_s" in meta:
-        lowloss = float(meta["beam_current_pA"]) * 1e-12 * float(meta["exposure_s"]) / ELEMENTARY_CHARGE_C
+    else:
+        lowloss = incident_electrons(meta)
     given: dict[str, q.CrossSection] = {}
     for item in args.sigma:
-        edge, value = _sigma(item)
-        name = q.edge_group_name(edge)
-        given[name] = q.CrossSection(name, q.quant_windows(name, args.window_eV)[1], value, "given (--sigma)")
+        try:
+            cs_given = q.given_cross_section(item, args.window_eV, "given (--sigma)")
+        except ValueError as e:
+            raise ValueError(f"--sigma: {e}") from None
+        given[cs_given.edge] = cs_given
     for item in args.standard:
         edge, ref, ratio, (y0, y1, x0, x1) = _standard(item)
         mask = np.zeros(si.shape[:2], bool)

@@ -42,7 +42,8 @@ from .axis import check_energy_axis, integrate
 from .edges import lookup_edge
 from .maps import FIT_FRACTIONS, ElementalMap, elemental_map
 
-__all__ = ["CrossSection", "QuantMap", "quantify", "edge_group_name", "parse_edge_list", "hydrogenic_cross_section", "k_factor_cross_section",
+__all__ = ["CrossSection", "QuantMap", "quantify", "edge_group_name", "parse_edge_list", "given_cross_section",
+           "hydrogenic_cross_section", "k_factor_cross_section",
            "lowloss_intensity", "quant_windows", "areal_density", "atomic_ratio", "NM2_PER_BARN"]
 
 NM2_PER_BARN = 1e-10  # 1 barn = 1e-28 m² = 1e-10 nm²
@@ -117,8 +118,10 @@ def hydrogenic_cross_section(edge: str, beam_energy_kV: float, convergence_mrad:
                         ("collection_mrad", collection_mrad, 500)):
         if not 0 < float(v) <= hi:
             raise ValueError(f"{name} = {v!r} must be in (0, {hi}]")
-    lo, hi_e = ((info.onset_eV, info.onset_eV + float(window_eV)) if np.isscalar(window_eV)
-                else (float(window_eV[0]), float(window_eV[1])))
+    if isinstance(window_eV, tuple):
+        lo, hi_e = float(window_eV[0]), float(window_eV[1])
+    else:  # a width Δ from the onset
+        lo, hi_e = info.onset_eV, info.onset_eV + float(window_eV)
     if not info.onset_eV <= lo < hi_e:
         raise ValueError(f"window [{lo:g}, {hi_e:g}] eV must start at or above the onset "
                          f"{info.onset_eV:g} eV of {info.name} and have lo < hi")
@@ -182,7 +185,8 @@ def k_factor_cross_section(edge_map: ElementalMap, reference_map: ElementalMap, 
     rel = float(np.sqrt(vx / ix ** 2 + vr / ir ** 2 + reference.rel_uncertainty ** 2))
     src = (f"k-factor on {standard} ({int(mask.sum())} px) against {reference.edge} "
            f"(n_x/n_ref = {atoms_ratio:.4g}; {reference.source})")
-    return CrossSection(edge_map.edge.name, tuple(edge_map.signal_window_eV), sigma, src, rel)
+    window = (float(edge_map.signal_window_eV[0]), float(edge_map.signal_window_eV[1]))
+    return CrossSection(edge_map.edge.name, window, sigma, src, rel)
 
 
 def lowloss_intensity(lowloss_si: np.ndarray, energy_axis_eV: np.ndarray, upper_eV: float) -> np.ndarray:
@@ -300,6 +304,26 @@ def edge_group_name(name: str) -> str:
     el, _, sub = name.strip().replace("_", " ", 1).partition(" ")
     group = {"L2": "L2,3", "L3": "L2,3", "M4": "M4,5", "M5": "M4,5"}.get(sub.strip().upper(), sub)
     return lookup_edge(f"{el} {group}").name
+
+
+def given_cross_section(text: str, window_eV: float = DEFAULT_WINDOW_eV, source: str = "given") -> CrossSection:
+    """A cross section the user gives as ``"EDGE=VALUE"`` (VALUE: σ(β, Δ) in nm² per atom).
+
+    Examples
+    --------
+    >>> given_cross_section("Dy_M5=2.4e-7").edge, given_cross_section("Dy_M5=2.4e-7").sigma_nm2
+    ('Dy M4,5', 2.4e-07)
+    """
+    edge, sep, value = str(text).partition("=")
+    try:
+        sigma = float(value)
+    except ValueError:
+        sigma = -1.0
+    if not sep or not sigma > 0:
+        raise ValueError(f"cross section {str(text).strip()!r}: expected EDGE=VALUE with VALUE > 0 in nm² per "
+                         "atom, e.g. Dy_M5=2.4e-7")
+    name = edge_group_name(edge)
+    return CrossSection(name, quant_windows(name, window_eV)[1], sigma, source)
 
 
 def parse_edge_list(text: str) -> list[str]:

@@ -10,8 +10,8 @@ Computation id and inputs (``api.library.create_computation(id, inputs=…, outp
     ``window_eV`` (Δ, default 50) → ``density_a``, ``uncertainty_a``, ``density_b``,
     ``uncertainty_b`` (atoms/nm²), ``ratio`` (n_a / n_b), ``ratio_uncertainty``.
 
-Beam energy and angles: the SI's ``acquisition_instrument`` metadata when it has one, else the
-site file of this Swift (``LUMIERE_CONFIG``; default: the simulated instrument). Without a
+Beam energy and angles: the instrument record in the SI's metadata
+(:func:`lumiere.metadata.beam_energy_and_angles`), else the site file of this Swift (``LUMIERE_CONFIG``; default: the simulated instrument). Without a
 low-loss SI the incident electrons per pixel (``beam_current_pA`` × ``exposure_s`` of the SI's
 metadata) stand for I_low; with neither, only the ratio is computed.
 """
@@ -24,11 +24,11 @@ import numpy as np
 from nion.data import DataAndMetadata
 
 from analysis.eels import quant
+from lumiere.metadata import beam_energy_and_angles, incident_electrons
 from nionswift_plugin.lumiere.computations_common import InputError, energy_axis_eV, guarded, nav_xdata, require_si
 
 __all__ = ["COMPUTATIONS", "MENU_ITEMS", "attach_quantification", "parse_sigmas"]
 
-ELEMENTARY_CHARGE_C = 1.602176634e-19
 OUTPUTS = ("density_a", "uncertainty_a", "density_b", "uncertainty_b", "ratio", "ratio_uncertainty")
 
 
@@ -38,15 +38,11 @@ def parse_sigmas(text: str, window_eV: float) -> dict[str, quant.CrossSection]:
     for part in (text or "").split(";"):
         if not part.strip():
             continue
-        edge, sep, value = part.partition("=")
         try:
-            sigma = float(value)
-        except ValueError:
-            sigma = -1.0
-        if not sep or not sigma > 0:
-            raise InputError(f"cross section {part.strip()!r}: write EDGE=VALUE in nm² per atom, e.g. 'Dy M4,5=2.4e-7'")
-        name = quant.edge_group_name(edge)
-        out[name] = quant.CrossSection(name, quant.quant_windows(name, window_eV)[1], sigma, "given in Swift")
+            cs = quant.given_cross_section(part, window_eV, "given in Swift")
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        out[cs.edge] = cs
     return out
 
 
@@ -58,15 +54,7 @@ def _edge_pair(text: str) -> tuple[str, str]:
 
 
 def _instrument(meta: dict) -> tuple[float, float, float]:
-    from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
-
-    acq = meta.get(ACQUISITION_KEY)
-    if not acq:
-        from detectors.config import load_config
-
-        acq = hyperspy_acquisition_instrument(load_config(os.environ.get("LUMIERE_CONFIG") or None))
-    tem = acq["TEM"]
-    return float(tem["beam_energy"]), float(tem["convergence_angle"]), float(tem["Detector"]["EELS"]["collection_angle"])
+    return beam_energy_and_angles(meta, os.environ.get("LUMIERE_CONFIG") or None)
 
 
 class Quantify:
@@ -96,8 +84,8 @@ class Quantify:
             if lx.data_shape[:2] != xdata.data_shape[:2]:
                 raise InputError(f"the low-loss SI has {lx.data_shape[:2]} pixels, the SI {xdata.data_shape[:2]}")
             low = quant.lowloss_intensity(np.asarray(lx.data), energy_axis_eV(lx), window)
-        elif meta.get("beam_current_pA") not in (None, "None") and meta.get("exposure_s"):
-            low = float(meta["beam_current_pA"]) * 1e-12 * float(meta["exposure_s"]) / ELEMENTARY_CHARGE_C
+        else:
+            low = incident_electrons(meta)
         maps, cs, _ = quant.quantify(np.asarray(xdata.data), energy_axis_eV(xdata), [a, b], beam_energy_kV=kv,
                                      convergence_mrad=alpha, collection_mrad=beta, lowloss=low,
                                      cross_sections=parse_sigmas(sigmas, window), window_eV=window)

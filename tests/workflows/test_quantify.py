@@ -13,7 +13,6 @@ from detectors.interfaces import ScanFrame
 from drift_eels.session import configure_simulation
 from drift_eels.spectrum_image import acquire_spectrum_image
 from lumiere.cli import main
-from lumiere.metadata import ACQUISITION_KEY, hyperspy_acquisition_instrument
 from lumiere.sinks import HDF5Sink, read_hdf5_result
 
 warnings.filterwarnings("ignore", module="hyperspy")
@@ -31,9 +30,7 @@ def si_file(tmp_path_factory):
     for name, index in (("si", 5), ("std", 1)):
         g = world.specimen.grains[index]
         frame = ScanFrame(size_px=(14, 14), fov_nm=2.0 * g.semi_axis_a_nm, center_nm=(g.y_nm, g.x_nm), dwell_s=0.05)
-        meta = {"beam_current_pA": world.beam.current_pA,
-                ACQUISITION_KEY: hyperspy_acquisition_instrument(instrument.config, exposure_s=0.05, dwell_s=0.05,
-                                                                 beam_current_pA=world.beam.current_pA)}
+        meta = instrument.metadata()  # the HDF5 sink derives HyperSpy's TEM from it (lumiere/metadata.py)
         acquire_spectrum_image(instrument.spectrum_imager, frame, 0.05, sink, name=name, metadata=meta)
         truths[name] = world.specimen.truth_maps(*frame.positions_nm())
         # the low-loss SI of the same pixels (I_low, exspy's low_loss), then back to core loss
@@ -240,3 +237,10 @@ def test_cli_k_factor_standard_and_clear_errors(si_file, tmp_path, capsys):
     assert "EDGE/REF=RATIO@Y0:Y1,X0:X1" in capsys.readouterr().err
     assert main(["quantify", str(path), "--si", "nope", "--out", str(tmp_path / "x.h5"), "--edges", "O_K"]) == 1
     assert "no result 'nope'" in capsys.readouterr().err
+    assert main(["quantify", str(path), "--out", str(tmp_path / "x.h5"), "--edges", "Dy_M5,Sc_L3",
+                 "--sigma", "Dy_M5=abc"]) == 1
+    assert "--sigma: cross section 'Dy_M5=abc': expected EDGE=VALUE" in capsys.readouterr().err
+    # the output rule (lumiere/outputs.py): an existing file is never replaced
+    assert main(["quantify", str(path), "--si", "std", "--out", str(out), "--edges", "Dy_M5,O_K",
+                 "--standard", "Dy_M5/O_K=0.6667@5:9,5:9"]) == 0
+    assert (tmp_path / "std_001.h5").exists() and "std_001.h5" in capsys.readouterr().out
