@@ -132,10 +132,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "high_tension_kV": Key(100, (int, float), lambda v: v in (40, 60, 80, 100, 200), "40, 60, 80, 100 or 200"),
         "current_pA": Key(20.0, (int, float), lambda v: 0 < v <= 5000, "0 < current ≤ 5000 pA"),
         "zlp_fwhm_eV": Key(0.35, (int, float), lambda v: 0.005 <= v <= 3, "0.005–3 eV"),
+        # probe convergence semi-angle: HyperSpy's TEM.convergence_angle, used by quantification
+        "convergence_angle_mrad": Key(10.0, (int, float), lambda v: 0 < v <= 100, "0 < angle ≤ 100 mrad"),
     },
     "spectrometer": {
         "energy_offset_eV": Key(-20.0, (int, float), lambda v: -1000 <= v <= 5000, "-1000–5000 eV"),
         "dispersion_eV_per_channel": Key(0.1, (int, float), lambda v: 0.001 <= v <= 5, "0.001–5 eV/channel"),
+        # spectrometer entrance (collection) semi-angle: HyperSpy's Detector.EELS.collection_angle
+        "collection_angle_mrad": Key(25.0, (int, float), lambda v: 0 < v <= 200, "0 < angle ≤ 200 mrad"),
         "channels": Key(1024, int, lambda v: 1 <= v <= 65536, "an integer 1–65536"),
     },
     "scan": {

@@ -128,8 +128,9 @@ class Instrument:
     def metadata(self) -> dict[str, typing.Any]:
         """What every workflow result records about the instrument: ``simulated`` (True only when
         every device is), per device its backend and whether it is simulated, the energy
-        calibration, the clock, and the beam (from the simulated column when it is simulated, else
-        the site file's nominal high tension and no measured current)."""
+        calibration, the clock, the beam (from the simulated column when it is simulated, else
+        the site file's nominal high tension and no measured current) and the convergence and
+        collection semi-angles (mrad, site file)."""
         devices = {name: {"backend": self.config[name]["backend"], "simulated": bool(self.simulated.get(name, False))}
                    for name in DEVICES}
         world = self.world
@@ -142,8 +143,12 @@ class Instrument:
         speed = getattr(self.clock, "speed", None)
         clock = ("wall" if isinstance(self.clock, WallClock)
                  else "simulated, virtual" if speed is None else f"simulated, {speed:g}× wall time")
+        # the site file's probe convergence and spectrometer collection semi-angles: with the high
+        # tension, what a cross section needs (lumiere/metadata.py writes HyperSpy's TEM from them)
+        angles = {"convergence_angle_mrad": float(self.config["beam"]["convergence_angle_mrad"]),
+                  "collection_angle_mrad": float(self.config["spectrometer"]["collection_angle_mrad"])}
         return {"simulated": self.fully_simulated, "devices": devices, "clock": clock,
-                "spectrometer": self.spectrometer.as_dict(), **beam}
+                "spectrometer": self.spectrometer.as_dict(), **beam, **angles}
 
     @property
     def column(self) -> SimulatedVGColumn | VGColumn:

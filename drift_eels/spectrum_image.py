@@ -36,10 +36,35 @@ def energy_axis(energy_eV: np.ndarray) -> Axis:
     return Axis("Energy loss", "eV", float(energy_eV[1] - energy_eV[0]), float(energy_eV[0]))
 
 
-def frame_metadata(frame: ScanFrame) -> dict:
-    return {"scan": {"size_px": list(frame.size_px), "fov_nm": frame.fov_nm,
-                     "center_nm": list(frame.center_nm), "rotation_rad": frame.rotation_rad,
-                     "dwell_s": frame.dwell_s, "pixel_size_nm": frame.pixel_size_nm}}
+def frame_metadata(frame: ScanFrame, survey: ScanFrame | None = None) -> dict:
+    """A result's ``scan``: the frame in the microscope frame (the survey's too), pairs in the
+    order ``axes_order`` = "(y, x)"; with ``survey`` also ``in_survey`` (:func:`survey_region`)."""
+    meta: dict = {"scan": {"axes_order": "(y, x)", "size_px": list(frame.size_px), "fov_nm": frame.fov_nm,
+                           "center_nm": list(frame.center_nm), "rotation_rad": frame.rotation_rad,
+                           "dwell_s": frame.dwell_s, "pixel_size_nm": frame.pixel_size_nm}}
+    if survey is not None:
+        meta["in_survey"] = survey_region(frame, survey)
+    return meta
+
+
+def survey_region(frame: ScanFrame, survey: ScanFrame) -> dict:
+    """Where ``frame`` lies on the HAADF survey: ``region_px`` = [top, left, height, width] in
+    survey pixels (rows = y first), ``center_px`` = [y, x], and the survey's own geometry.
+
+    Examples
+    --------
+    >>> survey_region(ScanFrame((16, 16), 32.0, (4.0, -8.0)), ScanFrame((256, 256), 512.0))["region_px"]
+    [122.0, 116.0, 16.0, 16.0]
+    """
+    from drift_eels.parameters import region_around
+
+    h, w = frame.size_px
+    top, left, height, width = region_around(survey, frame.center_nm,
+                                             (h * frame.pixel_size_nm, w * frame.pixel_size_nm))
+    return {"axes_order": "(y, x)", "region_px": [top, left, height, width],
+            "center_px": [top + height / 2, left + width / 2], "survey_size_px": list(survey.size_px),
+            "survey_fov_nm": survey.fov_nm, "survey_center_nm": list(survey.center_nm),
+            "survey_rotation_rad": survey.rotation_rad}
 
 
 def acquire_survey(scan: ScanDevice, frame: ScanFrame, sink: Sink, *, name: str = "haadf_survey",

@@ -326,7 +326,7 @@ class DriftCorrectedSI:
         n, ne = p.n_sequences, plan.energy_eV.size
         img = [dataclasses.replace(a, navigate=False) for a in image_axes(frame)]
         seq = Axis("sequence", "", navigate=True)
-        meta = {**frame_metadata(frame), **self.metadata, "exposure_s": p.dwell_s, "n_sequences": n,
+        meta = {**frame_metadata(frame, p.survey), **self.metadata, "exposure_s": p.dwell_s, "n_sequences": n,
                 "correct_drift": p.correct_drift, "feed_forward": p.feed_forward,
                 "reference": frame_metadata(ref)["scan"],
                 "initial_probe_shift_nm": list(tracker.origin_shift_nm), "sequences_done": 0,

@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eegs": ("lumiere.cli_eegs", "EEGS wavelength / power scans with analysis (HDF5 + PNG)"),
     "train": ("lumiere.cli_train", "training scenarios on the simulated instrument (goal, scripted run, check)"),
     "reprocess": ("lumiere.cli_reprocess", "out-of-core reprocessing of a sequence stack with Dask (correction, drift alignment, PCA, maps)"),
+    "quantify": ("lumiere.cli_quantify", "areal-density (atoms/nm^2) and atomic-ratio maps with uncertainties from an EELS SI file (ratio method)"),
 }
 
 

@@ -19,7 +19,8 @@ from detectors.instrument import Instrument, build_instrument
 from detectors.interfaces import ScanFrame
 from detectors.simulation.setup import configure_simulation
 from drift_eels.parameters import check_si_memory
-from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes
+from drift_eels.spectrum_image import (acquire_spectrum_image, acquire_survey, check_si_inputs, image_axes,
+                                       survey_region)
 from lumiere.outputs import WORKFLOW_STEMS, RunFiles, new_run_files
 from lumiere.sinks import HDF5Sink
 from lumiere.tasks import TaskControl
@@ -75,7 +76,9 @@ def _run(instrument: Instrument, files: RunFiles, si_size_px: int, exposure_s: f
         centre = (0.0, 0.0)
     si_frame = ScanFrame(size_px=(si_size_px, si_size_px), fov_nm=160.0, center_nm=centre, dwell_s=exposure_s)
     si, si_haadf = acquire_spectrum_image(instrument.spectrum_imager, si_frame, exposure_s, sink,
-                                          task=task.subtask(0.1, 0.85), metadata=instrument.metadata())
+                                          task=task.subtask(0.1, 0.85),
+                                          metadata={**instrument.metadata(),
+                                                    "in_survey": survey_region(si_frame, survey_frame)})
     energy = instrument.spectrum_imager.energy_axis_eV()
     maps = {}
     for edge, width in DEMO_EDGES.items():
@@ -83,7 +86,7 @@ def _run(instrument: Instrument, files: RunFiles, si_size_px: int, exposure_s: f
         name = "map_" + edge.replace(" ", "_").replace(",", "")
         axes = [dataclasses.replace(a, navigate=False) for a in image_axes(si_frame)]
         sink.create(name, si_frame.size_px, axes, title=f"{edge} map (counts)", metadata={
-            "edge": edge, "fit_window_eV": list(result.fit_window_eV),
+            **instrument.metadata(), "exposure_s": exposure_s, "edge": edge, "fit_window_eV": list(result.fit_window_eV),
             "signal_window_eV": list(result.signal_window_eV), "background": "power law, two-area"})
         sink.write(name, slice(None), result.signal)
         sink.finish(name)

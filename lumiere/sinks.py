@@ -52,6 +52,8 @@ import typing
 import h5py
 import numpy as np
 
+from lumiere.metadata import write_hyperspy_metadata
+
 
 @dataclasses.dataclass(frozen=True)
 class Axis:
@@ -235,6 +237,7 @@ class HDF5Sink:
             _write_dict(meta.create_group("Lumiere"), {**(metadata or {}), "status": "acquiring", "writes": 0})
             group.create_group("original_metadata")
             group.attrs.update({"package": "", "package_version": ""})
+            write_hyperspy_metadata(group, metadata or {}, signal_type)  # quant: Acquisition_instrument (lumiere/metadata.py)
 
     def write(self, name: str, index: typing.Any, data: np.ndarray) -> None:
         with self._open() as f:

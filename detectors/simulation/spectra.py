@@ -57,8 +57,11 @@ class EdgeModel:
 EDGES: tuple[EdgeModel, ...] = (
     EdgeModel("Dy", "N4,5", 154.0, 2.0e-8, 2.5, delayed_max_eV=18.0),
     EdgeModel("C", "K", 284.0, 2.0e-8, 3.0, white_lines=((285.5, 1.2, 1.2),)),
-    EdgeModel("Sc", "L2,3", 402.0, 1.0e-8, 3.0, white_lines=((402.0, 1.4, 5.0), (407.0, 1.6, 4.0))),
-    EdgeModel("O", "K", 532.0, 1.0e-8, 3.0, white_lines=((534.0, 2.5, 1.5),)),
+    # O K and Sc L2,3 values: matched to exspy's hydrogenic σ(β, Δ = 50 eV) at 100 kV, α = 10 mrad,
+    # β = 25 mrad (see detectors/simulation/cross_sections.py for how)
+    EdgeModel("Sc", "L2,3", 402.0, 9.215e-9, 2.87, white_lines=((402.0, 1.4, 1.945), (407.0, 1.6, 1.556)),
+              delayed_max_eV=6.0),
+    EdgeModel("O", "K", 532.0, 3.374e-9, 3.87),
     EdgeModel("Dy", "M4,5", 1295.0, 3.0e-9, 3.0, white_lines=((1295.0, 3.0, 5.0), (1332.0, 3.5, 3.5))),
 )
 

@@ -18,7 +18,7 @@ _menu_handler: typing.Callable[..., None] | None = None
 def computation_types() -> dict[str, type]:
     """Every Lumière computation id → class (EELS, EEGS, drift, decomposition when available)."""
     types: dict[str, type] = dict(computations_eels.COMPUTATIONS)
-    for module_name in ("computations_eegs", "computations_drift", "computations_decomposition"):
+    for module_name in ("computations_eegs", "computations_drift", "computations_decomposition", "computations_quant"):
         try:
             module = __import__(f"nionswift_plugin.lumiere.{module_name}", fromlist=["COMPUTATIONS"])
         except ImportError:  # an optional part whose analysis has not landed

@@ -91,7 +91,7 @@ def menu_items() -> list[tuple[str, Action]]:
         ("Thickness Map t/λ", _thickness),
         ("Align ZLP of SI", _align_zlp),
     ]
-    for module_name in ("computations_eegs", "computations_drift", "computations_decomposition"):
+    for module_name in ("computations_eegs", "computations_drift", "computations_decomposition", "computations_quant"):
         try:
             module = __import__(f"nionswift_plugin.lumiere.{module_name}", fromlist=["MENU_ITEMS"])
         except ImportError:

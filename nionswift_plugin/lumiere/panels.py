@@ -76,11 +76,13 @@ class SpectrumImageHandler(WorkflowHandler):
         live = f"; live {method} of {k} components" if k else ""
         if p["sampling"] >= 1:
             si, _ = acquire_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink, task=task,
-                                           live_components=k, live_method=method.lower())
+                                           live_components=k, live_method=method.lower(),
+                                           metadata=instrument.metadata())  # HyperSpy TEM (lumiere/metadata.py)
             return f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels{live}."
         result = acquire_sparse_spectrum_image(instrument.spectrum_imager, frame, exposure_s, sink,
                                                pattern=p["pattern"], fraction=p["sampling"], task=task,
-                                               live_components=k, live_method=method.lower())
+                                               live_components=k, live_method=method.lower(),
+                                               metadata=instrument.metadata())
         h, w, n = result.si.shape
         fraction = result.pattern.fraction
         return (f"sparse {h}×{w} SI ({p['pattern']}), {n} channels: {result.visits_done} of {h * w} pixels "

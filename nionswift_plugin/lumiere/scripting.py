@@ -237,7 +237,8 @@ class Lumiere:
                           rotation_rad, dwell_s=exposure_ms / 1000)
 
         def work(sink: Sink, task: TaskControl) -> tuple[typing.Any, str]:
-            si, _ = acquire_spectrum_image(self.instrument.spectrum_imager, frame, exposure_ms / 1000, sink, task=task)
+            si, _ = acquire_spectrum_image(self.instrument.spectrum_imager, frame, exposure_ms / 1000, sink, task=task,
+                                           metadata=self.instrument.metadata())  # HyperSpy TEM in the file
             return si, f"{si.shape[0]}×{si.shape[1]} SI, {si.shape[2]} channels"
 
         return self._run("Lumière SI", hdf5_path, work)

@@ -52,7 +52,9 @@ def test_edges_appear_only_where_the_element_is():
     on_sc = world.eels_fraction(_composition(carbon=15, Sc2O3=40))[0]
     on_film = world.eels_fraction(_composition(carbon=15))[0]
     jump = lambda s, e0: s[(e > e0 + 1) & (e < e0 + 10)].mean() / s[(e > e0 - 15) & (e < e0 - 5)].mean()
-    assert jump(on_sc, 402) > 1.8  # single-scattering edge: × exp(-t/λ) (t/λ 0.46 here)
+    # Sc L2,3 σ matched to the hydrogenic σ (cross_sections.py), single scattering × exp(-t/λ) (t/λ 0.46
+    # here): measured jump 1.60 on 40 nm
+    assert jump(on_sc, 402) > 1.4
     assert jump(on_film, 402) < 1.05
 
 
