@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import typing
+
 import numpy as np
-from scipy import special
+from scipy import signal, special
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,10 +197,64 @@ def edge_shape(edges_eV: np.ndarray, edge: EdgeModel, broadening_eV: float) -> n
     return out
 
 
-def edge_plural(edges_eV: np.ndarray, edge: EdgeModel) -> np.ndarray:
-    """The edge of the electrons that also lost a plasmon: moved up by Ep, broadened by Γp (an
-    approximation of the convolution with the plasmon); same area as :func:`edge_shape`."""
-    return edge_shape(edges_eV - PLASMON_ENERGY_EV, edge, PLASMON_FWHM_EV)
+#: finest step (eV) of the grid on which edges and particle plasmons are convolved with the valence
+#: orders; the grid has at most 2^16 cells, so it coarsens only for axes beyond ~3.3 keV
+_CONV_STEP_EV = 0.05
+_CONV_MAX_CELLS = 1 << 16
+#: cumulative convolved shapes, (boundaries (C+1,), cumulative (MAX_PLASMON_ORDER, C+1)), by shape and grid
+_PLURAL_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_VALENCE_GRID_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _conv_grid(top_eV: float) -> tuple[float, int]:
+    """(step, cells) of a grid from 0 to a power of two ≥ ``top_eV`` (≥ 1024 eV): few distinct
+    grids, so the cache serves every axis and sideband shift below the same top."""
+    top = float(2 ** max(10, int(np.ceil(np.log2(max(top_eV, 1.0))))))
+    cells = min(_CONV_MAX_CELLS, int(round(top / _CONV_STEP_EV)))
+    return top / cells, cells
+
+
+def _plural_orders(edges_eV: np.ndarray, key: tuple, single: typing.Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(MAX_PLASMON_ORDER, channels): ``single`` (area per cell of a grid's boundaries, zero at
+    negative loss) convolved with :func:`valence_order` n = 1 … MAX_PLASMON_ORDER, integrated over
+    the channels ``edges_eV``. The convolution is numerical on a fine grid from zero loss (the
+    shapes vanish below it, so the grid holds every electron that lands below its top), cached."""
+    step, cells = _conv_grid(float(np.max(edges_eV)))
+    full_key = key + (step, cells)
+    cached = _PLURAL_CACHE.get(full_key)
+    if cached is None:
+        grid = np.arange(cells + 1) * step
+        s = single(grid)
+        cumulative = np.zeros((MAX_PLASMON_ORDER, cells + 1))
+        for n in range(1, MAX_PLASMON_ORDER + 1):
+            v = _VALENCE_GRID_CACHE.get((step, cells, n))
+            if v is None:
+                v = _VALENCE_GRID_CACHE.setdefault((step, cells, n), valence_order(grid, n))
+            # cells i and j (centres (i + ½)·step, (j + ½)·step) add up to a centre at (i + j + 1)·step
+            conv = np.clip(signal.fftconvolve(s, v)[:cells], 0.0, None)  # FFT round-off: ~1e-20 below 0
+            cumulative[n - 1, 1:] = np.cumsum(conv)
+        boundaries = (np.arange(cells + 1) + 0.5) * step
+        if len(_PLURAL_CACHE) > 64:
+            _PLURAL_CACHE.clear()
+        cached = _PLURAL_CACHE[full_key] = (boundaries, cumulative)
+    boundaries, cumulative = cached
+    at_edges = np.stack([np.interp(edges_eV, boundaries, c, left=0.0) for c in cumulative])
+    return np.clip(np.diff(at_edges, axis=1), 0.0, None)
+
+
+def edge_plural_orders(edges_eV: np.ndarray, edge: EdgeModel, broadening_eV: float) -> np.ndarray:
+    """(MAX_PLASMON_ORDER, channels) cross-section per channel (nm²) of the edge of the electrons
+    that also lost n = 1 … MAX_PLASMON_ORDER valence events: :func:`edge_shape` convolved with
+    :func:`valence_order` n (the low-loss's own shapes); each row has the edge's area."""
+    return _plural_orders(edges_eV, ("edge", edge.label, round(broadening_eV, 9)),
+                          lambda grid: edge_shape(grid, edge, broadening_eV))
+
+
+def lsp_plural_orders(edges_eV: np.ndarray, centre_eV: float, fwhm_eV: float) -> np.ndarray:
+    """(MAX_PLASMON_ORDER, channels) unit-area particle plasmon (:func:`loss_lorentzian`) of the
+    electrons that also lost n = 1 … MAX_PLASMON_ORDER valence events (convolved as the edges)."""
+    return _plural_orders(edges_eV, ("lsp", round(centre_eV, 9), round(fwhm_eV, 9)),
+                          lambda grid: loss_lorentzian(grid, centre_eV, fwhm_eV))
 
 
 _EDGE_AREAS: dict[str, float] = {}

@@ -185,10 +185,13 @@ class SimulatedWorld:
             rows = [spectra.zlp(edges, fwhm)]
             rows += [spectra.valence_order(edges, n) for n in range(1, spectra.MAX_PLASMON_ORDER + 1)]
             rows += [spectra.edge_shape(edges, e, fwhm) for e in spectra.EDGES]
-            rows += [spectra.edge_plural(edges, e) for e in spectra.EDGES]
             rows += [spectra.loss_lorentzian(edges, p.resonance_eV, p.resonance_fwhm_eV)
                      for p in self.specimen.particles]
-            rows += [spectra.plasmon_order(edges - p.resonance_eV, 1) for p in self.specimen.particles]
+            # plural scattering: each edge / particle plasmon convolved with valence orders 1 … M
+            # (orders fastest), in the order of the rare events' weights
+            rows += [r for e in spectra.EDGES for r in spectra.edge_plural_orders(edges, e, fwhm)]
+            rows += [r for p in self.specimen.particles
+                     for r in spectra.lsp_plural_orders(edges, p.resonance_eV, p.resonance_fwhm_eV)]
             basis = np.array(rows)
             if len(self._basis_cache) > 64:
                 self._basis_cache.clear()
@@ -200,10 +203,13 @@ class SimulatedWorld:
         unit-area shapes of :mod:`~detectors.simulation.spectra`: counts = dose).
 
         An electron suffers Poisson(t/λ) valence events and, independently, at most one rare
-        event: a core loss to edge k (probability n_k·σ_k, σ_k = :func:`spectra.edge_area_nm2`)
-        or a particle plasmon j (p_j); ``none`` = 1 − Σ n_k·σ_k − Σ p_j is the chance of neither.
-        The ZLP has none·exp(-t/λ); a rare event without a valence loss has its probability times
-        the ZLP's none·exp(-t/λ) (so edge / ZLP = n·σ, the ratio method), the rest of it is plural.
+        event: a core loss to edge k or a particle plasmon j, with odds n_k·σ_k (σ_k =
+        :func:`spectra.edge_area_nm2`) and p_j against 1 for neither: probabilities
+        n_k·σ_k·none, p_j·none, none = 1 / (1 + Σ n_k·σ_k + Σ p_j) (≈ the Poisson exp(−Σ) of one
+        rare event at most). Every outcome is convolved with the same valence orders: weight
+        P_m(t/λ)·none for the ZLP (m = 0) and valence order m, P_m(t/λ)·n_k·σ_k·none for edge k
+        convolved with order m — so edge / ZLP = n·σ in every order, the plural part of an edge is
+        the low-loss's convolution (what the ratio method and exspy's ``low_loss=`` assume).
         """
         tl = comp.t_over_lambda
         order = np.arange(spectra.MAX_PLASMON_ORDER + 1)
@@ -214,13 +220,11 @@ class SimulatedWorld:
         decay = np.array([p.decay_length_nm for p in self.specimen.particles]).reshape(1, -1)
         lsp = spectra.LSP_PROBABILITY * np.exp(-2 * comp.impact_nm.reshape(n, -1) / decay)
         areas = np.array([spectra.edge_area_nm2(e) for e in spectra.EDGES])
-        none = 1.0 - atoms @ areas - lsp.sum(axis=1)
-        if np.any(none < 0):
-            raise ValueError(f"core-loss and particle-plasmon probabilities add up to {1 - none.min():.3g}; "
-                             "at most 1 is possible")
-        single = (none * poisson[:, 0])[:, None]
-        return np.concatenate([none[:, None] * poisson, atoms * single, atoms * (1.0 - single),
-                               lsp * single, lsp * (1.0 - single)], axis=1)
+        none = 1.0 / (1.0 + atoms @ areas + lsp.sum(axis=1))
+        # the edge rows have area σ_k per atom/nm² and the particle rows unit area
+        per_area = np.concatenate([atoms, lsp], axis=1) * none[:, None]
+        plural = (per_area[:, :, None] * poisson[:, None, 1:]).reshape(n, -1)
+        return np.concatenate([none[:, None] * poisson, per_area * poisson[:, :1], plural], axis=1)
 
     def eels_fraction(self, comp: LocalComposition) -> np.ndarray:
         """Noise-free spectra (N, channels): fraction of the electrons per channel, with the

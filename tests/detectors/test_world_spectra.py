@@ -42,7 +42,30 @@ def test_every_shape_has_unit_area():
     assert spectra.loss_lorentzian(edges, 1.9, 0.15).sum() == pytest.approx(1.0, abs=1e-5)
     for edge in spectra.EDGES:  # white-line and power-law tails beyond 20 keV are the rest
         assert spectra.edge_shape(edges, edge, 0.35).sum() == pytest.approx(spectra.edge_area_nm2(edge), rel=5e-3)
-        assert spectra.edge_plural(edges, edge).sum() == pytest.approx(spectra.edge_area_nm2(edge), rel=5e-3)
+    coarse = edges[::10]  # plural rows: convolved on a grid of 0.5 eV up to 32 keV for this axis
+    for edge in spectra.EDGES:
+        for row in spectra.edge_plural_orders(coarse, edge, 0.35):
+            assert row.sum() == pytest.approx(spectra.edge_area_nm2(edge), rel=5e-3)
+    for row in spectra.lsp_plural_orders(coarse, 1.9, 0.15):
+        assert row.sum() == pytest.approx(1.0, abs=5e-4)
+
+
+def test_plural_rows_are_the_convolution_with_the_valence_orders():
+    """An edge's n-th plural row is the edge convolved with the n-th valence order (the low-loss's
+    own shape), checked against an independent convolution on a 0.1 eV axis from zero loss."""
+    edges = np.arange(0.0, 900.0 + 1e-9, 0.1)
+    edge = spectra.edge_by_label("Sc L2,3")
+    single = spectra.edge_shape(edges, edge, 0.35)
+    rows = spectra.edge_plural_orders(edges, edge, 0.35)
+    for n in (1, 3):
+        # channel i ⊗ channel j lands around channel i + j + ½: average the two neighbours
+        ref = np.convolve(single, spectra.valence_order(edges, n))[: single.size + 1]
+        ref = 0.5 * (ref[:-1] + np.concatenate([[0.0], ref[:-2]]))
+        window = (edges[:-1] > 380.0) & (edges[:-1] < 800.0)
+        assert np.abs(rows[n - 1] - ref)[window].max() < 0.02 * ref[window].max(), n
+        # the plural edge's onset is pushed up: at the edge onset almost nothing, its peak beyond Ep
+        peak_eV = edges[int(np.argmax(rows[n - 1]))]
+        assert peak_eV > edge.onset_eV + 0.5 * n * spectra.PLASMON_ENERGY_EV, (n, peak_eV)
 
 
 def test_no_gain_without_a_laser():
