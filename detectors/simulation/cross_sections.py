@@ -67,3 +67,31 @@ def simulated_window_sigma_nm2(label: str, window_eV: tuple[float, float], broad
         raise ValueError(f"window {window_eV} eV must satisfy 0 < lo < hi")
     edges = np.arange(lo, hi + step_eV / 2, step_eV)
     return float(spectra.edge_shape(edges, spectra.edge_by_label(label), broadening_eV).sum())
+
+
+def ratio_method_plural_factor(label: str, t_over_lambda: float, window_eV: float = MATCH_WINDOW_eV) -> float:
+    """What Egerton's ratio method reads on the simulator, relative to the truth, because of plural
+    scattering alone: I_k(Δ) / (σ(Δ) · I_low(Δ)) for edge ``label`` with window [onset, onset + Δ],
+    noise-free, for a specimen of ``t_over_lambda`` (Poisson valence orders, as
+    ``SimulatedWorld._weights``). Below 1: the edge electrons that also lost a plasmon (22 eV) are
+    partly pushed out of the window, while the low-loss's plasmons below Δ are all in I_low(Δ).
+
+    Examples
+    --------
+    >>> round(ratio_method_plural_factor("Sc L2,3", 0.0), 6)
+    1.0
+    """
+    if not 0 <= t_over_lambda < 10 or not window_eV > 0:
+        raise ValueError(f"t/λ = {t_over_lambda} must be in [0, 10) and Δ = {window_eV} eV > 0")
+    edge = spectra.edge_by_label(label)
+    step = 0.05
+    core = np.arange(edge.onset_eV, edge.onset_eV + window_eV + step / 2, step)
+    low = np.arange(-20.0, window_eV + step / 2, step)
+    orders = np.arange(spectra.MAX_PLASMON_ORDER + 1)
+    poisson = np.exp(-t_over_lambda) * t_over_lambda ** orders / np.cumprod(np.maximum(orders, 1))
+    poisson[-1] += max(1.0 - poisson.sum(), 0.0)  # orders above the last, as the simulator
+    single = spectra.edge_shape(core, edge, 0.35).sum()
+    edge_in = poisson[0] * single + poisson[1:] @ spectra.edge_plural_orders(core, edge, 0.35).sum(axis=1)
+    low_in = poisson[0] * spectra.zlp(low, 0.35).sum() + sum(
+        poisson[n] * spectra.valence_order(low, n).sum() for n in orders[1:])
+    return float(edge_in / (single * low_in))
