@@ -20,13 +20,21 @@ spectrum's counts over all energies equal the dose and ln(I_total / I_ZLP) is t/
   proportion with the tail moved up by (n − 1)·Ep. Orders above ``MAX_PLASMON_ORDER`` are lumped
   into the last.
 * Core-loss edges (area = cross-section per atom/nm²): a smoothed step at the onset decaying as
-  (E/E_onset)^-r, plus white lines (Lorentzians) at the L3/L2 or M5/M4 energies. Single scattering
-  (the edge alone) is scaled by exp(-t/λ) — the ZLP's own factor, so edge / ZLP = n·σ as in the
-  ratio method; the rest of the edge's electrons also lost a plasmon and sit in a copy moved up by
-  Ep and broadened by Γp (plural scattering). Onsets are the tabulated values of the physics notes.
+  (E/E_onset)^-r, plus white lines (Lorentzians) at the L3/L2 or M5/M4 energies. Onsets are the
+  tabulated values of the physics notes.
 * Localised surface plasmon of each particle: a Lorentzian at its resonance (only at positive
-  loss: no gain without a laser) with probability 2e-3·exp(-2b/L) at impact parameter b; single
-  and plural (+Ep) parts as for the edges.
+  loss: no gain without a laser) with probability 2e-3·exp(-2b/L) at impact parameter b.
+* Plural scattering of edges and particle plasmons: the electron that lost energy to an edge (or
+  particle) also suffers Poisson(t/λ) valence events, independently: order m (weight P_m(t/λ), the
+  same as the low-loss's) is the edge convolved with the valence order m above
+  (:func:`edge_plural_orders`, :func:`lsp_plural_orders`; numerically, on a 0.05 eV grid from zero
+  loss, cached). So every order's edge / low-loss ratio is n·σ — the premise of both Egerton's
+  ratio method (I_k(Δ)/I_low(Δ)) and a model fit convolved with the measured low-loss (exspy's
+  ``low_loss=``). The ratio method still reads low on thick specimens because the plasmon-shifted
+  edge partly leaves the window Δ while I_low(Δ) keeps the plasmons
+  (:func:`detectors.simulation.cross_sections.ratio_method_plural_factor`: 0.85 at t/λ 0.5, Δ 50 eV).
+  One rare event (an edge or a particle plasmon) per electron at most, with odds n·σ (p) against 1
+  for none (``SimulatedWorld._weights``).
 """
 from __future__ import annotations
 

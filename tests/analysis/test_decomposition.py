@@ -158,7 +158,10 @@ def test_merge_of_two_halves_equals_one_stream(poisson):
     top.merge(bottom)
     assert top.n_samples_seen_ == whole.n_samples_seen_
     np.testing.assert_allclose(top.mean_, whole.mean_, rtol=1e-9, atol=1e-12)
-    assert principal_angles_deg(top.components_[:SIGNAL_RANK], whole.components_[:SIGNAL_RANK]).max() < 0.5
+    # measured 0.57° (no Poisson weighting) since the simulator convolves its edges with every
+    # valence order: components 5–7 of the clean SI grew (2e-3 vs 4e-4 of the first), the truncation
+    # at 6 components per half weighs more on the weak third signal component
+    assert principal_angles_deg(top.components_[:SIGNAL_RANK], whole.components_[:SIGNAL_RANK]).max() < 0.75
 
 
 def test_pca_rejects_bad_input():

@@ -108,9 +108,11 @@ def _sharpness(inst, result, element):
 def test_corrected_maps_are_sharper_than_the_uncorrected_sum(runs):
     inst_c, _, corrected, sink = runs[True]
     inst_u, _, uncorrected, _ = runs[False]
-    # the Sc L2,3 map is noise-limited since its σ matches exspy's hydrogenic σ and edges scale
-    # by exp(-t/λ) (measured 1 - r² = 0.015 corrected vs 0.026 uncorrected): a looser factor there
-    for element, factor in (("Dy", 0.5), ("Sc", 0.7)):
+    # the Sc L2,3 map is noise-limited since its σ matches exspy's hydrogenic σ and its plural
+    # scattering (the Poisson convolution with the low-loss) moves part of it out of the 50 eV
+    # window onto the next edges' background (measured 1 - r² = 0.025 corrected vs 0.034
+    # uncorrected; 0.015 vs 0.026 with one plural copy 22 eV up): a looser factor there
+    for element, factor in (("Dy", 0.5), ("Sc", 0.8)):
         err_c = _sharpness(inst_c, corrected, element)
         err_u = _sharpness(inst_u, uncorrected, element)
         assert err_c < factor * err_u, (element, err_c, err_u)
