@@ -78,8 +78,8 @@ def ratio_method_plural_factor(label: str, t_over_lambda: float, window_eV: floa
 
     Examples
     --------
-    >>> round(ratio_method_plural_factor("Sc L2,3", 0.0), 6)
-    1.0
+    >>> round(ratio_method_plural_factor("Sc L2,3", 0.0), 4), round(ratio_method_plural_factor("Sc L2,3", 0.5), 3)
+    (1.0, 0.847)
     """
     if not 0 <= t_over_lambda < 10 or not window_eV > 0:
         raise ValueError(f"t/λ = {t_over_lambda} must be in [0, 10) and Δ = {window_eV} eV > 0")

@@ -242,8 +242,9 @@ def _plural_orders(edges_eV: np.ndarray, key: tuple, single: typing.Callable[[np
             conv = np.clip(signal.fftconvolve(s, v)[:cells], 0.0, None)  # FFT round-off: ~1e-20 below 0
             cumulative[n - 1, 1:] = np.cumsum(conv)
         boundaries = (np.arange(cells + 1) + 0.5) * step
-        if len(_PLURAL_CACHE) > 64:
+        if len(_PLURAL_CACHE) > 32:  # ≤ 3 MB each: 10 shapes of the default specimen per grid
             _PLURAL_CACHE.clear()
+            _VALENCE_GRID_CACHE.clear()
         cached = _PLURAL_CACHE[full_key] = (boundaries, cumulative)
     boundaries, cumulative = cached
     at_edges = np.stack([np.interp(edges_eV, boundaries, c, left=0.0) for c in cumulative])
