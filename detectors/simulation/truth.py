@@ -1,9 +1,10 @@
-"""The simulator's hidden truth behind an EEGS scan, for tests and benchmarks (never workflows).
+"""The simulator's hidden truth, for tests and benchmarks (never workflows): EEGS and maps.
 
 :class:`EEGSTruth` wraps a simulated EELS camera's ``acquire_spectra``: for every exposure with
 the laser on it records, from the world, the exposure-mean |β|² at the probe's true position
 and time, and the probe's distance from a particle's surface (nm, at mid-exposure). Per scan
 point (:meth:`per_point`) the chunks of that point are pooled: |β| = √(mean |β|²).
+:func:`areal_density_map` is the truth behind an elemental map (atoms/nm² on a scan grid).
 """
 from __future__ import annotations
 
@@ -48,3 +49,13 @@ class EEGSTruth:
     def resonance(self) -> tuple[float, float]:
         """(centre eV, FWHM eV) of the particle's plasmon, the truth the resonance fit targets."""
         return float(self.particle.resonance_eV), float(self.particle.resonance_fwhm_eV)
+
+
+def areal_density_map(world: SimulatedWorld, frame, element: str,
+                      offset_nm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Atoms per nm² of ``element`` (e.g. "Dy") at the pixels of ``frame`` (a ScanFrame), the
+    specimen seen at nominal position + ``offset_nm`` and at t = 0 (no drift): the truth an
+    elemental map on that grid is compared with (correlation, grain masks)."""
+    y, x = frame.positions_nm()
+    comp = world.composition((y + offset_nm[0]).ravel(), (x + offset_nm[1]).ravel(), 0.0)
+    return comp.areal_density_per_nm2(element).reshape(y.shape)
