@@ -29,6 +29,7 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import threading
 import typing
@@ -45,6 +46,8 @@ from lumiere.tasks import Aborted, TaskControl, WorkerThread
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
 from .parameters import MAX_POINTS, PowerScanParameters, WavelengthScanParameters
 from .tracking import ProbeTracking, ScanTracking
+
+log = logging.getLogger(__name__)
 
 POWER_COLUMNS = ("wavelength_nm", "power_uW", "power_out_uW", "settle_s")
 @dataclasses.dataclass
@@ -203,7 +206,12 @@ class _Scan:
                 task.progress(1.0, f"{self.kind} done")
         except BaseException as exc:
             if self.tracking is not None:  # the probe shift back to where it was, the log kept
-                self.tracking.tracking.restore()
+                try:
+                    self.tracking.tracking.restore()
+                except Exception as restore_error:  # noqa: BLE001 - the scan's own error goes on
+                    log.error("could not restore the probe shift after the EEGS scan stopped: %s",
+                              restore_error)
+                self.tracking = None
             result.aborted = isinstance(exc, Aborted)
             mark_stopped(sink, created, exc, {"points_done": result.points_done})
             raise
@@ -283,7 +291,7 @@ class _Scan:
         self.tracking = ScanTracking(ProbeTracking(d.scan, d.probe_shift, p.reimage_fov_nm, d.now_s),
                                      p.reimage_every, n)
         result.drift_log = self.tracking.log
-        self.tracking.create(sink, self.name + "_drift", dataclasses.replace(axis, navigate=True))
+        self.tracking.start(sink, self.name + "_drift", dataclasses.replace(axis, navigate=True))
         created.append(self.name + "_drift")
         return self.tracking
 

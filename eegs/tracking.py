@@ -24,6 +24,7 @@ import numpy as np
 
 from detectors.interfaces import ProbeShift, ScanDevice, ScanFrame
 from drift_eels.tracker import DriftTracker
+from lumiere.sinks import Axis, Sink
 
 #: columns of the ``<name>_drift`` result, one row per scan point
 DRIFT_LOG_COLUMNS = ("time_s", "drift_dy_nm", "drift_dx_nm", "applied_dy_nm", "applied_dx_nm",
@@ -103,12 +104,11 @@ class ScanTracking:
         self._times = np.full(n_points, np.nan)
         self._applied = np.full((n_points, 2), np.nan)
         self._applied_now = (0.0, 0.0)
-        self._sink: typing.Any = None
+        self._sink: Sink | None = None
         self._name = ""
 
-    def create(self, sink: typing.Any, name: str, axis: typing.Any) -> None:
-        from lumiere.sinks import Axis
-
+    def start(self, sink: Sink, name: str, axis: Axis) -> None:
+        """Create the log result ``name`` in ``sink`` and take the first image."""
         self._sink, self._name = sink, name
         sink.create(name, self.log.shape, [axis, Axis("column", "")],
                     metadata={"columns": list(DRIFT_LOG_COLUMNS), "reimage_every": self.every,

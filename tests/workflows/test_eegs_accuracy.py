@@ -109,3 +109,30 @@ def test_tracking_through_the_tcp_scan_unit_uses_only_scan_images():
 def test_bad_tracking_parameters_are_named(field, value, message):
     with pytest.raises(ValueError, match=message):
         WavelengthScanParameters(600.0, 700.0, 4.0, **{field: value})
+
+
+def test_an_aborted_tracked_scan_restores_the_probe_shift_and_keeps_its_log():
+    from lumiere.tasks import Aborted, TaskControl
+
+    with build_instrument() as instrument:
+        scan = WavelengthScan(EEGSDevices.from_instrument(instrument), WavelengthScanParameters(
+            600.0, 640.0, 4.0, spectra_per_point=20, exposure_s=0.1))
+        sink, task, done = MemorySink(), TaskControl(), []
+
+        def after_points(fraction, message):  # progress is reported once per point
+            done.append(message)
+            if len(done) == 3:
+                task.abort("stop")
+
+        task.add_listener(after_points)
+        parked = instrument.probe_position_nm()
+        with pytest.raises(Aborted):
+            scan.run(sink, task)
+        assert instrument.beam_shift.get_shift_nm() == (0.0, 0.0)
+        world = instrument.world
+        assert (world.beam.probe_y_nm, world.beam.probe_x_nm) == pytest.approx(parked)  # back where it was
+    log = sink.results["eegs_drift"]
+    assert log.finished and log.metadata["aborted"] is True
+    rows = np.all(np.isfinite(log.data), axis=1)
+    assert rows[:3].all() and not rows[3:].any()
+    assert np.abs(log.data[1:3, 3:5]).max() > 0.0  # the probe shift followed the drift
