@@ -24,6 +24,7 @@ from detectors.common.errors import DeviceError, describe_error
 from detectors.instrument import build_instrument
 from eegs import (EEGSDevices, PowerScan, PowerScanParameters, WavelengthScan,
                   WavelengthScanParameters, analyse_scan, write_analysis)
+from eegs.tracking import DRIFT_LOG_COLUMNS
 from lumiere.cli import EXIT_DEVICE
 from lumiere.cli_checks import finite_float, non_negative_float, non_negative_int, positive_float, positive_int
 from lumiere.outputs import WORKFLOW_STEMS, RunFiles, add_overwrite_argument, new_run_files
@@ -147,8 +148,15 @@ def run(args: argparse.Namespace) -> int:
         write_analysis(sink, analysis, scan.name)
     finally:
         instrument.close()
+    tracked = f", {scan.name}_drift" if result.drift_log is not None else ""
     print(f"wrote {files.data} (results {scan.name}, {scan.name}_power, {scan.name}_laser_off, "
-          f"{scan.name}_analysis)")
+          f"{scan.name}_analysis{tracked})")
+    if result.drift_log is not None and np.isfinite(result.drift_log).any():
+        col = {c: i for i, c in enumerate(DRIFT_LOG_COLUMNS)}
+        last = result.drift_log[np.isfinite(result.drift_log[:, 0])][-1]
+        print(f"drift tracking: the specimen drifted {np.hypot(last[col['drift_dy_nm']], last[col['drift_dx_nm']]):.1f} nm; "
+              f"the probe stayed within {np.nanmax(result.drift_log[:, col['offset_nm']]):.2f} nm of its place "
+              "beside the particle (images of the region around it)")
     s = analysis.summary()
     if analysis.resonance is not None:
         print(f"resonance: {s['resonance_centre_eV']:.4f} ± {s['resonance_centre_err_eV']:.4f} eV "

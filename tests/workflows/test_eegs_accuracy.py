@@ -136,3 +136,19 @@ def test_an_aborted_tracked_scan_restores_the_probe_shift_and_keeps_its_log():
     rows = np.all(np.isfinite(log.data), axis=1)
     assert rows[:3].all() and not rows[3:].any()
     assert np.abs(log.data[1:3, 3:5]).max() > 0.0  # the probe shift followed the drift
+
+
+def test_lumiere_eegs_writes_the_drift_log(tmp_path, capsys):
+    import json
+
+    from lumiere.cli import main
+    from lumiere.sinks import read_hdf5_result
+
+    assert main(["eegs", "wavelength-scan", "--start", "600", "--stop", "640", "--step", "10", "--spectra", "10",
+                 "--reimage-every", "2", "--out", str(tmp_path), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "eegs_drift" in out and "drift tracking: the specimen drifted" in out
+    data, axes, meta = read_hdf5_result(tmp_path / "eegs_wavelength_scan.hspy", "eegs_drift")
+    assert data.shape == (5, len(DRIFT_LOG_COLUMNS)) and np.isfinite(data).all()
+    assert json.loads(meta["columns"]) == list(DRIFT_LOG_COLUMNS) and axes[0].units == "nm"
+    assert data[-1, 0] > data[0, 0] and data[:, -1].max() < 0.5
