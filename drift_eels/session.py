@@ -18,10 +18,10 @@ import dataclasses
 import pathlib
 import typing
 
-from detectors.common.checks import check_finite_pair, check_non_negative, check_positive
+from detectors.common.checks import check_finite_pair, check_positive
 from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
-from detectors.simulation.setup import configure_simulation, drift_si_targets_nm
+from detectors.simulation.setup import DRIFT_SI_DRIFT_NM_PER_MIN, configure_simulation, drift_si_targets_nm
 from drift_eels.parameters import DriftSIParameters, Rect, region_around
 from drift_eels.spectrum_image import acquire_survey
 from drift_eels.workflow import DriftCorrectedSI, DriftSIResult
@@ -61,7 +61,8 @@ class SessionResult:
 
 
 def run_session(out_dir: str | pathlib.Path, *, config: str | None = None, size_px: int = 64,
-                n_sequences: int = 8, dwell_s: float = 2e-3, drift_nm_per_min: float | None = 2.0,
+                n_sequences: int = 8, dwell_s: float = 2e-3,
+                drift_nm_per_min: float | None = DRIFT_SI_DRIFT_NM_PER_MIN,
                 random_walk_nm_per_sqrt_min: float = 0.3, current_pA: float | None = 200.0,
                 edges: typing.Sequence[str] = ("Sc L2,3", "Dy M4,5"), si_fov_nm: float | None = None,
                 si_center_nm: tuple[float, float] | None = None,

@@ -16,7 +16,7 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import EELSCamera, ScanDevice
+from detectors.interfaces import EELSCamera, ProbeShift, ScanDevice
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.blanker import BeamSync
 from detectors.laser.credo import TunableLaser
@@ -91,7 +91,9 @@ class EEGSDevices:
     meter_out : PowerMeter, optional
         Second meter (after the column), logged beside ``meter``.
     scan : ScanDevice, optional
-        For the probe position (metadata, EEGS maps).
+        For the probe position (metadata, EEGS maps) and the drift tracking's images.
+    probe_shift : ProbeShift, optional
+        The beam shift the drift tracking follows the specimen with (nm).
     max_power_uW : float
         Largest allowed power set point, µW.
     microscope : dict
@@ -109,6 +111,7 @@ class EEGSDevices:
     blanker: BeamSync | None = None
     meter_out: PowerMeter | None = None
     scan: ScanDevice | None = None
+    probe_shift: ProbeShift | None = None
     max_power_uW: float = math.inf
     microscope: dict = dataclasses.field(default_factory=dict)
     sleep: typing.Callable[[float], None] = time.sleep
@@ -122,7 +125,7 @@ class EEGSDevices:
         sleep, now_s = instrument.clock.sleep, instrument.clock.now_s
         return cls(camera=instrument.eels_camera, laser=bench.laser, pump=bench.pump,
                    meter=bench.meter_in, attenuator=bench.attenuator, blanker=bench.blanker,
-                   meter_out=bench.meter_out, scan=instrument.scan,
+                   meter_out=bench.meter_out, scan=instrument.scan, probe_shift=instrument.beam_shift,
                    max_power_uW=instrument.laser_config.lock.max_power_uW,
                    microscope=microscope, sleep=sleep, now_s=now_s)
 

@@ -22,19 +22,21 @@ Results in the sink (``name`` = :attr:`name`, default ``"eegs"``)
                       taken (the last is the one at the end); metadata ``before_point`` (index of
                       the point each preceded, -1 = end) and ``time_s`` (mid-exposure, s). The
                       points' mid-exposure times are ``point_time_s`` in the metadata of ``name``.
+``name + "_drift"``   (n_points, columns) with ``reimage_every`` > 0: the drift log of
+                      :mod:`eegs.tracking` (columns :data:`~eegs.tracking.DRIFT_LOG_COLUMNS`, nm:
+                      drift, probe shift applied, probe offset vs the particle since the start).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import threading
 import typing
 
 import numpy as np
 
-from detectors.common.checks import (check_finite, check_fraction, check_int, check_memory, check_non_negative,
-                                     check_positive)
-from detectors.common.errors import ParameterError
+from detectors.common.checks import check_memory
 from analysis.eegs import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
@@ -42,111 +44,12 @@ from lumiere.sinks import Axis, Sink, mark_stopped
 from lumiere.tasks import Aborted, TaskControl, WorkerThread
 
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
+from .parameters import MAX_POINTS, PowerScanParameters, WavelengthScanParameters
+from .tracking import ProbeTracking, ScanTracking
+
+log = logging.getLogger(__name__)
 
 POWER_COLUMNS = ("wavelength_nm", "power_uW", "power_out_uW", "settle_s")
-MAX_POINTS = 100_000
-
-
-@dataclasses.dataclass(frozen=True)
-class WavelengthScanParameters:
-    """A wavelength scan. Units in the names.
-
-    ``start_nm`` … ``stop_nm`` (inclusive when it falls on the grid) in steps of ``step_nm``
-    (> 0; the scan runs downwards when ``stop_nm < start_nm``). ``diode_current_A`` is ramped
-    to before opening the shutter (None = leave the pump as it is); ``attenuator_angle_deg``
-    likewise. ``gating`` switches the sync box's gating on/off (None = leave).
-    ``reference_every``: with ``laser_off_reference``, a laser-off reference (shutter closed,
-    same exposures) before every ``reference_every``-th point as well as at the end, so that
-    each spectrum has one a few points away in time (0 = only at the end). Drift moves the
-    probe during a scan; a reference minutes old shows another impact parameter.
-    """
-
-    start_nm: float
-    stop_nm: float
-    step_nm: float
-    spectra_per_point: int = 10
-    exposure_s: float = 0.1
-    diode_current_A: float | None = 6.0
-    attenuator_angle_deg: int | None = None
-    gating: bool | None = None
-    hold_timeout_s: float | None = None
-    laser_off_reference: bool = True
-    reference_every: int = 5
-
-    def __post_init__(self) -> None:
-        # self-checks (finite, signs, counts): the CLI, scripts and panels share them; the
-        # instrument's limits are checked by the scan's validate() before any command
-        check_positive("start_nm", self.start_nm, "nm")
-        check_positive("stop_nm", self.stop_nm, "nm")
-        check_positive("step_nm", self.step_nm, "nm")
-        self.wavelengths_nm()  # the number of points
-        if self.attenuator_angle_deg is not None:
-            check_finite("attenuator_angle_deg", self.attenuator_angle_deg, "°")
-        _check_common(self)
-
-    def wavelengths_nm(self) -> np.ndarray:
-        if not (math.isfinite(self.step_nm) and self.step_nm > 0):
-            raise ValueError(f"wavelength step {self.step_nm} nm must be > 0 nm")
-        span = abs(self.stop_nm - self.start_nm)
-        steps = span / self.step_nm
-        if not steps < MAX_POINTS:  # also a step so small that the ratio overflows
-            raise ParameterError(f"start_nm = {self.start_nm:g}, stop_nm = {self.stop_nm:g}, step_nm = "
-                                 f"{self.step_nm:g} give {steps:.3g} wavelengths; the limit is {MAX_POINTS} points")
-        n = int(math.floor(steps + 1e-9)) + 1
-        sign = 1.0 if self.stop_nm >= self.start_nm else -1.0
-        return self.start_nm + sign * self.step_nm * np.arange(n)
-
-
-@dataclasses.dataclass(frozen=True)
-class PowerScanParameters:
-    """A power scan at fixed ``wavelength_nm``.
-
-    Give either ``angles_deg`` (attenuator angles, integer degrees; the first axis is the angle
-    and the measured power is in the power log) or ``setpoints_uW`` (each point is reached by
-    the power lock on the attenuator; the first axis is the power in µW).
-    ``reference_every`` as in :class:`WavelengthScanParameters`.
-    """
-
-    wavelength_nm: float
-    angles_deg: tuple[int, ...] | None = None
-    setpoints_uW: tuple[float, ...] | None = None
-    spectra_per_point: int = 10
-    exposure_s: float = 0.1
-    diode_current_A: float | None = 6.0
-    gating: bool | None = None
-    lock_tolerance_rel: float = 0.02
-    lock_max_steps: int = 60
-    hold_timeout_s: float | None = None
-    laser_off_reference: bool = True
-    reference_every: int = 5
-
-    def __post_init__(self) -> None:
-        check_positive("wavelength_nm", self.wavelength_nm, "nm")
-        if (self.angles_deg is None) == (self.setpoints_uW is None):
-            raise ParameterError(f"angles_deg = {self.angles_deg!r}, setpoints_uW = {self.setpoints_uW!r}: "
-                                 "give exactly one of them")
-        points = self.angles_deg if self.angles_deg is not None else self.setpoints_uW
-        if len(points) == 0 or len(points) > MAX_POINTS:
-            raise ParameterError(f"{len(points)} power-scan points are not allowed; expected 1 to {MAX_POINTS}")
-        for value in self.setpoints_uW or ():
-            check_positive("setpoints_uW", value, "µW")
-        for value in self.angles_deg or ():
-            check_finite("angles_deg", value, "°")
-        check_fraction("lock_tolerance_rel", self.lock_tolerance_rel)
-        check_int("lock_max_steps", self.lock_max_steps, 1)
-        _check_common(self)
-
-
-def _check_common(p: "WavelengthScanParameters | PowerScanParameters") -> None:
-    """Checks every EEGS scan shares: counts, exposure, current, timeout (finite, signs)."""
-    check_int("spectra_per_point", p.spectra_per_point, 1)
-    check_positive("exposure_s", p.exposure_s, "s")
-    if p.diode_current_A is not None:
-        check_non_negative("diode_current_A", p.diode_current_A, "A")
-    if p.hold_timeout_s is not None:
-        check_positive("hold_timeout_s", p.hold_timeout_s, "s")
-
-
 @dataclasses.dataclass
 class EEGSScanResult:
     """What a scan acquired (rows not acquired are NaN). Units in the names."""
@@ -170,6 +73,8 @@ class EEGSScanResult:
     point_time_s: np.ndarray | None = None
     reference_spectra: np.ndarray | None = None
     reference_time_s: np.ndarray | None = None
+    #: (n_points, len(DRIFT_LOG_COLUMNS)) with drift tracking (nm; see eegs.tracking), else None
+    drift_log: np.ndarray | None = None
 
     @property
     def duty_cycle(self) -> float:
@@ -185,6 +90,7 @@ class _Scan:
         self.devices = devices
         self.name = name
         self.result: EEGSScanResult | None = None
+        self.tracking: ScanTracking | None = None
         self._worker: WorkerThread | None = None
 
     @property
@@ -227,6 +133,9 @@ class _Scan:
         if int(p.reference_every) != p.reference_every or p.reference_every < 0:
             raise ValueError(f"reference_every {p.reference_every} must be an integer ≥ 0 (0 = a "
                              "laser-off reference at the end only)")
+        if p.reimage_every and (self.devices.scan is None or self.devices.probe_shift is None):
+            raise ValueError(f"reimage_every = {p.reimage_every} needs the scan and the probe shift "
+                             "(EEGSDevices.scan, .probe_shift); reimage_every = 0 scans without drift tracking")
         self._validate(limits)
 
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
@@ -276,10 +185,13 @@ class _Scan:
                 created.append(names[1])
                 if k_refs:
                     self._create_reference_series(result, sink, created, before)
+                tracking = self._start_tracking(result, sink, created, axis, n)
                 for i in range(n):
                     task.check_abort()
                     wl, settle = self._set_point(i, task)
                     task.check_abort()
+                    if tracking is not None:
+                        tracking.before_point(i)
                     if i in before:
                         self._interleaved_reference(before.index(i), result, sink, task)
                     self._acquire_point(i, wl, settle, result, sink, task)
@@ -287,9 +199,19 @@ class _Scan:
                 if p.laser_off_reference:
                     task.check_abort()
                     self._laser_off(result, sink, created)
+                if tracking is not None:
+                    self.tracking = None
+                    tracking.finish(result.points_done)
                 sink.update_metadata(self.name, {"point_time_s": [float(t) for t in result.point_time_s]})
                 task.progress(1.0, f"{self.kind} done")
         except BaseException as exc:
+            if self.tracking is not None:  # the probe shift back to where it was, the log kept
+                try:
+                    self.tracking.tracking.restore()
+                except Exception as restore_error:  # noqa: BLE001 - the scan's own error goes on
+                    log.error("could not restore the probe shift after the EEGS scan stopped: %s",
+                              restore_error)
+                self.tracking = None
             result.aborted = isinstance(exc, Aborted)
             mark_stopped(sink, created, exc, {"points_done": result.points_done})
             raise
@@ -316,6 +238,8 @@ class _Scan:
     def _acquire_point(self, i: int, wl: float, settle: float, result: EEGSScanResult,
                        sink: Sink, task: TaskControl) -> None:
         d, p = self.devices, self.params
+        if self.tracking is not None:
+            self.tracking.park(p.spectra_per_point * p.exposure_s)
         t0 = d.now_s()
         row, power, power_out = d.read_powers_during(
             lambda: acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task))
@@ -326,6 +250,8 @@ class _Scan:
         result.power_out_uW[i] = power_out
         result.settle_s[i] = settle
         result.points_done = i + 1
+        if self.tracking is not None:
+            self.tracking.point_done(i, result.point_time_s[i])
         sink.write(self.name, i, row.astype(np.float32))
         sink.write(self.name + "_power", i, np.array([wl, power, power_out, settle], np.float32))
 
@@ -333,6 +259,8 @@ class _Scan:
         d, p = self.devices, self.params
         close_shutter(d.pump)
         off_power, _ = d.read_powers_uW()
+        if self.tracking is not None:
+            self.tracking.park(p.spectra_per_point * p.exposure_s)
         t0 = d.now_s()
         row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, None)
         self._store_reference(len(result.reference_time_s) - 1, row, 0.5 * (t0 + d.now_s()), result, sink)
@@ -353,6 +281,19 @@ class _Scan:
             sink.update_metadata(key, {"laser_off_power_uW": off_power})
         result.metadata["laser_off_power_uW"] = off_power
 
+
+    def _start_tracking(self, result: EEGSScanResult, sink: Sink, created: list[str], axis: Axis,
+                        n: int) -> ScanTracking | None:
+        """The drift tracking (:mod:`eegs.tracking`) with its first image, or None."""
+        d, p = self.devices, self.params
+        if not p.reimage_every:
+            return None
+        self.tracking = ScanTracking(ProbeTracking(d.scan, d.probe_shift, p.reimage_fov_nm, d.now_s),
+                                     p.reimage_every, n)
+        result.drift_log = self.tracking.log
+        self.tracking.start(sink, self.name + "_drift", dataclasses.replace(axis, navigate=True))
+        created.append(self.name + "_drift")
+        return self.tracking
 
     # -- interleaved laser-off references ---------------------------------------------------
     def _reference_points(self, n: int) -> list[int]:
@@ -390,6 +331,8 @@ class _Scan:
         keeps its wavelength and power: only the light is blocked)."""
         d, p = self.devices, self.params
         close_shutter(d.pump)
+        if self.tracking is not None:
+            self.tracking.park(p.spectra_per_point * p.exposure_s)
         t0 = d.now_s()
         row = acquire_summed(d.camera, p.spectra_per_point, p.exposure_s, task)
         self._store_reference(j, row, 0.5 * (t0 + d.now_s()), result, sink)

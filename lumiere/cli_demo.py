@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lumiere.demo import run_demo
+from lumiere.demo import DEMO_EXPOSURE_S, DEMO_SI_SIZE_PX, run_demo
 from lumiere.cli_checks import positive_float, positive_int
 from lumiere.outputs import add_overwrite_argument
 from lumiere.tasks import TaskControl, TextProgressBar
@@ -14,8 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
     add_overwrite_argument(parser)
     parser.add_argument("--config", default=None, help="site configuration TOML (default: simulated instrument)")
-    parser.add_argument("--si-size", type=positive_int, default=32, help="SI size in pixels (square), default 32")
-    parser.add_argument("--exposure-ms", type=positive_float, default=5.0, help="SI exposure per pixel in ms, default 5")
+    parser.add_argument("--si-size", type=positive_int, default=DEMO_SI_SIZE_PX,
+                        help=f"SI size in pixels (square), default {DEMO_SI_SIZE_PX}")
+    parser.add_argument("--exposure-ms", type=positive_float, default=DEMO_EXPOSURE_S * 1000,
+                        help=f"SI exposure per pixel in ms, default {DEMO_EXPOSURE_S * 1000:g}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``lumiere drift-si --out DIR [--size 64] [--sequences 8] [--dwell-ms 2] [--drift-nm-per-min 2]``.
+"""``lumiere drift-si --out DIR [--size 64] [--sequences 8] [--dwell-ms 2] [--drift-nm-per-min 10]``.
 
 Drift-corrected EELS SI on the instrument of the site configuration (default: the simulated
 one): HAADF survey, N short sequences with drift tracking and re-centring, and (``--baseline``,
@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from detectors.simulation.setup import DRIFT_SI_DRIFT_NM_PER_MIN
 from drift_eels.parameters import DEFAULT_EDGES
 from lumiere.cli_checks import finite_float, non_negative_float, positive_float, positive_int
 from lumiere.outputs import add_overwrite_argument
@@ -27,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=positive_int, default=64, help="SI size in pixels (square), default 64")
     parser.add_argument("--sequences", type=positive_int, default=8, help="number of SI sequences, default 8")
     parser.add_argument("--dwell-ms", type=positive_float, default=2.0, help="EELS dwell per pixel and sequence, ms (default 2)")
-    parser.add_argument("--drift-nm-per-min", type=non_negative_float, default=2.0,
-                        help="simulated drift rate, nm/min (simulated instrument only; default 2)")
+    parser.add_argument("--drift-nm-per-min", type=non_negative_float, default=DRIFT_SI_DRIFT_NM_PER_MIN,
+                        help="simulated drift rate, nm/min (simulated instrument only; default "
+                        f"{DRIFT_SI_DRIFT_NM_PER_MIN:g}: a settling holder, so that the uncorrected "
+                        "baseline visibly smears)")
     parser.add_argument("--random-walk", type=non_negative_float, default=0.3,
                         help="simulated drift random walk, nm/sqrt(min) (default 0.3)")
     parser.add_argument("--current-pA", type=positive_float, default=200.0, help="simulated beam current, pA (default 200)")

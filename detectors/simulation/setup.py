@@ -23,6 +23,11 @@ CORE_LOSS_OFFSET_EV = 350.0
 CORE_LOSS_DISPERSION_EV = 1.0
 #: direction of the simulated drift (unit vector, microscope frame (y, x))
 DRIFT_DIRECTION = (0.6, 0.8)
+#: the drift of ``lumiere drift-si`` on the simulator, nm/min: a holder still settling after a
+#: stage move (thermal drift is 0.1–2 nm/min once settled, 5–20 nm/min in the first minutes).
+#: Over the default SI (8 × 64² px × 2 ms, ~70 s) the specimen moves ~12 nm (6 SI pixels): the
+#: uncorrected maps smear (Dy map vs the truth r = 0.69) where the corrected ones hold (0.99).
+DRIFT_SI_DRIFT_NM_PER_MIN = 10.0
 
 
 def configure_simulation(world: SimulatedWorld, *, drift_nm_per_min: float | None = 2.0,

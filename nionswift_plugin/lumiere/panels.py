@@ -102,11 +102,13 @@ class EEGSWavelengthScanHandler(WorkflowHandler):
         Field("spectra_per_point", "Spectra per λ", 10, int),
         Field("exposure_ms", "Exposure", 50.0, float, "ms"),
         Field("diode_current_A", "Pump diode current", 6.0, float, "A"),
+        Field("reimage_every", "Re-image every N points", 1, int),
     )
 
     def _scan(self, p: dict[str, typing.Any]) -> WavelengthScan:
         params = WavelengthScanParameters(p["start_nm"], p["stop_nm"], p["step_nm"], p["spectra_per_point"],
-                                          p["exposure_ms"] / 1000, p["diode_current_A"])
+                                          p["exposure_ms"] / 1000, p["diode_current_A"],
+                                          reimage_every=p["reimage_every"])
         return WavelengthScan(EEGSDevices.from_instrument(_instrument()), params)
 
     def check_parameters(self, p: dict[str, typing.Any]) -> None:

@@ -38,7 +38,7 @@ def test_eegs_orders_equal_the_analysis_and_find_the_resonance(swift, instrument
         lumiere = scripting.connect(api, instrument=instrument, progress=None)
         run = lumiere.run_eegs_wavelength_scan(580.0, 700.0, 8.0, spectra_per_point=4, exposure_s=0.2)
         items = run.data_items
-        assert set(items) == {"eegs", "eegs_power", "eegs_laser_off", "eegs_laser_off_series"}
+        assert set(items) == {"eegs", "eegs_power", "eegs_laser_off", "eegs_laser_off_series", "eegs_drift"}
         scan = items["eegs"]
         assert [c.units for c in scan.xdata.dimensional_calibrations] == ["nm", "eV"]
         made = lumiere.eegs_orders(scan, items["eegs_laser_off"], items["eegs_power"])

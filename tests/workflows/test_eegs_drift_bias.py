@@ -13,41 +13,28 @@ import numpy as np
 
 from detectors.config import validate
 from detectors.instrument import build_instrument
+from detectors.simulation.truth import EEGSTruth
 from eegs import EEGSDevices, WavelengthScan, WavelengthScanParameters, analyse_scan
 from lumiere.sinks import MemorySink
 
 
 def test_beta_is_unbiased_under_drift_with_interleaved_references():
+    # no drift tracking (reimage_every=0): the probe drifts towards the particle, the estimator
+    # and the references must cope (tests/workflows/test_eegs_accuracy.py: tracked)
     with build_instrument(validate({"beam": {"current_pA": 1000.0}})) as instrument:
         world = instrument.world
         p = world.specimen.particles[0]
         instrument.scan.set_probe_position_nm(p.y_nm, p.x_nm + p.radius_nm + 7.5)
         devices = EEGSDevices.from_instrument(instrument)
-        camera, acquire = devices.camera, devices.camera.acquire_spectra
-        truth: list[tuple[float, float]] = []  # (time s, mean |β|² over the exposure) with light
-
-        def recording_acquire(n, exposure_s):
-            t0 = world.clock.now_s()
-            y, x = world.beam.probe_y_nm, world.beam.probe_x_nm
-            out = acquire(n, exposure_s)
-            if world.laser.illuminating:
-                times = t0 + exposure_s * (np.arange(n) + 0.5)
-                beta = world.beta(world.composition(np.full(n, y), np.full(n, x), times))
-                truth.append((t0, float(np.mean(beta ** 2))))
-            return out
-
-        camera.acquire_spectra = recording_acquire
+        truth = EEGSTruth(world, devices.camera, 0)
         params = WavelengthScanParameters(600.0, 700.0, 4.0, spectra_per_point=10, exposure_s=0.1,
-                                          reference_every=5)
+                                          reference_every=5, reimage_every=0)
         result = WavelengthScan(devices, params).run(MemorySink())
     assert result.reference_spectra.shape == (7, result.energy_eV.size)   # 6 interleaved + end
     assert np.all(np.diff(result.reference_time_s) > 0)
-    t = np.array([a for a, _ in truth])
-    b2 = np.array([b for _, b in truth])
-    # every point's chunks lie between its start and the next point's start
-    edges = np.concatenate([result.point_time_s - 0.6, [np.inf]])
-    expected = np.sqrt(np.array([b2[(t >= edges[i]) & (t < edges[i + 1])].mean()
-                                 for i in range(result.point_time_s.size)]))
+    assert result.drift_log is None
+    expected, distance = truth.per_point(result.point_time_s)
+    assert distance[0] - distance[-1] > 1.0   # the probe came > 1 nm closer
     analysis = analyse_scan(result)
     err = analysis.beta_abs / expected - 1
     strong = expected >= 0.003
