@@ -39,7 +39,8 @@ from analysis.eegs import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
-from lumiere.tasks import Aborted, TaskControl, WorkerThread
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl, WorkerThread
 
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
 
@@ -232,7 +233,7 @@ class _Scan:
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
         """Acquire inline; returns the result (also written to ``sink``).
 
-        Raises :class:`~lumiere.tasks.Aborted` on abort, device errors as raised by the drivers,
+        Raises :class:`~detectors.interfaces.Aborted` on abort, device errors as raised by the drivers,
         :class:`~eegs.devices.ShutterError` if the shutter cannot be confirmed closed; in every
         case the shutter was closed (if at all possible) and the sink finished."""
         task = task or TaskControl()

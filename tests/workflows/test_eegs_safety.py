@@ -14,7 +14,8 @@ from detectors.laser.simbase import Fault
 from eegs import (EEGSDevices, PowerLockTask, PowerMonitor, PowerScan, PowerScanParameters,
                   ShutterError, WavelengthScan, WavelengthScanParameters)
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 pytestmark = pytest.mark.slow
 
