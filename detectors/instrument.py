@@ -29,7 +29,7 @@ from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, sim
 from detectors.config import SiteConfig, load_config
 from detectors.laser.bench import LaserBench, connect_bench
 from detectors.laser.config import LaserConfig
-from detectors.laser.errors import DeviceError
+from detectors.common.errors import DeviceError
 from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
 from detectors.interfaces import EELSCamera, ScanDevice, SpectrumImager
 from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator

@@ -218,7 +218,7 @@ class _Scan:
     def validate(self) -> None:
         """Check every requested value against the devices' limits (no command is sent).
 
-        Raises :class:`~detectors.laser.errors.LimitError` (a ``ValueError``) naming the value,
+        Raises :class:`~detectors.common.errors.LimitError` (a ``ValueError``) naming the value,
         its unit and the allowed range."""
         limits = self.devices.limits()
         p = self.params

@@ -6,7 +6,7 @@ import pytest
 
 from detectors.merlin.errors import MerlinError
 from detectors.merlin.frame_sources import DefectiveChipSource
-from detectors.laser.errors import DeviceError
+from detectors.common.errors import DeviceError
 from eegs import EEGSDevices, ShutterError, WavelengthScan, WavelengthScanParameters
 from lumiere.sinks import MemorySink
 from detectors.interfaces import Aborted

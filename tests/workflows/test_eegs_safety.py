@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from detectors.instrument import build_instrument
-from detectors.laser.errors import ConnectionLost, DeviceError, DeviceTimeout, LimitError
-from detectors.laser.simbase import Fault
+from detectors.common.errors import ConnectionLost, DeviceError, DeviceTimeout, LimitError
+from detectors.common.simbase import Fault
 from eegs import (EEGSDevices, PowerLockTask, PowerMonitor, PowerScan, PowerScanParameters,
                   ShutterError, WavelengthScan, WavelengthScanParameters)
 from lumiere.sinks import MemorySink
