@@ -218,10 +218,6 @@ class Instrument:
                                                       monotonic=self.clock.now_s)
             return self._laser_bench
 
-    @property
-    def laser_connected(self) -> bool:
-        return self._laser_bench is not None
-
     def close(self) -> None:
         """Leave every device safe: the laser shutter closed, the laser bench's, VG column's and CL
         spectrometer's connections and simulator servers stopped. Safe to call twice."""

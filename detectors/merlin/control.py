@@ -9,7 +9,7 @@ from detectors.common.errors import naming_device
 
 from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
-from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
+from .settings import MerlinSettings, TriggerSource, format_value, parse_value
 from .transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
@@ -179,12 +179,6 @@ class MerlinControl:
     def set_counter_depth(self, bits: int) -> None:
         self.set("COUNTERDEPTH", bits)
 
-    def set_acquisition_time_ms(self, time_ms: float) -> None:
-        self.set("ACQUISITIONTIME", float(time_ms))
-
-    def set_num_frames(self, n_frames: int) -> None:
-        self.set("NUMFRAMESTOACQUIRE", n_frames)
-
     def set_trigger_start(self, source: TriggerSource) -> None:
         self.set("TRIGGERSTART", TriggerSource(source))
 
@@ -204,8 +198,3 @@ class MerlinControl:
 
     def soft_trigger(self) -> None:
         self.cmd("SOFTTRIGGER")
-
-
-def known_parameter(name: str) -> bool:
-    """True when ``name`` (any case) is a variable of :data:`~detectors.merlin.settings.PARAMETERS`."""
-    return name.upper() in PARAMETERS
