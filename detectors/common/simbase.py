@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import threading
 
-from .transport import DisconnectRequested
+from .guarded_server import DisconnectRequested
 
 
 class Fault(enum.Enum):

@@ -7,10 +7,10 @@ from typing import Any
 
 from detectors.common.errors import naming_device
 
-from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
+from .errors import MERLIN_WIRE_ERRORS, MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
 from .settings import MerlinSettings, TriggerSource, format_value, parse_value
-from .transport import Deadline, peer_closed, recv_exact
+from detectors.common.transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
 #: control replies are short; anything longer is a broken peer
@@ -104,7 +104,7 @@ class MerlinControl:
             except OSError as exc:
                 self.close()
                 raise MerlinConnectionLost(f"sending {body!r} to {self.host}:{self.port} failed: {exc}") from exc
-            deadline = Deadline(self.timeout_s, self.timeout_s)
+            deadline = Deadline(self.timeout_s, self.timeout_s, errors=MERLIN_WIRE_ERRORS)
             try:
                 prefix = recv_exact(sock, PREFIX_BYTES, deadline, f"reply to {body!r}")
                 length = parse_prefix(prefix, MAX_CONTROL_BODY_BYTES)
