@@ -42,10 +42,17 @@ Example::
     backend = "serial"
     port = "COM4"                # Acton spectrometer, 9600 8N1
 
+    [eels_spectrometer]
+    backend = "serial"           # lens unit (serial 9600 8N1) + drift-tube supply (TCP)
+    port = "COM5"
+    drift_tube_host = "192.168.0.40"
+    drift_tube_port = 80
+
 Every table below ``[vg]`` is a section of :class:`~detectors.vg_lumiere.config.VGConfig`
 (limits, HT table, interlock thresholds, ports; ``[vg.ht.table.60000]`` …); the keys of ``[cl]``
 besides ``backend`` (and ``[cl.geometry]``, ``[cl.camera]``) are
-:class:`~detectors.cl.config.CLConfig`'s. With ``backend = "serial"`` every port, host and baud
+:class:`~detectors.cl.config.CLConfig`'s, those of ``[eels_spectrometer]``
+:class:`~detectors.eels_spectrometer.config.EELSSpectrometerConfig`'s. With ``backend = "serial"`` every port, host and baud
 rate of that device must be given (checked at load time, the error names the key); the simulated
 backends ignore them (but a given one is still checked).
 
@@ -76,6 +83,8 @@ import typing
 
 from detectors.cl.config import CLConfig
 from detectors.cl.connect import check_address as check_cl_address
+from detectors.eels_spectrometer.config import EELSSpectrometerConfig
+from detectors.eels_spectrometer.connect import check_addresses as check_eels_spectrometer_addresses
 from detectors.laser.config import LaserConfig
 from detectors.vg_lumiere.config import VGConfig
 from detectors.vg_lumiere.connect import check_addresses as check_vg_addresses
@@ -158,6 +167,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "cl": {
         "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
     },
+    "eels_spectrometer": {
+        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
+    },
     "laser": {
         "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
         "wavelength_min_nm": Key(532.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
@@ -190,6 +202,11 @@ class SiteConfig:
     def cl_config(self) -> CLConfig:
         """The CL spectrometer's configuration from ``[cl]`` (and ``[cl.geometry]``, ``[cl.camera]``)."""
         return CLConfig.from_dict({k: v for k, v in self.values["cl"].items() if k != "backend"})
+
+    def eels_spectrometer_config(self) -> EELSSpectrometerConfig:
+        """The EELS spectrometer's configuration from ``[eels_spectrometer]``."""
+        return EELSSpectrometerConfig.from_dict(
+            {k: v for k, v in self.values["eels_spectrometer"].items() if k != "backend"})
 
 
 def _flatten(table: dict[str, typing.Any], prefix: str = "") -> dict[str, dict[str, typing.Any]]:
@@ -269,6 +286,10 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     if "cl" in given:  # [cl] holds CLConfig's own keys next to backend
         cl_tables.update({k: v for k, v in given["cl"].items() if k != "backend"})
         given["cl"] = {k: v for k, v in given["cl"].items() if k == "backend"}
+    eels_keys: dict[str, typing.Any] = {}
+    if "eels_spectrometer" in given:  # its keys sit next to backend, like [cl]
+        eels_keys = {k: v for k, v in given["eels_spectrometer"].items() if k != "backend"}
+        given["eels_spectrometer"] = {k: v for k, v in given["eels_spectrometer"].items() if k == "backend"}
     for section, keys in given.items():
         if section not in SCHEMA:
             raise ConfigError(f"{source}: unknown section [{section or '(top level)'}] with keys "
@@ -298,8 +319,13 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     # ports are required by the serial backends, and checked wherever given
     _check_device(source, "vg", lambda: check_vg_addresses(vg, required=values["vg"]["backend"] == "serial"))
     _check_device(source, "cl", lambda: check_cl_address(cl, required=values["cl"]["backend"] == "serial"))
+    eels = _check_device(source, "eels_spectrometer", lambda: EELSSpectrometerConfig.from_dict(eels_keys))
+    _check_device(source, "eels_spectrometer", lambda: check_eels_spectrometer_addresses(
+        eels, required=values["eels_spectrometer"]["backend"] == "serial"))
+    _check_device(source, "eels_spectrometer", eels.presets)  # the settings file, its HT and preset
     values["vg"].update(vg_tables)
     values["cl"].update(cl_tables)
+    values["eels_spectrometer"].update(eels_keys)
     return SiteConfig(values, source)
 
 

@@ -6,8 +6,9 @@ The :class:`Instrument` owns what every workflow needs from the machine, whateve
   is simulated; the wall clock as soon as one backend is real (the world, if any, then runs in real
   time, see :func:`build_world`);
 * the EELS energy calibration (:attr:`Instrument.spectrometer`, :meth:`Instrument.energy_axis_eV`),
-  from ``[spectrometer]``: every EELS camera reads its axis from it (the real Merlin's too), and on
-  a simulated instrument the world's spectrometer is this same object, so it follows;
+  from ``[spectrometer]`` and then set by the EELS spectrometer (:attr:`Instrument.eels_spectrometer`):
+  every EELS camera reads its axis from it (the real Merlin's too), and on a simulated instrument
+  the world's spectrometer is this same object, so the simulated spectra follow;
 * the probe position, through the scan generator (:meth:`Instrument.set_probe_position_nm`);
 * per-device metadata saying which backend is simulated (:meth:`Instrument.metadata`).
 
@@ -25,6 +26,8 @@ import numpy as np
 
 from detectors.calibration import Clock, EnergyCalibration, WallClock
 from detectors.cl import CLSpectrometer, SimulatedCLSpectrometer, connect_cl_spectrometer
+from detectors.common.errors import LimitError
+from detectors.eels_spectrometer import EELSSpectrometerDriver, SimulatedEELSSpectrometer, connect_eels_spectrometer
 from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
 from detectors.config import SiteConfig, load_config
 from detectors.laser.bench import LaserBench, connect_bench
@@ -97,6 +100,8 @@ class Instrument:
     _closed: bool = dataclasses.field(default=False, repr=False)
     _column: SimulatedVGColumn | VGColumn | None = dataclasses.field(default=None, repr=False)
     _cl: SimulatedCLSpectrometer | CLSpectrometer | None = dataclasses.field(default=None, repr=False)
+    _eels_spectrometer: SimulatedEELSSpectrometer | EELSSpectrometerDriver | None = dataclasses.field(
+        default=None, repr=False)
     #: the scan generator of ``[scan] backend`` (detectors/scan): what the Swift scan device drives
     scan_generator: ScanGenerator | None = None
     _scan_unit: SimulatedScanUnit | None = dataclasses.field(default=None, repr=False)
@@ -198,6 +203,52 @@ class Instrument:
         return self._cl is not None
 
     @property
+    def eels_spectrometer(self) -> EELSSpectrometerDriver:
+        """The EELS spectrometer (energy offset, dispersion, presets), connected on first access:
+        simulated (the driver over its simulators, which write the world's spectrometer) or, with
+        ``[eels_spectrometer] backend = "serial"``, the real lens unit and drift-tube supply.
+
+        Either way :attr:`spectrometer` follows it (on the simulator because the world's
+        spectrometer *is* :attr:`spectrometer`; on the real one because the driver sets it after
+        every change). On connection the window of :attr:`spectrometer` (``[spectrometer]``, or
+        whatever it was set to) is set again, so connecting does not move it; a window the
+        spectrometer cannot show is logged and the driver's initial one (the configured preset,
+        drift tube at 0 V) kept."""
+        with self._laser_lock:
+            if self._closed:
+                raise RuntimeError("the instrument was closed")
+            if self._eels_spectrometer is None:
+                config = self.config.eels_spectrometer_config()
+                offset, dispersion = self.spectrometer.energy_offset_eV, self.spectrometer.dispersion_eV_per_channel
+                if self.config["eels_spectrometer"]["backend"] == "serial":
+                    driver = connect_eels_spectrometer(config)
+                    driver.energy_calibration = self.spectrometer
+                    self._eels_spectrometer = driver
+                elif self.world is None:
+                    raise RuntimeError("the simulated EELS spectrometer needs the simulated world")
+                else:
+                    self._eels_spectrometer = SimulatedEELSSpectrometer(
+                        self.world, config, timeout_s=SIMULATED_LASER_REPLY_TIMEOUT_S)
+                    driver = self._eels_spectrometer.spectrometer
+                try:
+                    driver.set_window(offset, dispersion)
+                except LimitError as e:
+                    log.warning("the EELS spectrometer cannot show the window %g eV + %g eV/channel (%s); "
+                                "it shows %g eV + %g eV/channel", offset, dispersion, e,
+                                driver.energy_offset_eV, driver.dispersion_eV_per_channel)
+                    driver.publish()
+                except BaseException:  # a silent unit: do not leave its simulator serving
+                    device, self._eels_spectrometer = self._eels_spectrometer, None
+                    (device.close if device is not None else driver.close)()
+                    raise
+            s = self._eels_spectrometer
+            return s.spectrometer if isinstance(s, SimulatedEELSSpectrometer) else s
+
+    @property
+    def eels_spectrometer_connected(self) -> bool:
+        return self._eels_spectrometer is not None
+
+    @property
     def laser_bench(self) -> LaserBench:
         """Connected drivers of the laser bench (opened on first access).
 
@@ -229,7 +280,8 @@ class Instrument:
             server, self._laser_server = self._laser_server, None
             column, self._column = self._column, None
             cl, self._cl = self._cl, None
-        for device in (column, cl):
+            eels, self._eels_spectrometer = self._eels_spectrometer, None
+        for device in (column, cl, eels):
             if device is not None:
                 try:
                     device.close()

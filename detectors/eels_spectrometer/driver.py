@@ -14,17 +14,17 @@ voltage, so the offset follows the new dispersion; :meth:`low_loss`, :meth:`core
 """
 from __future__ import annotations
 
-import math
-import numbers
 import threading
 from typing import Mapping, Sequence
 
-from detectors.common.errors import LimitError, check_range
+from detectors.calibration import EnergyCalibration
+from detectors.common.errors import check_range
 
 from .config import EELSSpectrometerConfig
-from .interface import EnergyCalibration
-from .presets import DISPERSION_ELEMENTS, ELEMENTS, Preset, PresetTable, plan_window
+from .interface import SpectrometerSetting
+from .presets import DISPERSION_ELEMENTS, ELEMENTS, Preset, PresetTable
 from .protocol import DriftTubeSupply, LensUnit, check_current
+from .windows import core_loss_window, eegs_window, low_loss_window, offset_range_eV, window_for
 
 
 class EELSSpectrometerDriver:
@@ -40,6 +40,13 @@ class EELSSpectrometerDriver:
     config : EELSSpectrometerConfig
     owned : sequence
         Transports closed by :meth:`close`.
+
+    Attributes
+    ----------
+    energy_calibration : detectors.calibration.EnergyCalibration or None
+        The calibration the cameras read (the instrument's), set to the window after every change
+        (:meth:`publish`). None on the simulated spectrometer: there its simulator writes the
+        world's spectrometer, which is the instrument's calibration, from what the optics do.
 
     Nothing is sent by the constructor; :meth:`initialise` applies the configured preset and
     0 V on the drift tube (what NSLumiere does on start-up) so the driver knows the state — the
@@ -58,14 +65,16 @@ class EELSSpectrometerDriver:
         presets.presets(self._high_tension_kV)  # the HT must be in the table
         self._preset: Preset | None = None
         self._tuned_by_hand = False
+        self.energy_calibration: EnergyCalibration | None = None
 
     # -- set-up ----------------------------------------------------------------------------------
-    def initialise(self) -> EnergyCalibration:
+    def initialise(self) -> SpectrometerSetting:
         """Apply the configured preset (``config.preset``, or the file's ``last``) and 0 V."""
         index = self.config.preset if self.config.preset >= 0 else self.presets.last
         with self._lock:
             self.apply_preset(self.presets.preset(self._high_tension_kV, index))
             self.drift_tube.set_voltage_V(0.0)
+            self.publish()
             return self.calibration()
 
     def close(self) -> None:
@@ -105,6 +114,14 @@ class EELSSpectrometerDriver:
                 self.lens.set_current(name, preset.currents[name])
             self._preset = preset
             self._tuned_by_hand = False
+            self.publish()
+
+    def publish(self) -> None:
+        """Set :attr:`energy_calibration` (if any) to the window now: one assignment of offset and
+        dispersion, so a camera never reads one without the other."""
+        with self._lock:
+            if self.energy_calibration is not None and self._preset is not None:
+                self.energy_calibration.set(self.energy_offset_eV, self.dispersion_eV_per_channel)
 
     @property
     def preset(self) -> Preset | None:
@@ -133,9 +150,7 @@ class EELSSpectrometerDriver:
     def offset_range_eV(self, dispersion_eV_per_channel: float | None = None) -> tuple[float, float]:
         """Lowest and highest energy offset the drift tube reaches at a dispersion (default: now)."""
         d = self.dispersion_eV_per_channel if dispersion_eV_per_channel is None else dispersion_eV_per_channel
-        lo, hi = self.config.drift_tube_range_V
-        zero = self.config.zlp_channel * d
-        return lo - zero, hi - zero
+        return offset_range_eV(self.config, d)
 
     @property
     def energy_offset_eV(self) -> float:
@@ -151,11 +166,12 @@ class EELSSpectrometerDriver:
                             value, lo, hi, "eV")
             self.drift_tube.set_voltage_V(min(max(v + self.config.zlp_channel * d, self.config.drift_tube_range_V[0]),
                                               self.config.drift_tube_range_V[1]))
+            self.publish()
 
-    def calibration(self) -> EnergyCalibration:
+    def calibration(self) -> SpectrometerSetting:
         with self._lock:
             p = self._current_preset()
-            return EnergyCalibration(self.energy_offset_eV, p.dispersion_eV_per_channel, p.name, self._tuned_by_hand)
+            return SpectrometerSetting(self.energy_offset_eV, p.dispersion_eV_per_channel, p.name, self._tuned_by_hand)
 
     def element_currents(self) -> Mapping[str, int]:
         return dict(self.lens.currents)
@@ -169,33 +185,25 @@ class EELSSpectrometerDriver:
                     and v != self._preset.currents[element]:
                 self._tuned_by_hand = True
 
-    # -- presets for experiments -------------------------------------------------------------------
-    def show_window(self, low_eV: float, high_eV: float, n_channels: int = 1024) -> EnergyCalibration:
-        """Finest preset and an offset whose window covers ``low_eV``–``high_eV`` (loss, eV)."""
+    # -- presets for experiments (the windows: .windows, pure functions) ---------------------------
+    def set_window(self, energy_offset_eV: float, dispersion_eV_per_channel: float) -> SpectrometerSetting:
+        """Set the dispersion (a preset's), then the offset; return the setting."""
         with self._lock:
-            d, offset = plan_window(low_eV, high_eV, n_channels, self.dispersions_eV_per_channel(),
-                                    self.offset_range_eV)
-            self.dispersion_eV_per_channel = d
-            self.energy_offset_eV = offset
+            self.dispersion_eV_per_channel = dispersion_eV_per_channel
+            self.energy_offset_eV = energy_offset_eV
             return self.calibration()
 
-    def low_loss(self, n_channels: int = 1024) -> EnergyCalibration:
-        return self.show_window(*self.config.low_loss_window_eV, n_channels=n_channels)
+    def show_window(self, low_eV: float, high_eV: float, n_channels: int = 1024) -> SpectrometerSetting:
+        """Finest preset and an offset whose window covers ``low_eV``–``high_eV`` (loss, eV)."""
+        return self.set_window(*window_for(low_eV, high_eV, n_channels, self.config, self.dispersions_eV_per_channel()))
 
-    def core_loss(self, edges_eV: Sequence[float], n_channels: int = 1024) -> EnergyCalibration:
-        try:
-            edges = [float(e) for e in edges_eV]
-        except (TypeError, ValueError):
-            edges = None
-        if not edges or not all(math.isfinite(e) and e > 0 for e in edges):
-            raise LimitError(f"edges_eV = {edges_eV!r} is not allowed; expected a non-empty list of edge "
-                             "onsets > 0 eV")
-        c = self.config
-        return self.show_window(min(edges) - c.pre_edge_eV, max(edges) + c.post_edge_eV, n_channels)
+    def low_loss(self, n_channels: int = 1024) -> SpectrometerSetting:
+        return self.set_window(*low_loss_window(n_channels, self.config, self.dispersions_eV_per_channel()))
 
-    def eegs(self, photon_energy_eV: float, orders: int, n_channels: int = 1024) -> EnergyCalibration:
-        hw = check_range("photon energy", photon_energy_eV, 0.1, 10.0, "eV")
-        if isinstance(orders, bool) or not isinstance(orders, numbers.Integral) or not 1 <= orders <= 50:
-            raise LimitError(f"orders = {orders!r} is not allowed; expected an integer 1–50")
-        half = (int(orders) + 0.5) * hw  # half an order of margin beyond the outermost sideband
-        return self.show_window(-half, half, n_channels)
+    def core_loss(self, edges_eV: Sequence[float | str], n_channels: int = 1024) -> SpectrometerSetting:
+        """``edges_eV``: onsets in eV or edge names (``"Sc L2,3"``), see :func:`.windows.core_loss_window`."""
+        return self.set_window(*core_loss_window(edges_eV, n_channels, self.config, self.dispersions_eV_per_channel()))
+
+    def eegs(self, photon_energy_eV: float, orders: int, n_channels: int = 1024) -> SpectrometerSetting:
+        return self.set_window(*eegs_window(photon_energy_eV, orders, n_channels, self.config,
+                                            self.dispersions_eV_per_channel()))

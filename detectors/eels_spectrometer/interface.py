@@ -16,8 +16,12 @@ import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
-class EnergyCalibration:
-    """Energy axis the camera must follow.
+class SpectrometerSetting:
+    """What the spectrometer was set to: its energy window and where the dispersion comes from.
+
+    A snapshot returned by the driver. The live window every camera reads is the instrument's one
+    :class:`detectors.calibration.EnergyCalibration` (``Instrument.spectrometer``), which the
+    spectrometer keeps up to date (see ``detectors/eels_spectrometer/README.md``).
 
     Attributes
     ----------
@@ -75,20 +79,20 @@ class EELSSpectrometer(Protocol):
         """The dispersions that can be set at the present high tension (increasing)."""
         ...
 
-    def calibration(self) -> EnergyCalibration:
+    def calibration(self) -> SpectrometerSetting:
         """The energy axis now."""
         ...
 
-    def low_loss(self, n_channels: int = 1024) -> EnergyCalibration:
+    def low_loss(self, n_channels: int = 1024) -> SpectrometerSetting:
         """Finest dispersion showing the zero-loss peak and the plasmons (the configured window)."""
         ...
 
-    def core_loss(self, edges_eV: Sequence[float], n_channels: int = 1024) -> EnergyCalibration:
+    def core_loss(self, edges_eV: Sequence[float], n_channels: int = 1024) -> SpectrometerSetting:
         """Finest dispersion showing every edge with a pre-edge background window before the first
         and the near-edge structure after the last."""
         ...
 
-    def eegs(self, photon_energy_eV: float, orders: int, n_channels: int = 1024) -> EnergyCalibration:
+    def eegs(self, photon_energy_eV: float, orders: int, n_channels: int = 1024) -> SpectrometerSetting:
         """Finest dispersion showing the gain and loss sidebands ±1 … ±``orders`` of
         ``photon_energy_eV`` around the zero-loss peak (centred where the offset range allows)."""
         ...
