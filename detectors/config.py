@@ -83,12 +83,10 @@ import typing
 
 from detectors.cl.config import CLConfig
 from detectors.common.config_tables import from_table, setting
-from detectors.cl.connect import check_address as check_cl_address
 from detectors.eels_spectrometer.config import EELSSpectrometerConfig
-from detectors.eels_spectrometer.connect import check_addresses as check_eels_spectrometer_addresses
 from detectors.laser.config import LaserConfig
+from detectors.registry import KINDS, get_backend
 from detectors.vg_lumiere.config import VGConfig
-from detectors.vg_lumiere.connect import check_addresses as check_vg_addresses
 from detectors.scan.outputs import OutputLine, validate_output_line
 
 
@@ -112,9 +110,9 @@ def _clock(v: typing.Any) -> bool:
     return v == "virtual" or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
 
 
-def _backend(default: str, names: tuple[str, ...]) -> typing.Any:
-    allowed = ", ".join(f'"{n}"' for n in names[:-1]) + f' or "{names[-1]}"'
-    return setting(default, allowed, lambda v: v in names)
+#: the ``backend`` key of a device's table: one of the names registered for its kind
+#: (:mod:`detectors.registry`), checked by :func:`validate` with the list of them
+BACKEND = setting("simulated", "a backend name", kind=str)
 
 
 # The instrument's own tables of the site file (the devices' tables are their configs' dataclasses,
@@ -150,7 +148,7 @@ class SpectrometerTable:
 class ScanTable:
     # the scan generator (detectors/scan/README.md): the world directly, the world behind our
     # TCP scan protocol on 127.0.0.1 (in-process simulator), or a scan unit at host:port
-    backend: str = _backend("simulated", ("simulated", "tcp-simulated", "tcp"))
+    backend: str = BACKEND
     host: str = setting("127.0.0.1", "a host name or address", lambda v: len(v) > 0)
     port: int = setting(7300, "0–65535", _port)
     timeout_s: float = setting(2.0, "a number > 0", _positive)
@@ -163,7 +161,7 @@ class ScanTable:
 
 @dataclasses.dataclass(frozen=True)
 class EELSCameraTable:
-    backend: str = _backend("simulated", ("simulated", "merlin-simulated", "merlin"))
+    backend: str = BACKEND
     host: str = setting("127.0.0.1", "a host name or address", lambda v: len(v) > 0)
     control_port: int = setting(6341, "0–65535", _port)
     data_port: int = setting(6342, "0–65535", _port)
@@ -174,12 +172,12 @@ class EELSCameraTable:
 class SerialDeviceTable:
     """The [vg], [cl] and [eels_spectrometer] tables' own key; their other keys are the device's config."""
 
-    backend: str = _backend("simulated", ("simulated", "serial"))
+    backend: str = BACKEND
 
 
 @dataclasses.dataclass(frozen=True)
 class LaserTable:
-    backend: str = _backend("simulated", ("simulated", "serial"))
+    backend: str = BACKEND
     wavelength_min_nm: float = setting(532.0, "200–2000 nm", lambda v: 200 <= v <= 2000)
     wavelength_max_nm: float = setting(800.0, "200–2000 nm", lambda v: 200 <= v <= 2000)
     max_diode_current_A: float = setting(8.0, "a number > 0", _positive)
@@ -323,16 +321,22 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
     laser = values["laser"]
     _check_scan_outputs(values["scan"], source)
     laser.update(laser_tables)
-    _check_device(source, "laser", lambda: LaserConfig.from_site_section(laser))
-    vg = _check_device(source, "vg", lambda: VGConfig.from_dict(vg_tables))
-    cl = _check_device(source, "cl", lambda: CLConfig.from_dict(cl_tables))
-    # ports are required by the serial backends, and checked wherever given
-    _check_device(source, "vg", lambda: check_vg_addresses(vg, required=values["vg"]["backend"] == "serial"))
-    _check_device(source, "cl", lambda: check_cl_address(cl, required=values["cl"]["backend"] == "serial"))
-    eels = _check_device(source, "eels_spectrometer", lambda: EELSSpectrometerConfig.from_dict(eels_keys))
-    _check_device(source, "eels_spectrometer", lambda: check_eels_spectrometer_addresses(
-        eels, required=values["eels_spectrometer"]["backend"] == "serial"))
-    _check_device(source, "eels_spectrometer", eels.presets)  # the settings file, its HT and preset
+    settings = {  # each kind's configuration, as its backends' factories receive it
+        "scan": values["scan"], "camera": values["eels_camera"],
+        "laser": _check_device(source, "laser", lambda: LaserConfig.from_site_section(laser)),
+        "vg": _check_device(source, "vg", lambda: VGConfig.from_dict(vg_tables)),
+        "cl": _check_device(source, "cl", lambda: CLConfig.from_dict(cl_tables)),
+        "eels_spectrometer": _check_device(source, "eels_spectrometer",
+                                           lambda: EELSSpectrometerConfig.from_dict(eels_keys)),
+    }
+    _check_device(source, "eels_spectrometer", settings["eels_spectrometer"].presets)  # settings file, HT, preset
+    for kind, section in KINDS.items():  # the backend is a registered one; it checks what it needs
+        try:
+            backend = get_backend(kind, values[section]["backend"])
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
+        if (check := backend.validate) is not None:
+            _check_device(source, section, lambda: check(settings[kind]))  # noqa: B023 - called at once
     values["vg"].update(vg_tables)
     values["cl"].update(cl_tables)
     values["eels_spectrometer"].update(eels_keys)

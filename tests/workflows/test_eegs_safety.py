@@ -142,7 +142,7 @@ def test_abort_from_another_thread(instrument):
 
 def _bytes_sent(instrument):
     instrument.laser_bench  # connect (drivers initialise on connection)
-    return {name: len(t.written) for name, t in instrument._laser_server.transports.items()}
+    return {name: len(t.written) for name, t in instrument.simulator("laser").transports.items()}
 
 
 @pytest.mark.parametrize("make, words", [
