@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from analysis import eegs as model
+from analysis import sidebands as model
 from detectors.config import validate
 from detectors.instrument import build_instrument
 from eegs import EEGSDevices, WavelengthScan, WavelengthScanParameters, analyse_scan

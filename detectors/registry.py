@@ -1,7 +1,7 @@
 """Device kinds and their backends: one registry that the site-file check and the instrument read.
 
 A device kind is one protocol the workflows program against (an EELS camera is a
-:class:`~detectors.interfaces.EELSCamera`, a scan unit a :class:`~detectors.scan.protocol.ScanGenerator`
+:class:`~detectors.interfaces.EELSCamera`, a scan unit a :class:`~detectors.scan.generator.ScanGenerator`
 …) and one table of the site file, whose ``backend`` key names one of the kind's registered
 backends. A backend is a name, a factory that builds the device and whether it is simulated::
 

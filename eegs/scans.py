@@ -35,7 +35,7 @@ import numpy as np
 from detectors.common.checks import (check_finite, check_fraction, check_int, check_memory, check_non_negative,
                                      check_positive)
 from detectors.common.errors import ParameterError
-from analysis.eegs import HC_EV_NM
+from analysis.sidebands import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped

@@ -3,7 +3,7 @@
 :class:`GeneratorScan` is the workflows' :class:`~detectors.interfaces.ScanDevice` (HAADF frames,
 probe position) and :class:`SynchronizedSpectrumImager` their
 :class:`~detectors.interfaces.SpectrumImager` (one camera exposure per visited pixel, the
-camera clocking the scan), both over any :class:`~detectors.scan.interface.ScanGenerator`: the
+camera clocking the scan), both over any :class:`~detectors.scan.generator.ScanGenerator`: the
 simulated one, our TCP protocol's driver, a real unit. So the HAADF survey, the (sparse) SI and
 the drift-corrected SI reach the hardware the site configuration names.
 """
@@ -16,7 +16,7 @@ import typing
 import numpy as np
 
 from detectors.interfaces import Aborted, EELSCamera, ScanFrame, visits_per_section
-from detectors.scan.interface import ScanGenerator, Visits
+from detectors.scan.generator import ScanGenerator, Visits
 
 #: ``pace(wall_start, duration_s)``: let ``duration_s`` of instrument time pass for work that
 #: started at ``time.monotonic() == wall_start`` (a simulated unit takes no wall time itself)
