@@ -124,6 +124,7 @@ class Instrument:
         devices = {name: {"backend": self.config[name]["backend"], "simulated": bool(self.simulated.get(name, False))}
                    for name in DEVICES}
         world = self.world
+        beam: dict[str, float | None]
         if world is not None and self.simulated.get("vg", False):
             beam = {"high_tension_V": float(world.beam.high_tension_V), "beam_current_pA": float(world.beam.current_pA),
                     "zlp_fwhm_eV": float(world.beam.zlp_fwhm_eV)}
@@ -319,7 +320,7 @@ def build_world(config: SiteConfig, spectrometer: EnergyCalibration | None = Non
         speed = 1.0
     world = SimulatedWorld(
         seed=w["seed"], clock=SimClock(speed),
-        drift=DriftSettings(tuple(float(v) for v in drift["rate_nm_per_min"]),
+        drift=DriftSettings((float(drift["rate_nm_per_min"][0]), float(drift["rate_nm_per_min"][1])),
                             float(drift["random_walk_nm_per_sqrt_min"])))
     beam = config["beam"]
     world.beam.high_tension_V = beam["high_tension_kV"] * 1000.0
@@ -371,7 +372,7 @@ def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     all_simulated = all(simulated.values())
     world = (build_world(config, spectrometer, real_time=not all_simulated)
              if any(simulated.values()) else None)
-    clock: Clock = world.clock if all_simulated else WallClock()
+    clock: Clock = world.clock if world is not None and all_simulated else WallClock()
     probe_shift = SimulatedProbeShift(world, limit_nm=config["scan"]["max_probe_shift_nm"])
     laser_config = LaserConfig.from_site_section(config["laser"])
     scan_ctx = BuildContext(config["scan"], world, spectrometer, probe_shift, clock)

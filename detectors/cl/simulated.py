@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from detectors.common.simbase import Fault
 from detectors.common.transport import RecordingTransport
-from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, serial_address, serial_server
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, PtyServer, TcpServer, serial_address, serial_server
 from detectors.simulation.world import SimulatedWorld
 
 from .acton import ActonSpectrometer, SimulatedActon, SpectrographState
@@ -63,7 +63,7 @@ class SimulatedCLSpectrometer:
         self.config = config
         self.state = SpectrographState(world.clock, config)
         self.simulator = SimulatedActon(self.state, echo=config.simulated_echo)
-        self.server = serial_server(self.simulator, serial)
+        self.server: PtyServer | TcpServer | None = serial_server(self.simulator, serial)
         self.server.start()
         self.camera = SimulatedCLCamera(world, self.state, emission)
         self.transport: RecordingTransport | None = None
@@ -80,6 +80,8 @@ class SimulatedCLSpectrometer:
         """``[cl]`` keys of a site file whose ``serial`` backend reaches this simulator: the pty
         path, or a ``socket://127.0.0.1:<port>`` URL when served on a socket (one client on a pty:
         use with ``connect=False``)."""
+        if self.server is None:
+            raise RuntimeError("the CL simulator was closed: it serves no port")
         return {"port": serial_address(self.server)}
 
     def clear_faults(self) -> None:

@@ -87,7 +87,7 @@ class LineInstrument(SimulatedInstrument):
     terminator: bytes = b"\n"
 
     def _split_requests(self) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         while True:
             idx = self._rx.find(self.terminator)
             if idx < 0:

@@ -32,6 +32,8 @@ class Transport(Protocol):
     """A bidirectional byte stream with timed reads."""
 
     timeout_s: float
+    #: where the bytes go, for error messages ("serial port COM3", "127.0.0.1:4001"); settable
+    name: str
 
     def write(self, data: bytes) -> None: ...
 

@@ -64,7 +64,7 @@ class TcpScanGenerator(GeneratorSettings):
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
         if getattr(transport, "name", "") and not transport.name.startswith("scan generator"):
-            transport.name = f"scan generator at {transport.name}"  # type: ignore[attr-defined] # errors name it
+            transport.name = f"scan generator at {transport.name}"  # errors name it
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")
