@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from analysis import eegs as model
+from analysis import sidebands as model
 from detectors.instrument import build_instrument
 from detectors.simulation.truth import EEGSTruth
 from eegs import EEGSDevices, WavelengthScan, analyse_scan

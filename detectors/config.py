@@ -82,12 +82,11 @@ import tomllib
 import typing
 
 from detectors.cl.config import CLConfig
-from detectors.cl.connect import check_address as check_cl_address
+from detectors.common.config_tables import from_table, setting
 from detectors.eels_spectrometer.config import EELSSpectrometerConfig
-from detectors.eels_spectrometer.connect import check_addresses as check_eels_spectrometer_addresses
 from detectors.laser.config import LaserConfig
+from detectors.registry import KINDS, get_backend
 from detectors.vg_lumiere.config import VGConfig
-from detectors.vg_lumiere.connect import check_addresses as check_vg_addresses
 from detectors.scan.outputs import OutputLine, validate_output_line
 
 
@@ -95,20 +94,12 @@ class ConfigError(ValueError):
     """A site configuration value is missing, of the wrong type or out of range."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Key:
-    default: typing.Any
-    kind: type | tuple[type, ...]
-    check: typing.Callable[[typing.Any], bool] = lambda v: True
-    allowed: str = ""
-
-
 def _positive(v: typing.Any) -> bool:
     return v > 0
 
 
 def _pair(v: typing.Any) -> bool:
-    return isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+    return len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
 
 
 def _port(v: typing.Any) -> bool:
@@ -119,68 +110,94 @@ def _clock(v: typing.Any) -> bool:
     return v == "virtual" or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0)
 
 
-SCHEMA: dict[str, dict[str, Key]] = {
-    "world": {
-        "seed": Key(0, int, lambda v: v >= 0, "an integer ≥ 0"),
-        "clock_speed": Key("virtual", (str, int, float), _clock, '"virtual" or a number > 0'),
-    },
-    "world.drift": {
-        "rate_nm_per_min": Key([1.2, 1.6], list, _pair, "[vy, vx] in nm/min"),
-        "random_walk_nm_per_sqrt_min": Key(0.3, (int, float), lambda v: v >= 0, "a number ≥ 0"),
-    },
-    "beam": {
-        "high_tension_kV": Key(100, (int, float), lambda v: v in (40, 60, 80, 100, 200), "40, 60, 80, 100 or 200"),
-        "current_pA": Key(20.0, (int, float), lambda v: 0 < v <= 5000, "0 < current ≤ 5000 pA"),
-        "zlp_fwhm_eV": Key(0.35, (int, float), lambda v: 0.005 <= v <= 3, "0.005–3 eV"),
-        # probe convergence semi-angle: HyperSpy's TEM.convergence_angle, used by quantification
-        "convergence_angle_mrad": Key(10.0, (int, float), lambda v: 0 < v <= 100, "0 < angle ≤ 100 mrad"),
-    },
-    "spectrometer": {
-        "energy_offset_eV": Key(-20.0, (int, float), lambda v: -1000 <= v <= 5000, "-1000–5000 eV"),
-        "dispersion_eV_per_channel": Key(0.1, (int, float), lambda v: 0.001 <= v <= 5, "0.001–5 eV/channel"),
-        # spectrometer entrance (collection) semi-angle: HyperSpy's Detector.EELS.collection_angle
-        "collection_angle_mrad": Key(25.0, (int, float), lambda v: 0 < v <= 200, "0 < angle ≤ 200 mrad"),
-        "channels": Key(1024, int, lambda v: 1 <= v <= 65536, "an integer 1–65536"),
-    },
-    "scan": {
-        # the scan generator (detectors/scan/README.md): the world directly, the world behind our
-        # TCP scan protocol on 127.0.0.1 (in-process simulator), or a scan unit at host:port
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "tcp-simulated", "tcp"),
-                       '"simulated", "tcp-simulated" or "tcp"'),
-        "host": Key("127.0.0.1", str, lambda v: len(v) > 0, "a host name or address"),
-        "port": Key(7300, int, _port, "0–65535"),
-        "timeout_s": Key(2.0, (int, float), _positive, "a number > 0"),
-        "n_outputs": Key(4, int, lambda v: 1 <= v <= 16, "1–16"),
-        # [[scan.outputs]] tables: index, source, polarity, delay_us, width_us (outputs.py)
-        "outputs": Key([], list, lambda v: all(isinstance(t, dict) for t in v),
-                       "a list of [[scan.outputs]] tables"),
-        "max_fov_nm": Key(4000.0, (int, float), _positive, "a number > 0"),
-        "max_probe_shift_nm": Key(2000.0, (int, float), _positive, "a number > 0"),
-    },
-    "eels_camera": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "merlin-simulated", "merlin"),
-                       '"simulated", "merlin-simulated" or "merlin"'),
-        "host": Key("127.0.0.1", str, lambda v: len(v) > 0, "a host name or address"),
-        "control_port": Key(6341, int, _port, "0–65535"),
-        "data_port": Key(6342, int, _port, "0–65535"),
-        "timeout_s": Key(5.0, (int, float), _positive, "a number > 0"),
-    },
-    "vg": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
-    },
-    "cl": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
-    },
-    "eels_spectrometer": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
-    },
-    "laser": {
-        "backend": Key("simulated", str, lambda v: v in ("simulated", "serial"), '"simulated" or "serial"'),
-        "wavelength_min_nm": Key(532.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
-        "wavelength_max_nm": Key(800.0, (int, float), lambda v: 200 <= v <= 2000, "200–2000 nm"),
-        "max_diode_current_A": Key(8.0, (int, float), _positive, "a number > 0"),
-        "max_power_uW": Key(5000.0, (int, float), _positive, "a number > 0"),
-    },
+#: the ``backend`` key of a device's table: one of the names registered for its kind
+#: (:mod:`detectors.registry`), checked by :func:`validate` with the list of them
+BACKEND = setting("simulated", "a backend name", kind=str)
+
+
+# The instrument's own tables of the site file (the devices' tables are their configs' dataclasses,
+# e.g. [vg.*] VGConfig's): each key a :func:`~detectors.common.config_tables.setting`.
+@dataclasses.dataclass(frozen=True)
+class WorldTable:
+    seed: int = setting(0, "an integer ≥ 0", lambda v: v >= 0)
+    clock_speed: str | float = setting("virtual", '"virtual" or a number > 0', _clock, kind=(str, int, float))
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftTable:
+    rate_nm_per_min: list = setting([1.2, 1.6], "[vy, vx] in nm/min", _pair)
+    random_walk_nm_per_sqrt_min: float = setting(0.3, "a number ≥ 0", lambda v: v >= 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamTable:
+    high_tension_kV: float = setting(100, "40, 60, 80, 100 or 200", lambda v: v in (40, 60, 80, 100, 200),
+                                     kind=(int, float))
+    current_pA: float = setting(20.0, "0 < current ≤ 5000 pA", lambda v: 0 < v <= 5000)
+    zlp_fwhm_eV: float = setting(0.35, "0.005–3 eV", lambda v: 0.005 <= v <= 3)
+    # probe convergence semi-angle: HyperSpy's TEM.convergence_angle, used by quantification
+    convergence_angle_mrad: float = setting(10.0, "0 < angle ≤ 100 mrad", lambda v: 0 < v <= 100)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrometerTable:
+    energy_offset_eV: float = setting(-20.0, "-1000–5000 eV", lambda v: -1000 <= v <= 5000)
+    dispersion_eV_per_channel: float = setting(0.1, "0.001–5 eV/channel", lambda v: 0.001 <= v <= 5)
+    # spectrometer entrance (collection) semi-angle: HyperSpy's Detector.EELS.collection_angle
+    collection_angle_mrad: float = setting(25.0, "0 < angle ≤ 200 mrad", lambda v: 0 < v <= 200)
+    channels: int = setting(1024, "an integer 1–65536", lambda v: 1 <= v <= 65536)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanTable:
+    # the scan generator (detectors/scan/README.md): the world directly, the world behind our
+    # TCP scan protocol on 127.0.0.1 (in-process simulator), or a scan unit at host:port
+    backend: str = BACKEND
+    host: str = setting("127.0.0.1", "a host name or address", lambda v: len(v) > 0)
+    port: int = setting(7300, "0–65535", _port)
+    timeout_s: float = setting(2.0, "a number > 0", _positive)
+    n_outputs: int = setting(4, "1–16", lambda v: 1 <= v <= 16)
+    # [[scan.outputs]] tables: index, source, polarity, delay_us, width_us (outputs.py)
+    outputs: list = setting([], "a list of [[scan.outputs]] tables", lambda v: all(isinstance(t, dict) for t in v))
+    max_fov_nm: float = setting(4000.0, "a number > 0", _positive)
+    max_probe_shift_nm: float = setting(2000.0, "a number > 0", _positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class EELSCameraTable:
+    backend: str = BACKEND
+    host: str = setting("127.0.0.1", "a host name or address", lambda v: len(v) > 0)
+    control_port: int = setting(6341, "0–65535", _port)
+    data_port: int = setting(6342, "0–65535", _port)
+    timeout_s: float = setting(5.0, "a number > 0", _positive)
+
+
+@dataclasses.dataclass(frozen=True)
+class SerialDeviceTable:
+    """The [vg], [cl] and [eels_spectrometer] tables' own key; their other keys are the device's config."""
+
+    backend: str = BACKEND
+
+
+@dataclasses.dataclass(frozen=True)
+class LaserTable:
+    backend: str = BACKEND
+    wavelength_min_nm: float = setting(532.0, "200–2000 nm", lambda v: 200 <= v <= 2000)
+    wavelength_max_nm: float = setting(800.0, "200–2000 nm", lambda v: 200 <= v <= 2000)
+    max_diode_current_A: float = setting(8.0, "a number > 0", _positive)
+    max_power_uW: float = setting(5000.0, "a number > 0", _positive)
+
+    def __post_init__(self) -> None:
+        if self.wavelength_min_nm >= self.wavelength_max_nm:
+            raise ValueError(f"laser.wavelength_min_nm = {self.wavelength_min_nm} must be below "
+                             f"laser.wavelength_max_nm = {self.wavelength_max_nm}")
+
+
+#: the site file's tables and the dataclass of each (built with :func:`from_table`)
+TABLES: dict[str, type] = {
+    "world": WorldTable, "world.drift": DriftTable, "beam": BeamTable, "spectrometer": SpectrometerTable,
+    "scan": ScanTable, "eels_camera": EELSCameraTable, "vg": SerialDeviceTable, "cl": SerialDeviceTable,
+    "eels_spectrometer": SerialDeviceTable, "laser": LaserTable,
 }
 
 
@@ -281,7 +298,7 @@ def _check_finite(value: typing.Any, source: str, key: str) -> None:
 
 
 def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
-    """Check a parsed TOML table against :data:`SCHEMA` and fill defaults."""
+    """Check a parsed TOML table against :data:`TABLES` (and the devices' configs) and fill defaults."""
     _check_finite(raw, source, "")
     given = _flatten(raw)
     laser_tables = _device_tables(given, "laser", LASER_TABLES)
@@ -295,38 +312,35 @@ def validate(raw: dict[str, typing.Any], source: str = "<dict>") -> SiteConfig:
         eels_keys = {k: v for k, v in given["eels_spectrometer"].items() if k != "backend"}
         given["eels_spectrometer"] = {k: v for k, v in given["eels_spectrometer"].items() if k == "backend"}
     for section, keys in given.items():
-        if section not in SCHEMA:
+        if section not in TABLES:
             raise ConfigError(f"{source}: unknown section [{section or '(top level)'}] with keys "
-                              f"{sorted(keys)}; known sections: {sorted(SCHEMA)}")
+                              f"{sorted(keys)}; known sections: {sorted(TABLES)}")
     values: dict[str, dict[str, typing.Any]] = {}
-    for section, keys in SCHEMA.items():
-        supplied = given.get(section, {})
-        for key in supplied:
-            if key not in keys:
-                raise ConfigError(f"{source}: unknown key {section}.{key}; known keys in [{section}]: {sorted(keys)}")
-        values[section] = {}
-        for key, spec in keys.items():
-            value = supplied.get(key, spec.default)
-            ok_type = isinstance(value, spec.kind) and not (isinstance(value, bool) and spec.kind is not bool)
-            if not ok_type or not spec.check(value):
-                raise ConfigError(f"{source}: {section}.{key} = {value!r} is not allowed; expected {spec.allowed}")
-            values[section][key] = value
+    for section, table_cls in TABLES.items():
+        try:
+            table: typing.Any = from_table(table_cls, given.get(section, {}), section)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{source}: {e}") from None
+        values[section] = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
     laser = values["laser"]
-    if laser["wavelength_min_nm"] >= laser["wavelength_max_nm"]:
-        raise ConfigError(f"{source}: laser.wavelength_min_nm = {laser['wavelength_min_nm']} must be below "
-                          f"laser.wavelength_max_nm = {laser['wavelength_max_nm']}")
     _check_scan_outputs(values["scan"], source)
     laser.update(laser_tables)
-    _check_device(source, "laser", lambda: LaserConfig.from_site_section(laser))
-    vg = _check_device(source, "vg", lambda: VGConfig.from_dict(vg_tables))
-    cl = _check_device(source, "cl", lambda: CLConfig.from_dict(cl_tables))
-    # ports are required by the serial backends, and checked wherever given
-    _check_device(source, "vg", lambda: check_vg_addresses(vg, required=values["vg"]["backend"] == "serial"))
-    _check_device(source, "cl", lambda: check_cl_address(cl, required=values["cl"]["backend"] == "serial"))
-    eels = _check_device(source, "eels_spectrometer", lambda: EELSSpectrometerConfig.from_dict(eels_keys))
-    _check_device(source, "eels_spectrometer", lambda: check_eels_spectrometer_addresses(
-        eels, required=values["eels_spectrometer"]["backend"] == "serial"))
-    _check_device(source, "eels_spectrometer", eels.presets)  # the settings file, its HT and preset
+    settings = {  # each kind's configuration, as its backends' factories receive it
+        "scan": values["scan"], "camera": values["eels_camera"],
+        "laser": _check_device(source, "laser", lambda: LaserConfig.from_site_section(laser)),
+        "vg": _check_device(source, "vg", lambda: VGConfig.from_dict(vg_tables)),
+        "cl": _check_device(source, "cl", lambda: CLConfig.from_dict(cl_tables)),
+        "eels_spectrometer": _check_device(source, "eels_spectrometer",
+                                           lambda: EELSSpectrometerConfig.from_dict(eels_keys)),
+    }
+    _check_device(source, "eels_spectrometer", settings["eels_spectrometer"].presets)  # settings file, HT, preset
+    for kind, section in KINDS.items():  # the backend is a registered one; it checks what it needs
+        try:
+            backend = get_backend(kind, values[section]["backend"])
+        except ValueError as e:
+            raise ConfigError(f"{source}: {e}") from None
+        if (check := backend.validate) is not None:
+            _check_device(source, section, lambda: check(settings[kind]))  # noqa: B023 - called at once
     values["vg"].update(vg_tables)
     values["cl"].update(cl_tables)
     values["eels_spectrometer"].update(eels_keys)

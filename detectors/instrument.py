@@ -25,32 +25,24 @@ import typing
 import numpy as np
 
 from detectors.calibration import Clock, EnergyCalibration, WallClock
-from detectors.cl import CLSpectrometer, SimulatedCLSpectrometer, connect_cl_spectrometer
-from detectors.common.errors import LimitError
-from detectors.eels_spectrometer import EELSSpectrometerDriver, SimulatedEELSSpectrometer, connect_eels_spectrometer
-from detectors.merlin.camera import MerlinEELSCamera, connect_merlin_camera, simulated_merlin_camera
+from detectors.cl import CLSpectrometer, SimulatedCLSpectrometer
+from detectors.common.errors import DeviceError, LimitError
 from detectors.config import SiteConfig, load_config
-from detectors.laser.bench import LaserBench, connect_bench
-from detectors.laser.config import LaserConfig
-from detectors.laser.errors import DeviceError
-from detectors.laser.simulated import SimulatedLaserBench, SimulatedLaserSystem
+from detectors.eels_spectrometer import EELSSpectrometerDriver, SimulatedEELSSpectrometer
 from detectors.interfaces import EELSCamera, ScanDevice, SpectrumImager
-from detectors.scan import OutputLine, ScanGenerator, SimulatedScanGenerator, SimulatedScanUnit, TcpScanGenerator
+from detectors.laser.bench import LaserBench
+from detectors.laser.config import LaserConfig
+from detectors.laser.simulated import SimulatedLaserSystem
+from detectors.registry import KINDS, BuildContext, get_backend
+from detectors.scan import OutputLine, ScanGenerator
 from detectors.scan.adapters import GeneratorScan, SynchronizedSpectrumImager
 from detectors.simulation.clock import SimClock
-from detectors.simulation.devices import SimulatedEELSCamera, SimulatedProbeShift, SimulatedSpectrumImager
+from detectors.simulation.devices import SimulatedProbeShift
 from detectors.simulation.drift import DriftSettings
 from detectors.simulation.world import SimulatedWorld
-from detectors.vg_lumiere import SimulatedVGColumn, VGColumn, connect_column
+from detectors.vg_lumiere import SimulatedVGColumn, VGColumn
 
 log = logging.getLogger(__name__)
-
-
-#: Reply timeout of the simulated laser bench's drivers. The real instruments' 0.5 s models the
-#: serial link; the simulators answer from a thread of this process, which a busy Swift (render
-#: threads, kernels, a loaded 2-core machine) can keep from running that long: once seen in a GUI
-#: test ("timed out waiting for 14 bytes from serial port /dev/pts/…; received b''").
-SIMULATED_LASER_REPLY_TIMEOUT_S = 2.0
 
 
 @dataclasses.dataclass
@@ -94,17 +86,16 @@ class Instrument:
     laser_config: LaserConfig = dataclasses.field(default_factory=LaserConfig)
     #: the simulated bench's instruments (``fault`` switches, physics); None on real hardware
     laser_system: SimulatedLaserSystem | None = None
-    _laser_server: SimulatedLaserBench | None = dataclasses.field(default=None, repr=False)
-    _laser_bench: LaserBench | None = dataclasses.field(default=None, repr=False)
     _laser_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _closed: bool = dataclasses.field(default=False, repr=False)
-    _column: SimulatedVGColumn | VGColumn | None = dataclasses.field(default=None, repr=False)
-    _cl: SimulatedCLSpectrometer | CLSpectrometer | None = dataclasses.field(default=None, repr=False)
-    _eels_spectrometer: SimulatedEELSSpectrometer | EELSSpectrometerDriver | None = dataclasses.field(
-        default=None, repr=False)
+    #: the devices connected on first use (laser, vg, cl, eels_spectrometer) by kind, and what
+    #: closes each (its backend's closers, else its own ``close``)
+    _connected: dict[str, typing.Any] = dataclasses.field(default_factory=dict, repr=False)
+    _closers: dict[str, list[typing.Callable[[], None]]] = dataclasses.field(default_factory=dict, repr=False)
+    _simulators: dict[str, typing.Any] = dataclasses.field(default_factory=dict, repr=False)
     #: the scan generator of ``[scan] backend`` (detectors/scan): what the Swift scan device drives
     scan_generator: ScanGenerator | None = None
-    _scan_unit: SimulatedScanUnit | None = dataclasses.field(default=None, repr=False)
+    _scan_closers: list[typing.Callable[[], None]] = dataclasses.field(default_factory=list, repr=False)
 
     @property
     def fully_simulated(self) -> bool:
@@ -134,6 +125,7 @@ class Instrument:
         devices = {name: {"backend": self.config[name]["backend"], "simulated": bool(self.simulated.get(name, False))}
                    for name in DEVICES}
         world = self.world
+        beam: dict[str, float | None]
         if world is not None and self.simulated.get("vg", False):
             beam = {"high_tension_V": float(world.beam.high_tension_V), "beam_current_pA": float(world.beam.current_pA),
                     "zlp_fwhm_eV": float(world.beam.zlp_fwhm_eV)}
@@ -158,17 +150,7 @@ class Instrument:
         :func:`~detectors.vg_lumiere.connect_column` raises (a silent device names itself and
         its port)."""
         with self._laser_lock:
-            if self._closed:
-                raise RuntimeError("the instrument was closed")
-            if self._column is None:
-                vg_config = self.config.vg_config()
-                if self.config["vg"]["backend"] == "serial":
-                    self._column = connect_column(vg_config)
-                elif self.world is None:
-                    raise RuntimeError("the simulated VG column needs the simulated world")
-                else:
-                    self._column = SimulatedVGColumn(self.world, vg_config, probe_shift=self.probe_shift)
-            return self._column
+            return self._connect("vg", self.config.vg_config())
 
     @property
     def beam_shift(self) -> typing.Any:
@@ -176,13 +158,13 @@ class Instrument:
         column's ``CSH`` with ``[vg] backend = "serial"`` (a real scan unit does not apply our
         :attr:`probe_shift` record), else the simulated :attr:`probe_shift` the simulated scan
         applies (the simulated column keeps its ``CSH`` equal to it)."""
-        if self.config["vg"]["backend"] == "serial":
+        if not self.simulated["vg"]:
             return self.column
         return self.probe_shift
 
     @property
     def column_connected(self) -> bool:
-        return self._column is not None
+        return "vg" in self._connected
 
     @property
     def cl(self) -> SimulatedCLSpectrometer | CLSpectrometer:
@@ -190,22 +172,11 @@ class Instrument:
         the CL camera, which follows the scan's :attr:`probe_shift`) or, with ``[cl] backend =
         "serial"``, the real spectrometer on ``cl.port`` (no camera yet)."""
         with self._laser_lock:
-            if self._closed:
-                raise RuntimeError("the instrument was closed")
-            if self._cl is None:
-                cl_config = self.config.cl_config()
-                if self.config["cl"]["backend"] == "serial":
-                    self._cl = connect_cl_spectrometer(cl_config)
-                elif self.world is None:
-                    raise RuntimeError("the simulated CL spectrometer needs the simulated world")
-                else:
-                    self._cl = SimulatedCLSpectrometer(self.world, cl_config)
-                    self._cl.camera.probe_shift = self.probe_shift
-            return self._cl
+            return self._connect("cl", self.config.cl_config())
 
     @property
     def cl_connected(self) -> bool:
-        return self._cl is not None
+        return "cl" in self._connected
 
     @property
     def eels_spectrometer(self) -> EELSSpectrometerDriver:
@@ -220,21 +191,11 @@ class Instrument:
         spectrometer cannot show is logged and the driver's initial one (the configured preset,
         drift tube at 0 V) kept."""
         with self._laser_lock:
-            if self._closed:
-                raise RuntimeError("the instrument was closed")
-            if self._eels_spectrometer is None:
-                config = self.config.eels_spectrometer_config()
-                offset, dispersion = self.spectrometer.energy_offset_eV, self.spectrometer.dispersion_eV_per_channel
-                if self.config["eels_spectrometer"]["backend"] == "serial":
-                    driver = connect_eels_spectrometer(config)
-                    driver.energy_calibration = self.spectrometer
-                    self._eels_spectrometer = driver
-                elif self.world is None:
-                    raise RuntimeError("the simulated EELS spectrometer needs the simulated world")
-                else:
-                    self._eels_spectrometer = SimulatedEELSSpectrometer(
-                        self.world, config, timeout_s=SIMULATED_LASER_REPLY_TIMEOUT_S)
-                    driver = self._eels_spectrometer.spectrometer
+            first = "eels_spectrometer" not in self._connected
+            offset, dispersion = self.spectrometer.energy_offset_eV, self.spectrometer.dispersion_eV_per_channel
+            s = self._connect("eels_spectrometer", self.config.eels_spectrometer_config())
+            driver = s.spectrometer if isinstance(s, SimulatedEELSSpectrometer) else s
+            if first:
                 try:
                     driver.set_window(offset, dispersion)
                 except LimitError as e:
@@ -243,15 +204,13 @@ class Instrument:
                                 driver.energy_offset_eV, driver.dispersion_eV_per_channel)
                     driver.publish()
                 except BaseException:  # a silent unit: do not leave its simulator serving
-                    device, self._eels_spectrometer = self._eels_spectrometer, None
-                    (device.close if device is not None else driver.close)()
+                    self._disconnect("eels_spectrometer")
                     raise
-            s = self._eels_spectrometer
-            return s.spectrometer if isinstance(s, SimulatedEELSSpectrometer) else s
+            return driver
 
     @property
     def eels_spectrometer_connected(self) -> bool:
-        return self._eels_spectrometer is not None
+        return "eels_spectrometer" in self._connected
 
     @property
     def laser_bench(self) -> LaserBench:
@@ -262,21 +221,38 @@ class Instrument:
         ``[laser.*]`` tables of the site file, on the wall clock.
         """
         with self._laser_lock:
-            if self._closed:
-                raise RuntimeError("the instrument was closed")
-            if self._laser_bench is None:
-                if self.laser_system is not None:
-                    server = SimulatedLaserBench(self.laser_system, timeout_s=SIMULATED_LASER_REPLY_TIMEOUT_S)
-                    self._laser_bench = server.start()
-                    self._laser_server = server
-                else:
-                    self._laser_bench = connect_bench(self.laser_config, sleep=self.clock.sleep,
-                                                      monotonic=self.clock.now_s)
-            return self._laser_bench
+            return self._connect("laser", self.laser_config)
 
-    @property
-    def laser_connected(self) -> bool:
-        return self._laser_bench is not None
+    def simulator(self, kind: str) -> typing.Any:
+        """The simulator serving the connected device of ``kind`` (e.g. the laser bench's
+        :class:`~detectors.laser.simulated.SimulatedLaserBench`: ``transports``), if its backend
+        started one; None otherwise."""
+        return self._simulators.get(kind)
+
+    def _context(self, settings: typing.Any) -> BuildContext:
+        return BuildContext(settings, self.world, self.spectrometer, self.probe_shift, self.clock,
+                            laser_system=self.laser_system)
+
+    def _connect(self, kind: str, settings: typing.Any) -> typing.Any:
+        """The device of ``kind``, built by its registered backend on first use (hold the lock)."""
+        if self._closed:
+            raise RuntimeError("the instrument was closed")
+        if kind not in self._connected:
+            ctx = self._context(settings)
+            self._connected[kind] = get_backend(kind, self.config[KINDS[kind]]["backend"]).factory(ctx)
+            self._closers[kind] = ctx.closers
+            self._simulators[kind] = ctx.simulator
+        return self._connected[kind]
+
+    def _disconnect(self, kind: str) -> None:
+        """Close the device of ``kind`` (its backend's closers, else its own ``close``)."""
+        device = self._connected.pop(kind, None)
+        closers = self._closers.pop(kind, [])
+        self._simulators.pop(kind, None)
+        if device is None:
+            return
+        for close in closers or [getattr(device, "close", lambda: None)]:
+            close()
 
     def close(self) -> None:
         """Leave every device safe: the laser shutter closed, the laser bench's, VG column's and CL
@@ -285,17 +261,12 @@ class Instrument:
             if self._closed:
                 return
             self._closed = True
-            bench, self._laser_bench = self._laser_bench, None
-            server, self._laser_server = self._laser_server, None
-            column, self._column = self._column, None
-            cl, self._cl = self._cl, None
-            eels, self._eels_spectrometer = self._eels_spectrometer, None
-        for device in (column, cl, eels):
-            if device is not None:
-                try:
-                    device.close()
-                except Exception as e:  # noqa: BLE001 - close the others regardless
-                    log.error("could not close %s: %s", type(device).__name__, e)
+            bench = self._connected.get("laser")
+        for kind in ("vg", "cl", "eels_spectrometer"):
+            try:
+                self._disconnect(kind)
+            except Exception as e:  # noqa: BLE001 - close the others regardless
+                log.error("could not close the %s: %s", kind, e)
         try:
             if bench is not None:
                 try:
@@ -307,14 +278,9 @@ class Instrument:
                 # the simulated bench: whatever the connection state, the modelled shutter closes
                 self.laser_system.physics.set_shutter(False)
         finally:
-            if server is not None:
-                server.stop()
-            elif bench is not None:
-                bench.close()
-            if self._scan_unit is not None:  # "tcp-simulated": the driver and its server
-                self._scan_unit.stop()
-            elif self.scan_generator is not None:
-                self.scan_generator.close()
+            self._disconnect("laser")
+            for close in self._scan_closers or ([self.scan_generator.close] if self.scan_generator else []):
+                close()  # "tcp-simulated": the unit stops its driver and its server
             close_camera = getattr(self.eels_camera, "close", None)
             if close_camera is not None:  # the Merlin's connections (and its in-process simulator)
                 close_camera()
@@ -326,14 +292,15 @@ class Instrument:
         self.close()
 
 
-#: the devices of an instrument and the section of the site file that chooses each one's backend
+#: the devices of an instrument's metadata and the section of the site file that chooses each one's backend
 DEVICES = ("scan", "eels_camera", "laser", "vg", "cl")
+#: the device kind (:data:`detectors.registry.KINDS`) of each section
+KIND_OF_SECTION = {section: kind for kind, section in KINDS.items()}
 
 
 def simulated_devices(config: SiteConfig) -> dict[str, bool]:
-    """Per device, whether the site file's backend for it is simulated."""
-    real = {"scan": "tcp", "eels_camera": "merlin", "laser": "serial", "vg": "serial", "cl": "serial"}
-    return {device: config[device]["backend"] != real[device] for device in DEVICES}
+    """Per device, whether the site file's backend for it is simulated (as registered)."""
+    return {device: get_backend(KIND_OF_SECTION[device], config[device]["backend"]).simulated for device in DEVICES}
 
 
 def build_energy_calibration(config: SiteConfig) -> EnergyCalibration:
@@ -358,7 +325,7 @@ def build_world(config: SiteConfig, spectrometer: EnergyCalibration | None = Non
         speed = 1.0
     world = SimulatedWorld(
         seed=w["seed"], clock=SimClock(speed),
-        drift=DriftSettings(tuple(float(v) for v in drift["rate_nm_per_min"]),
+        drift=DriftSettings((float(drift["rate_nm_per_min"][0]), float(drift["rate_nm_per_min"][1])),
                             float(drift["random_walk_nm_per_sqrt_min"])))
     beam = config["beam"]
     world.beam.high_tension_V = beam["high_tension_kV"] * 1000.0
@@ -377,64 +344,27 @@ def build_laser_system(world: SimulatedWorld, laser_config: LaserConfig) -> Simu
     return system
 
 
-def build_eels_camera(config: SiteConfig, world: SimulatedWorld | None, spectrometer: EnergyCalibration
-                      ) -> SimulatedEELSCamera | MerlinEELSCamera:
-    """The EELS camera of ``eels_camera.backend``: the world directly ("simulated"), the world
-    served by an in-process Merlin simulator on 127.0.0.1 through the real Merlin protocol
-    ("merlin-simulated"), or a real Merlin at ``host``/ports ("merlin"). The Merlins' energy axis
-    is the instrument's calibration ``spectrometer`` (the real one never asks the world)."""
-    section = config["eels_camera"]
-    if section["backend"] == "merlin":
-        return connect_merlin_camera(section["host"], section["control_port"], section["data_port"],
-                                     spectrometer.energy_axis_eV, timeout_s=section["timeout_s"])
-    if world is None:
-        raise RuntimeError(f"the {section['backend']} EELS camera needs the simulated world")
-    if section["backend"] == "simulated":
-        return SimulatedEELSCamera(world)
-    return simulated_merlin_camera(world.eels_frames, spectrometer.energy_axis_eV)
+def build_scan_generator(ctx: BuildContext, backend: str) -> ScanGenerator:
+    """The scan generator of ``scan.backend`` (its registered factory) with the site's output lines."""
+    generator: ScanGenerator = get_backend("scan", backend).factory(ctx)
+    try:
+        for table in ctx.settings["outputs"]:
+            generator.set_output_line(OutputLine.from_dict(table))
+    except BaseException:
+        for close in ctx.closers or [generator.close]:
+            close()
+        raise
+    return generator
 
 
-def build_scan_generator(config: SiteConfig, world: SimulatedWorld | None, probe_shift: SimulatedProbeShift
-                         ) -> tuple[ScanGenerator, SimulatedScanUnit | None]:
-    """The scan generator of ``scan.backend`` with the site's output lines: the world directly
-    ("simulated"), the world served on 127.0.0.1 through our scan protocol ("tcp-simulated", the
-    server is returned so it can be stopped), or a scan unit at ``host:port`` ("tcp")."""
-    section = config["scan"]
-    unit = None
-    if section["backend"] == "tcp":
-        generator: ScanGenerator = TcpScanGenerator.connect(section["host"], section["port"], section["timeout_s"])
-    elif world is None:
-        raise RuntimeError(f"the {section['backend']} scan generator needs the simulated world")
-    else:
-        generator = SimulatedScanGenerator(world, probe_shift, n_outputs=section["n_outputs"])
-        if section["backend"] == "tcp-simulated":
-            unit = SimulatedScanUnit(generator, timeout_s=section["timeout_s"])
-            generator = unit.start()
-    for table in section["outputs"]:
-        generator.set_output_line(OutputLine.from_dict(table))
-    return generator, unit
-
-
-def build_spectrum_imager(config: SiteConfig, world: SimulatedWorld | None, probe_shift: SimulatedProbeShift,
-                          generator: ScanGenerator, camera: EELSCamera) -> SpectrumImager:
-    """The workflows' spectrum imager. With ``eels_camera.backend = "simulated"`` the camera is the
-    world itself, so the SI is computed there, whole sections at once
-    (:class:`~detectors.simulation.devices.SimulatedSpectrumImager`). With a Merlin (simulated or
-    real) the scan generator is clocked by the camera
-    (:class:`~detectors.scan.adapters.SynchronizedSpectrumImager`); on the Merlin simulator the
-    world's beam follows the generator's visits (commanded positions + probe shift), as the real
-    unit moves the real beam."""
-    backend = config["eels_camera"]["backend"]
-    if backend == "simulated":
-        return SimulatedSpectrumImager(world, probe_shift)
-    if backend == "merlin":  # the real unit moves the real beam on the camera's triggers
-        return SynchronizedSpectrumImager(generator, camera)
-
-    def follow(visits: typing.Any) -> None:
-        dy, dx = probe_shift.get_shift_nm()
-        world.queue_probe_positions(visits.y_nm + dy, visits.x_nm + dx)
-
-    return SynchronizedSpectrumImager(generator, camera, follow_beam=follow)
+def build_spectrum_imager(ctx: BuildContext, backend: str, generator: ScanGenerator,
+                          camera: EELSCamera) -> SpectrumImager:
+    """The workflows' spectrum imager: the camera backend's own (the world computing whole sections
+    when the camera is the world; the world's beam following the visits on the Merlin simulator),
+    else the scan generator clocked by the camera (:class:`~detectors.scan.adapters.SynchronizedSpectrumImager`),
+    as a real unit moves the real beam on the camera's triggers."""
+    imager = get_backend("camera", backend).spectrum_imager
+    return imager(ctx, generator, camera) if imager is not None else SynchronizedSpectrumImager(generator, camera)
 
 
 def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
@@ -447,21 +377,25 @@ def build_instrument(config: SiteConfig | str | None = None) -> Instrument:
     all_simulated = all(simulated.values())
     world = (build_world(config, spectrometer, real_time=not all_simulated)
              if any(simulated.values()) else None)
-    clock: Clock = world.clock if all_simulated else WallClock()
+    clock: Clock = world.clock if world is not None and all_simulated else WallClock()
     probe_shift = SimulatedProbeShift(world, limit_nm=config["scan"]["max_probe_shift_nm"])
     laser_config = LaserConfig.from_site_section(config["laser"])
-    scan_generator, scan_unit = build_scan_generator(config, world, probe_shift)
+    scan_ctx = BuildContext(config["scan"], world, spectrometer, probe_shift, clock)
+    scan_generator = build_scan_generator(scan_ctx, config["scan"]["backend"])
+    camera_ctx = BuildContext(config["eels_camera"], world, spectrometer, probe_shift, clock)
     try:
-        eels_camera = build_eels_camera(config, world, spectrometer)
+        eels_camera = get_backend("camera", config["eels_camera"]["backend"]).factory(camera_ctx)
+        spectrum_imager = build_spectrum_imager(camera_ctx, config["eels_camera"]["backend"], scan_generator,
+                                                eels_camera)
     except BaseException:
-        (scan_unit.stop if scan_unit is not None else scan_generator.close)()
+        for close in scan_ctx.closers or [scan_generator.close]:
+            close()
         raise
-    laser_system = (build_laser_system(world, laser_config) if simulated["laser"] else None)
+    laser_system = (build_laser_system(world, laser_config) if simulated["laser"] and world is not None else None)
     # a simulated unit takes no wall time: pace scaled clocks here (a virtual clock it advances itself)
-    pace = world.pace if simulated["scan"] and not world.clock.is_virtual else None
+    pace = world.pace if world is not None and simulated["scan"] and not world.clock.is_virtual else None
     return Instrument(config=config, world=world, scan=GeneratorScan(scan_generator, pace),
-                      eels_camera=eels_camera,
-                      spectrum_imager=build_spectrum_imager(config, world, probe_shift, scan_generator, eels_camera),
+                      eels_camera=eels_camera, spectrum_imager=spectrum_imager,
                       probe_shift=probe_shift, clock=clock, spectrometer=spectrometer, simulated=simulated,
                       laser_config=laser_config, laser_system=laser_system,
-                      scan_generator=scan_generator, _scan_unit=scan_unit)
+                      scan_generator=scan_generator, _scan_closers=scan_ctx.closers)

@@ -111,8 +111,11 @@ class ScanFrame:
                                    center_nm=(float(cy), float(cx)))
 
 
-class Abort(Exception):
-    """Raised inside a device call when the caller's abort event is set."""
+class Aborted(Exception):
+    """The user (or a safety interlock) stopped the task: raised by a device call when the
+    caller's abort event is set and by :meth:`lumiere.tasks.TaskControl.check_abort`. Devices
+    have been left safe and everything acquired so far has been written to the sink. The one
+    abort type of every layer (the CLI exits 130 on it, the panels say "Aborted")."""
 
 
 class ScanDevice(typing.Protocol):
@@ -153,7 +156,7 @@ class SpectrumImager(typing.Protocol):
         """Acquire an SI: returns (si (h, w, channels) counts, haadf (h, w)).
 
         ``rows_done(n)`` is called as rows complete; when ``abort()`` becomes true the scan stops
-        at the next row and :class:`Abort` is raised (the device is left stopped).
+        at the next row and :class:`Aborted` is raised (the device is left stopped).
 
         With ``pixel_order`` (flat row-major indices into ``frame.size_px``, no repeats) only
         those pixels are visited, in that order, one exposure each (times as

@@ -73,7 +73,8 @@ from drift_eels.parameters import DEFAULT_EDGES, EdgeWindows
 from drift_eels.reprocess_blocks import (ChannelCorrection, H5Array, analyse_block, correct_and_place,
                                          edge_windows, find_result, score_block)
 from lumiere.sinks import Axis, HDF5Sink, stop_metadata
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 #: progress fraction at the start of each stage
 _STAGES = {"registration": 0.0, "alignment": 0.05, "maps_pca": 0.6, "scores": 0.85}
@@ -130,7 +131,7 @@ def reprocess(input_path: str | pathlib.Path, output_path: str | pathlib.Path, *
         Keenan–Kotula weighting of the PCA (:class:`~analysis.decomposition.StreamingPCA`).
     task : TaskControl, optional
         Progress; an abort stops between batches of blocks, marks every result ``aborted``
-        (what was written stays, the rest reads NaN) and raises :class:`~lumiere.tasks.Aborted`.
+        (what was written stays, the rest reads NaN) and raises :class:`~detectors.interfaces.Aborted`.
 
     Returns
     -------

@@ -120,7 +120,7 @@ def acquire_sparse_spectrum_image(imager: SpectrumImager, frame: ScanFrame, expo
     ------
     ValueError
         Bad inputs, before anything moves.
-    lumiere.tasks.Aborted
+    detectors.interfaces.Aborted
         After writing every completed section and the mask of the visited pixels (no
         reconstruction); the results record the stop (:func:`lumiere.sinks.mark_stopped`).
     """

@@ -92,7 +92,7 @@ def acquire_spectrum_image(imager: SpectrumImager, frame: ScanFrame, exposure_s:
     ``<live_method>_scores`` (k, y, x; nm), a streaming PCA or online NMF (``live_method``
     "pca" | "nmf") updated after every section
     (:class:`~drift_eels.live_decomposition.LiveDecompositionWriter`). Raises
-    :class:`~lumiere.tasks.Aborted` after writing every completed section if the task is aborted;
+    :class:`~detectors.interfaces.Aborted` after writing every completed section if the task is aborted;
     an aborted or failed run is recorded on every result (:func:`lumiere.sinks.mark_stopped`).
     """
     task = task or TaskControl()
@@ -167,7 +167,7 @@ def acquire_cl_spectrum_image(cl: typing.Any, frame: ScanFrame, sink: Sink, *, n
     ``cl`` is a CL spectrometer with ``.spectrometer.linear_calibration()`` (wavelength axis,
     nm; see :mod:`detectors.cl`) and ``.camera.acquire_spectrum_image(frame)`` (one spectrum per
     pixel with the frame's dwell as exposure). Result ``name``: (y, x, λ) counts in nm, nm, nm;
-    aborting keeps every completed section (:class:`~lumiere.tasks.Aborted` is raised).
+    aborting keeps every completed section (:class:`~detectors.interfaces.Aborted` is raised).
     """
     task = task or TaskControl()
     if rows_per_section < 1:

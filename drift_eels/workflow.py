@@ -34,12 +34,12 @@ import numpy as np
 
 from analysis.accumulate import AlignedAccumulator
 from analysis.eels.maps import elemental_map
-from detectors.interfaces import Abort, ProbeShift, ScanDevice, SpectrumImager
+from detectors.interfaces import Aborted, ProbeShift, ScanDevice, SpectrumImager
 from drift_eels.parameters import DriftSIParameters, SequencePlan
 from drift_eels.spectrum_image import energy_axis, frame_metadata, image_axes
 from drift_eels.tracker import Clock, DriftMeasurement, DriftTracker, instrument_clock
 from lumiere.sinks import Axis, Sink, stop_metadata
-from lumiere.tasks import Aborted, TaskControl, WorkerThread
+from lumiere.tasks import TaskControl, WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class DriftCorrectedSI:
         Progress and abort. On abort the scan is stopped at the next section, the probe shift
         restored (with ``restore_probe_shift``), every completed sequence stays in the sink
         (the sequence in progress is discarded), results are marked ``aborted`` and
-        :class:`~lumiere.tasks.Aborted` is raised (by :meth:`run`; :meth:`join` returns the result).
+        :class:`~detectors.interfaces.Aborted` is raised (by :meth:`run`; :meth:`join` returns the result).
     prefix : str
         Prepended to every result name (e.g. ``"uncorrected_"`` for a baseline in the same file).
 
@@ -257,12 +257,10 @@ class DriftCorrectedSI:
                 records.append(rec)
                 maps = self._emit(k, rec, tracker, si_k, haadf_k, acc, hacc, records)
                 self.task.progress((k + 1) / p.n_sequences, f"sequence {k + 1}/{p.n_sequences} done")
-        except (Aborted, Abort) as e:
+        except Aborted as e:  # from the task or from inside a device call (an SI's rows)
             aborted = True
             reason = str(e) or self.task.abort_reason
             self._mark({**stop_metadata(Aborted(reason)), "abort_reason": reason})
-            if isinstance(e, Abort):
-                raise Aborted(str(e)) from e
             raise
         except BaseException as e:  # Ctrl-C is recorded as aborted, anything else as failed
             aborted = isinstance(e, KeyboardInterrupt)

@@ -1,6 +1,6 @@
 """Analysis of an EEGS scan: ZLP alignment, gain orders, power normalisation, resonance, |β|.
 
-Built on :mod:`analysis.eegs`. Conventions: energy-loss axis in eV (gain order ℓ at −ℓ·ħω),
+Built on :mod:`analysis.sidebands`. Conventions: energy-loss axis in eV (gain order ℓ at −ℓ·ħω),
 ħω = 1239.84 / λ[nm], powers in µW; the gain of order 1 is normalised by
 ``power_uW − laser_off_power_uW`` (unit µW⁻¹), so a weakly coupled resonance (gain ∝ |β|² ∝
 P·L(ħω)) gives its Lorentzian line shape whatever the laser's power curve.
@@ -14,7 +14,7 @@ import typing
 import numpy as np
 from scipy import interpolate
 
-from analysis import eegs as model
+from analysis import sidebands as model
 from lumiere.sinks import Axis, Sink
 
 #: columns of the ``<name>_analysis`` table written to the sink
@@ -126,7 +126,7 @@ def fit_beta_spectra(energy_eV: np.ndarray, spectra: np.ndarray, laser_off_spect
     side : "gain" or "both"
         Fit the gain side and the ZLP only (default: unbiased when the loss side of the
         reference differs, e.g. a particle plasmon after drift) or both sides
-        (:func:`analysis.eegs.fit_window`).
+        (:func:`analysis.sidebands.fit_window`).
 
     Returns
     -------

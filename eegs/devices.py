@@ -20,7 +20,7 @@ from detectors.interfaces import EELSCamera, ProbeShift, ScanDevice
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.blanker import BeamSync
 from detectors.laser.credo import TunableLaser
-from detectors.laser.errors import DeviceError, LimitError, check_range
+from detectors.common.errors import DeviceError, LimitError, check_range
 from detectors.laser.power_meter import PowerMeter
 from detectors.laser.pump import PumpSupply
 

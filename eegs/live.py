@@ -3,7 +3,7 @@
 Each logs one row per reading to ``name`` (rows preallocated to ``max_points``; unfilled rows
 are NaN) and ends — on abort, error or after ``max_points`` — with the shutter closed (unless
 ``close_shutter=False``) and the log finished. An abort is the normal way to stop them:
-:meth:`run` then returns the rows logged (it does not raise :class:`~lumiere.tasks.Aborted`).
+:meth:`run` then returns the rows logged (it does not raise :class:`~detectors.interfaces.Aborted`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 
 from detectors.laser.power_lock import AttenuatorActuator, DiodeCurrentActuator, PowerLock
 from lumiere.sinks import Axis, Sink
-from lumiere.tasks import Aborted, TaskControl, WorkerThread
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl, WorkerThread
 
 from .devices import EEGSDevices, shutter_guard
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from analysis import eegs as model
+from analysis import sidebands as model
 from detectors.common.checks import check_int, check_memory, check_non_negative, check_positive
 from detectors.common.errors import ParameterError
 from detectors.interfaces import ScanFrame

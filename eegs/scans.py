@@ -37,11 +37,12 @@ import typing
 import numpy as np
 
 from detectors.common.checks import check_memory
-from analysis.eegs import HC_EV_NM
+from analysis.sidebands import HC_EV_NM
 from detectors.laser.attenuator import Attenuator
 from detectors.laser.power_lock import AttenuatorActuator, PowerLock
 from lumiere.sinks import Axis, Sink, mark_stopped
-from lumiere.tasks import Aborted, TaskControl, WorkerThread
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl, WorkerThread
 
 from .devices import EEGSDevices, Limits, close_shutter, shutter_guard
 from .parameters import MAX_POINTS, PowerScanParameters, WavelengthScanParameters
@@ -123,7 +124,7 @@ class _Scan:
     def validate(self) -> None:
         """Check every requested value against the devices' limits (no command is sent).
 
-        Raises :class:`~detectors.laser.errors.LimitError` (a ``ValueError``) naming the value,
+        Raises :class:`~detectors.common.errors.LimitError` (a ``ValueError``) naming the value,
         its unit and the allowed range."""
         limits = self.devices.limits()
         p = self.params
@@ -141,7 +142,7 @@ class _Scan:
     def run(self, sink: Sink, task: TaskControl | None = None) -> EEGSScanResult:
         """Acquire inline; returns the result (also written to ``sink``).
 
-        Raises :class:`~lumiere.tasks.Aborted` on abort, device errors as raised by the drivers,
+        Raises :class:`~detectors.interfaces.Aborted` on abort, device errors as raised by the drivers,
         :class:`~eegs.devices.ShutterError` if the shutter cannot be confirmed closed; in every
         case the shutter was closed (if at all possible) and the sink finished."""
         task = task or TaskControl()

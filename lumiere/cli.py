@@ -11,7 +11,7 @@ Errors end a command with one line on stderr and a non-zero exit status, never a
 1     bad input (a parameter, the site file), refused before anything moved
 3     a device failed: ``lumiere si: Merlin at 127.0.0.1:6341: reply b'…' does not answer …``
 4     internal error (a bug): the line says so; run with --debug for the traceback
-130   interrupted (Ctrl-C); devices left safe, partial results kept
+130   interrupted (Ctrl-C or an abort); devices left safe, partial results kept
 ====  =====================================================================================
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import traceback
 import typing
 
 from detectors.common.errors import DeviceError, describe_error
+from detectors.interfaces import Aborted
 
 EXIT_INPUT, EXIT_USAGE, EXIT_DEVICE, EXIT_INTERNAL = 1, 2, 3, 4
 from lumiere.outputs import kept_message, run_recorded
@@ -73,7 +74,7 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(run_recorded(module.run, args) or 0)
-    except KeyboardInterrupt as e:
+    except (KeyboardInterrupt, Aborted) as e:  # Ctrl-C, or an abort from inside (an interlock)
         print(f"\ninterrupted: devices left safe; {kept_message(e)}", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every error ends in one line (see the module docstring)

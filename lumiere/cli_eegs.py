@@ -207,7 +207,7 @@ def _plots(files: RunFiles, stem: str, result, analysis) -> list[pathlib.Path]:
     x = analysis.photon_energy_eV if analysis.resonance is not None else analysis.axis_values
     ax.errorbar(x, analysis.gain_per_uW, analysis.gain_err_per_uW, fmt="o", ms=3, label="gain / power")
     if analysis.resonance is not None:
-        from analysis.eegs import lorentzian
+        from analysis.sidebands import lorentzian
         r = analysis.resonance
         xx = np.linspace(np.nanmin(x), np.nanmax(x), 400)
         ax.plot(xx, lorentzian(xx, r.centre_eV, r.fwhm_eV, r.amplitude, r.offset),

@@ -18,7 +18,7 @@ import pathlib
 import signal
 import threading
 
-from detectors.common.transport import DEFAULT_SERIAL_SERVER
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER
 from detectors.simulation.site_server import SITE_DEVICES, SimulatedSite, site_file_text
 
 

@@ -29,6 +29,8 @@ import dataclasses
 import pathlib
 import typing
 
+from detectors.interfaces import Aborted
+
 #: the extension of every data file we write (HyperSpy's; see the module docstring)
 DATA_SUFFIX = ".hspy"
 
@@ -109,7 +111,7 @@ def add_overwrite_argument(parser: typing.Any) -> None:
 def run_recorded(run: typing.Callable[[typing.Any], int | None], args: typing.Any) -> int | None:
     """Call ``run(args)`` (a CLI subcommand) and record how it ended on the HDF5 files it created
     (:meth:`~lumiere.sinks.HDF5Sink.record_run`). If it raises, also mark the results left
-    "acquiring" as aborted (Ctrl-C) or failed, and attach to the exception what was kept
+    "acquiring" as aborted (Ctrl-C, :class:`~detectors.interfaces.Aborted`) or failed, and attach to the exception what was kept
     (:func:`kept_message`) before re-raising."""
     from lumiere.sinks import HDF5Sink, created_hdf5_files
 
@@ -143,5 +145,5 @@ def kept_message(exc: BaseException) -> str:
     kept = [p for p in getattr(exc, "lumiere_kept", []) if pathlib.Path(p).exists()]
     if not kept:
         return "no data was written to disk"
-    how = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    how = "aborted" if isinstance(exc, (KeyboardInterrupt, Aborted)) else "failed"
     return f"partial results kept in {', '.join(str(p) for p in kept)} (run marked {how})"

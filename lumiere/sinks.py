@@ -29,7 +29,7 @@ caller says ``overwrite=True`` (front ends choose a free name with :mod:`lumiere
 
 Every result records how its run ended, in its Lumière metadata: ``status`` is "acquiring" from
 :meth:`Sink.create` on (so a file whose writer was killed says so), then "complete" when it is
-finished normally, or "aborted" (the user: an :class:`~lumiere.tasks.Aborted` or Ctrl-C) /
+finished normally, or "aborted" (the user: an :class:`~detectors.interfaces.Aborted` or Ctrl-C) /
 "failed" (an error) with ``aborted`` and ``error`` (:func:`mark_stopped`). ``finished`` means
 the writer closed the result (no more writes), whether it is complete or not. The file's root
 attributes ``run_status`` / ``run_error`` say how the whole run ended when a front end records it
@@ -52,6 +52,7 @@ import typing
 import h5py
 import numpy as np
 
+from detectors.interfaces import Aborted
 from lumiere.metadata import write_hyperspy_metadata
 
 
@@ -282,10 +283,8 @@ class CompositeSink:
 
 def stop_metadata(exc: BaseException) -> dict:
     """The metadata recording a run stopped by ``exc``: the user's stop (an
-    :class:`~lumiere.tasks.Aborted`, Ctrl-C) is ``status="aborted"``, ``aborted=True``; anything
+    :class:`~detectors.interfaces.Aborted`, Ctrl-C) is ``status="aborted"``, ``aborted=True``; anything
     else ``status="failed"``, ``aborted=False``; ``error`` says what it was either way."""
-    from lumiere.tasks import Aborted
-
     aborted = isinstance(exc, (Aborted, KeyboardInterrupt))
     text = str(exc) or ("interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "")
     return {"status": "aborted" if aborted else "failed", "aborted": aborted,

@@ -11,12 +11,9 @@ import threading
 import time
 import typing
 
+from detectors.interfaces import Aborted
+
 ProgressCallback = typing.Callable[[float, str], None]
-
-
-class Aborted(Exception):
-    """The user (or a safety interlock) stopped the task; devices have been left safe and
-    everything acquired so far has been written to the sink."""
 
 
 class TaskControl:
@@ -65,7 +62,7 @@ class TaskControl:
         return self._abort.is_set()
 
     def check_abort(self) -> None:
-        """Raise :class:`Aborted` if an abort was requested."""
+        """Raise :class:`~detectors.interfaces.Aborted` if an abort was requested."""
         if self._abort.is_set():
             raise Aborted(self.abort_reason or "aborted")
 

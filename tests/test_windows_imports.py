@@ -50,19 +50,20 @@ def test_every_module_imports_without_posix_only_modules():
 
 
 def test_pty_server_refuses_clearly_where_ptys_do_not_exist(monkeypatch):
-    from detectors.common import transport
+    from detectors.common import guarded_server
 
-    monkeypatch.setattr(transport, "PTY_AVAILABLE", False)
+    monkeypatch.setattr(guarded_server, "PTY_AVAILABLE", False)
     with pytest.raises(OSError, match="pseudo-terminals do not exist.*serial='tcp'"):
-        transport.PtyServer(_Echo())
+        guarded_server.PtyServer(_Echo())
     with pytest.raises(ValueError, match="'usb' is not one of"):
-        transport.serial_server(_Echo(), "usb")
+        guarded_server.serial_server(_Echo(), "usb")
 
 
 def test_serial_driver_reaches_a_socket_served_simulator_through_a_pyserial_url():
     """What a Windows machine does with a simulated serial instrument: the server on 127.0.0.1,
     the real SerialTransport on ``socket://127.0.0.1:PORT``."""
-    from detectors.common.transport import SerialTransport, serial_address, serial_server
+    from detectors.common.transport import SerialTransport
+    from detectors.common.guarded_server import serial_address, serial_server
 
     server = serial_server(_Echo(), "tcp").start()
     try:

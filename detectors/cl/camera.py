@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from scipy import ndimage
@@ -48,7 +48,7 @@ class SimulatedCLCamera:
         self.state = state
         self.config = state.config
         self.emission = emission or world.cl_emission
-        self.probe_shift = None  # optional object with apply(frame) -> frame (the scan's probe shift)
+        self.probe_shift: Any = None  # optional object with apply(frame) -> frame (the scan's probe shift)
 
     @property
     def pixels(self) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from detectors.common.simbase import Fault
-from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import RecordingTransport
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, PtyServer, TcpServer, serial_address, serial_server
 from detectors.simulation.world import SimulatedWorld
 
 from .acton import ActonSpectrometer, SimulatedActon, SpectrographState
@@ -62,7 +63,7 @@ class SimulatedCLSpectrometer:
         self.config = config
         self.state = SpectrographState(world.clock, config)
         self.simulator = SimulatedActon(self.state, echo=config.simulated_echo)
-        self.server = PtyServer(self.simulator) if serial == "pty" else TcpServer(self.simulator)
+        self.server: PtyServer | TcpServer | None = serial_server(self.simulator, serial)
         self.server.start()
         self.camera = SimulatedCLCamera(world, self.state, emission)
         self.transport: RecordingTransport | None = None
@@ -79,8 +80,9 @@ class SimulatedCLSpectrometer:
         """``[cl]`` keys of a site file whose ``serial`` backend reaches this simulator: the pty
         path, or a ``socket://127.0.0.1:<port>`` URL when served on a socket (one client on a pty:
         use with ``connect=False``)."""
-        server = self.server
-        return {"port": server.port if isinstance(server, PtyServer) else f"socket://{server.host}:{server.port}"}
+        if self.server is None:
+            raise RuntimeError("the CL simulator was closed: it serves no port")
+        return {"port": serial_address(self.server)}
 
     def clear_faults(self) -> None:
         self.simulator.fault = Fault.NONE

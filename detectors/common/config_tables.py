@@ -1,15 +1,20 @@
-"""Device configs from TOML tables: one frozen dataclass per device section, unknown keys refused.
+"""The one way a site-file table becomes a configuration: a frozen dataclass, unknown keys refused.
 
-The laser bench (:class:`~detectors.laser.config.LaserConfig`), the VG column
+Every table of the site file is a dataclass whose fields are its keys with their defaults: the
+instrument's own sections (``[beam]``, ``[scan]`` …, :mod:`detectors.config`) and the device
+configs, e.g. the laser bench (:class:`~detectors.laser.config.LaserConfig`), the VG column
 (:class:`~detectors.vg_lumiere.config.VGConfig`) and the CL spectrometer
-(:class:`~detectors.cl.config.CLConfig`) are dataclasses of per-device dataclasses built from
-the nested tables of the site file. The shared part lives here: refuse unknown keys (a typo must
-not silently fall back to a default), turn TOML arrays into tuples, convert special keys, and
-replace the read timeouts of every section.
+(:class:`~detectors.cl.config.CLConfig`), dataclasses of per-device dataclasses built from the
+nested tables. :func:`from_table` builds one: it refuses unknown keys (a typo must not silently
+fall back to a default) and values of the wrong type, checks a field declared with
+:func:`setting` against its rule, turns TOML arrays into tuples and converts special keys; its
+errors name the key as the site file spells it (``beam.current_pA``), the value and what is
+allowed. Checks that relate several keys go in the dataclass's ``__post_init__``.
 """
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Callable, Mapping, TypeVar
 
 T = TypeVar("T")
@@ -28,27 +33,53 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+def setting(default: Any, allowed: str, check: Callable[[Any], bool] = lambda v: True,
+            kind: type | tuple[type, ...] | None = None) -> Any:
+    """A field of a site-file table with a rule: its value must be of ``kind`` (by default the
+    default's type; an int serves for a float, a bool never for a number) and pass ``check``,
+    else :func:`from_table` says ``"<table>.<key> = <value> is not allowed; expected <allowed>"``.
+    A list default (a TOML array) is copied for each instance and kept a list."""
+    if kind is None:
+        kind = (int, float) if type(default) is float else type(default)
+    metadata = {"check": check, "allowed": allowed, "kind": kind}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def from_table(cls: type[T], table: Mapping[str, Any] | T | None, where: str,
                convert: Converters | None = None) -> T:
-    """``cls(**table)``: unknown keys raise ``ValueError`` naming ``where``, the keys and the known
-    ones; lists become tuples; ``convert[key]`` is applied to the keys it names. An instance of
-    ``cls`` is returned unchanged."""
+    """``cls(**table)``: unknown keys raise ``ValueError`` naming each as ``where.key`` and the known
+    ones; a :func:`setting` is checked against its rule, any other field's value against the type of
+    its default (lists become tuples); ``convert[key]`` is applied to the keys it names. An
+    instance of ``cls`` is returned unchanged."""
     if isinstance(table, cls):
         return table
-    values = dict(table or {})
-    known = field_names(cls)
-    unknown = sorted(set(values) - set(known))
+    values: dict[str, Any] = dict(typing.cast(Mapping[str, Any], table) or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ValueError(f"unknown keys {unknown} in {where}; known: {sorted(known)}")
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(f'{where}.{k}' for k in unknown)}; "
+                         f"known keys in [{where}]: {sorted(fields)}")
     for key, value in values.items():
+        field = fields[key]
         if convert and key in convert:
             values[key] = convert[key](value)
-            continue
-        _check_type(f"{where}.{key}", value, defaults[key])
-        if isinstance(value, list):
-            values[key] = tuple(value)
+        elif "check" in field.metadata:
+            _check_setting(f"{where}.{key}", value, field.metadata)
+        else:
+            _check_type(f"{where}.{key}", value, field.default)
+            if isinstance(value, list):
+                values[key] = tuple(value)
     return cls(**values)
+
+
+def _check_setting(name: str, value: Any, rule: Mapping[str, Any]) -> None:
+    kind = rule["kind"]
+    number = isinstance(kind, tuple) and (int in kind or float in kind) or kind in (int, float)
+    ok_type = isinstance(value, kind) and not (isinstance(value, bool) and number)
+    if not ok_type or not rule["check"](value):
+        raise ValueError(f"{name} = {value!r} is not allowed; expected {rule['allowed']}")
 
 
 def _check_type(name: str, value: Any, default: Any) -> None:
@@ -81,14 +112,15 @@ def from_sections(cls: type[T], data: Mapping[str, Any] | None, where: str,
     :func:`from_table` from the table of the same name; ``convert[section][key]`` as there.
     Unknown sections raise ``ValueError`` naming them and the known ones."""
     data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"unknown {where} config sections {unknown}; known: {sorted(fields)}")
     sections = {}
     for name, table in data.items():
         field = fields[name]
-        section_cls = field.default_factory if field.default_factory is not dataclasses.MISSING else type(field.default)
+        section_cls: Any = (field.default_factory if field.default_factory is not dataclasses.MISSING
+                            else type(field.default))
         sections[name] = from_table(section_cls, table, f"{where}.{name}", (convert or {}).get(name))
     return cls(**sections)
 
@@ -119,6 +151,8 @@ def check_tcp_address(host_key: str, host: Any, port_key: str, port: Any) -> Non
 def with_timeouts(config: T, timeout_s: float) -> T:
     """Copy of a device-config dataclass (laser bench, VG column, …) with the ``timeout_s`` of
     every section that has one replaced (tests and simulators use short or long reply timeouts)."""
-    sections = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
-    return dataclasses.replace(config, **{name: dataclasses.replace(section, timeout_s=timeout_s)
-                                          for name, section in sections.items() if hasattr(section, "timeout_s")})
+    fields = dataclasses.fields(config)  # type: ignore[arg-type]
+    sections = {field.name: getattr(config, field.name) for field in fields}
+    replaced = {name: dataclasses.replace(section, timeout_s=timeout_s)
+                for name, section in sections.items() if hasattr(section, "timeout_s")}
+    return dataclasses.replace(config, **replaced)  # type: ignore[type-var]

@@ -1,5 +1,9 @@
-"""A TCP server for simulated instruments (and the bridges that copy them) that a hostile client
-cannot jam: per-connection sessions, a connection limit, an idle timeout and a listen backlog.
+"""The servers simulated instruments answer on: a TCP server a hostile client cannot jam
+(:class:`GuardedTcpServer`), the same serving one byte-level instrument (:class:`TcpServer`), and a
+pseudo-terminal pair for serial instruments (:class:`PtyServer`).
+
+:class:`GuardedTcpServer` (for the simulators and the bridges that copy them) has per-connection
+sessions, a connection limit, an idle timeout and a listen backlog.
 
 Each accepted connection gets its own :class:`Session` (its own receive buffer and protocol
 state) served by its own thread; at most ``max_connections`` sessions exist at a time. A
@@ -12,20 +16,42 @@ A session that completes no request for ``idle_timeout_s`` (silent, or trickling
 make a request) is closed, which frees its slot; :meth:`Session.close` is called whenever a
 connection ends, so a device owned by that connection can be released and reset.
 
+A simulated serial or line instrument is a :class:`ByteHandler` (bytes in -> bytes out), shared by
+all its connections. :class:`TcpServer` serves it on 127.0.0.1 and :class:`PtyServer` on a pty
+pair from a thread, so the real driver talks to the simulator through exactly the same transport
+code as to the hardware. :func:`serial_server` picks one of the two by name and
+:func:`serial_address` gives the port a client opens (a pty path, or a ``socket://127.0.0.1:PORT``
+pyserial URL).
+
+Portability: this module imports on Windows. Pseudo-terminals (``os.openpty``, ``tty``, ``select``
+on file descriptors) exist only on POSIX, so :class:`PtyServer` imports ``tty`` when it is built
+and refuses clearly elsewhere; :data:`DEFAULT_SERIAL_SERVER` is ``"tcp"`` there.
+
 Timeouts are wall-clock seconds.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+import select
 import selectors
 import socket
 import threading
 import time
 from typing import Callable, Protocol
 
-from .transport import DisconnectRequested
+from .transport import SerialTransport, SocketTransport
 
 _POLL_S = 0.05
+#: pseudo-terminal pairs can be made here (POSIX); on Windows simulated serial instruments use sockets
+PTY_AVAILABLE = os.name == "posix" and hasattr(os, "openpty")
+#: how simulated serial instruments are served by default: ``"pty"`` where ptys exist, else ``"tcp"``
+DEFAULT_SERIAL_SERVER = "pty" if PTY_AVAILABLE else "tcp"
+SERIAL_SERVERS = ("pty", "tcp")
+
+
+class DisconnectRequested(Exception):
+    """Raised by a handler or session to make its server drop the connection (fault injection)."""
 
 
 class Session(Protocol):
@@ -38,7 +64,7 @@ class Session(Protocol):
 
     def feed(self, data: bytes) -> bytes:
         """Consume received bytes, return the bytes to send back (possibly empty).
-        May raise :class:`~detectors.common.transport.DisconnectRequested`."""
+        May raise :class:`DisconnectRequested`."""
         ...
 
     def close(self) -> None:
@@ -111,6 +137,8 @@ class GuardedTcpServer:
     limits : ServerLimits
     name : str
         Thread name prefix.
+    greeting : callable, optional
+        ``greeting() -> bytes`` sent to every served connection when it is accepted.
 
     Attributes
     ----------
@@ -124,8 +152,9 @@ class GuardedTcpServer:
 
     def __init__(self, open_session: Callable[[str], Session], refuse: Callable[[str, bytes], bytes | None],
                  host: str = "127.0.0.1", port: int = 0, limits: ServerLimits = ServerLimits(),
-                 name: str = "server") -> None:
+                 name: str = "server", greeting: Callable[[], bytes] | None = None) -> None:
         self.open_session, self.refuse, self.limits, self.name = open_session, refuse, limits, name
+        self.greeting = greeting
         self.accepted = self.refused = 0
         self.errors: list[BaseException] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -279,6 +308,8 @@ class GuardedTcpServer:
         conn.settimeout(self.limits.send_timeout_s)
         selector = selectors.DefaultSelector()
         try:
+            if self.greeting is not None and (opening := self.greeting()):
+                conn.sendall(opening)
             selector.register(conn, selectors.EVENT_READ)
             while not self._stop.is_set():
                 if idle is not None and time.monotonic() - last_progress > idle:
@@ -337,3 +368,161 @@ def _shutdown(conn: socket.socket) -> None:
         conn.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+# ------------------------------------------------------------------------------------------------
+# One byte-level instrument on a socket or a pty pair
+# ------------------------------------------------------------------------------------------------
+class ByteHandler(Protocol):
+    """A simulated instrument seen at the byte level."""
+
+    def greeting(self) -> bytes:
+        """Bytes sent when a client connects (e.g. ``b"Ready\\n"``), usually empty."""
+        ...
+
+    def receive(self, data: bytes) -> bytes:
+        """Consume received bytes, return the bytes to send back (possibly empty)."""
+        ...
+
+
+class _HandlerSession:
+    """A connection to a :class:`TcpServer`: it feeds the server's one handler (a line instrument
+    keeps no state per connection, as the real one on its serial line)."""
+
+    wants_close = False
+
+    def __init__(self, server: "TcpServer") -> None:
+        self.server = server
+        self.requests_done = 0
+
+    def feed(self, data: bytes) -> bytes:
+        self.requests_done += 1
+        return self.server.feed(data)
+
+    def close(self) -> None:
+        pass
+
+
+class TcpServer(GuardedTcpServer):
+    """Serve one :class:`ByteHandler` on ``127.0.0.1`` (port chosen by the OS unless given), a
+    thread per client, with the guarded server's limits (no idle timeout by default: a driver may
+    stay connected and silent, as on its serial line)."""
+
+    def __init__(self, handler: ByteHandler, host: str = "127.0.0.1", port: int = 0,
+                 limits: ServerLimits = ServerLimits(max_connections=16, idle_timeout_s=None)) -> None:
+        self.handler = handler
+        #: bytes received from every client so far
+        self.bytes_received = 0
+        super().__init__(lambda peer: _HandlerSession(self), lambda reason, received: b"", host, port,
+                         limits, name=f"TcpServer({type(handler).__name__})", greeting=handler.greeting)
+
+    def feed(self, data: bytes) -> bytes:
+        self.bytes_received += len(data)
+        return self.handler.receive(data)
+
+    def connect(self, timeout_s: float = 1.0) -> SocketTransport:
+        return SocketTransport(self.host, self.port, timeout_s=timeout_s)
+
+
+class PtyServer:
+    """Serve a handler on the master side of a pseudo-terminal pair.
+
+    Connect with ``SerialTransport(server.port)`` (or :meth:`connect`). A
+    :class:`DisconnectRequested` from the handler closes the master: the client then sees
+    :class:`~detectors.common.errors.ConnectionLost` or a timeout, as with an unplugged cable.
+    """
+
+    def __init__(self, handler: ByteHandler) -> None:
+        if not PTY_AVAILABLE:
+            raise OSError(f"pseudo-terminals do not exist on this platform ({os.name!r}); serve the "
+                          "simulated serial instrument on a socket instead (serial='tcp', a "
+                          "socket://127.0.0.1:PORT port)")
+        import tty  # POSIX-only: imported here so that this module imports on Windows
+
+        self.handler = handler
+        #: bytes received from the client so far
+        self.bytes_received = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master: int | None
+        self._slave: int | None
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+
+    def connect(self, baudrate: int = 9600, timeout_s: float = 1.0) -> SerialTransport:
+        return SerialTransport(self.port, baudrate=baudrate, timeout_s=timeout_s)
+
+    def start(self) -> "PtyServer":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="PtyServer", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        master = self._master
+        assert master is not None
+        greeting = self.handler.greeting()
+        if greeting:
+            os.write(master, greeting)
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([master], [], [], 0.02)
+                if not ready:
+                    continue
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    time.sleep(0.01)  # EIO while no client has the slave open
+                    continue
+                if not data:
+                    continue
+                self.bytes_received += len(data)
+                try:
+                    reply = self.handler.receive(data)
+                except DisconnectRequested:
+                    break
+                if reply:
+                    os.write(master, reply)
+        finally:
+            self._close_fds()
+
+    def _close_fds(self) -> None:
+        for name in ("_master", "_slave"):
+            fd = getattr(self, name)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._close_fds()
+
+    def __enter__(self) -> "PtyServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serial_server(handler: ByteHandler, kind: str = DEFAULT_SERIAL_SERVER) -> PtyServer | TcpServer:
+    """A (not yet started) server for a simulated *serial* instrument: on a pty pair
+    (``kind="pty"``, POSIX only) or on a 127.0.0.1 socket (``kind="tcp"``), which pyserial opens
+    as ``socket://127.0.0.1:PORT`` (see :func:`serial_address`)."""
+    if kind not in SERIAL_SERVERS:
+        raise ValueError(f"serial server kind {kind!r} is not one of {SERIAL_SERVERS}")
+    return PtyServer(handler) if kind == "pty" else TcpServer(handler)
+
+
+def serial_address(server: PtyServer | TcpServer) -> str:
+    """The port a :class:`~detectors.common.transport.SerialTransport` (or a site file's ``port``
+    key) opens to reach ``server``: the pty slave's path, or a pyserial ``socket://host:port`` URL."""
+    if isinstance(server, PtyServer):
+        return server.port
+    return f"socket://{server.host}:{server.port}"

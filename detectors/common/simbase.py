@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import threading
 
-from .transport import DisconnectRequested
+from .guarded_server import DisconnectRequested
 
 
 class Fault(enum.Enum):
@@ -87,7 +87,7 @@ class LineInstrument(SimulatedInstrument):
     terminator: bytes = b"\n"
 
     def _split_requests(self) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         while True:
             idx = self._rx.find(self.terminator)
             if idx < 0:

@@ -1,20 +1,15 @@
-"""Byte transports for every serial/TCP instrument (laser bench, VG column, CL spectrometer), and
-servers for their simulators.
+"""Byte transports for every serial/TCP instrument (laser bench, VG column, CL spectrometer, Merlin).
 
 A :class:`Transport` moves bytes: ``write``, ``read_exact(n)``, ``read_until(terminator)``, each
 read with a timeout that raises :class:`~detectors.common.errors.DeviceTimeout`. Two
 implementations: :class:`SocketTransport` (TCP) and :class:`SerialTransport` (pyserial; a serial
 port, or the slave side of a pseudo-terminal for tests).
 
-A simulated instrument is a :class:`ByteHandler` (bytes in -> bytes out). :class:`PtyServer` and
-:class:`TcpServer` serve a handler on a pty pair or on a 127.0.0.1 socket from a thread, so the
-real driver talks to the simulator through exactly the same transport code as to the hardware.
-:func:`serial_server` picks one of the two by name and :func:`serial_address` gives the port a
-client opens (a pty path, or a ``socket://127.0.0.1:PORT`` pyserial URL).
+Binary protocols that read large messages straight into preallocated buffers (Merlin) use the raw
+socket reads at the end: :class:`Deadline` (an idle and an overall timeout), :func:`recv_exact_into`,
+:func:`recv_exact` and :func:`peer_closed`; a driver passes its own error subclasses to the deadline.
 
-Portability: this module imports on Windows. Pseudo-terminals (``os.openpty``, ``tty``, ``select``
-on file descriptors) exist only on POSIX, so :class:`PtyServer` imports ``tty`` when it is built
-and refuses clearly elsewhere; :data:`DEFAULT_SERIAL_SERVER` is ``"tcp"`` there. Real serial
+The servers the simulators answer on are in :mod:`detectors.common.guarded_server`. Real serial
 ports are opened by name (``COM3``, ``/dev/ttyUSB0``) through pyserial on every platform.
 
 Notes
@@ -24,14 +19,12 @@ which is :class:`~detectors.simulation.clock.SimClock` time.
 """
 from __future__ import annotations
 
-import os
-import select
+import selectors
 import socket
-import threading
 import time
 from typing import Protocol, runtime_checkable
 
-from .errors import ConnectionLost, DeviceTimeout, names_its_device
+from .errors import BadReply, ConnectionLost, DeviceError, DeviceTimeout, names_its_device
 
 
 @runtime_checkable
@@ -39,6 +32,8 @@ class Transport(Protocol):
     """A bidirectional byte stream with timed reads."""
 
     timeout_s: float
+    #: where the bytes go, for error messages ("serial port COM3", "127.0.0.1:4001"); settable
+    name: str
 
     def write(self, data: bytes) -> None: ...
 
@@ -297,217 +292,113 @@ class RecordingTransport:
 
 
 # ------------------------------------------------------------------------------------------------
-# Serving a simulated instrument
+# Exact reads on a raw socket (binary protocols that read into preallocated buffers: Merlin)
 # ------------------------------------------------------------------------------------------------
-#: pseudo-terminal pairs can be made here (POSIX); on Windows simulated serial instruments use sockets
-PTY_AVAILABLE = os.name == "posix" and hasattr(os, "openpty")
-#: how simulated serial instruments are served by default: ``"pty"`` where ptys exist, else ``"tcp"``
-DEFAULT_SERIAL_SERVER = "pty" if PTY_AVAILABLE else "tcp"
-SERIAL_SERVERS = ("pty", "tcp")
+class Deadline:
+    """Timeouts for one operation: ``idle_s`` without any byte, ``total_s`` for the whole operation.
 
-
-class DisconnectRequested(Exception):
-    """Raised by a handler to make its server drop the connection (fault injection)."""
-
-
-class ByteHandler(Protocol):
-    """A simulated instrument seen at the byte level."""
-
-    def greeting(self) -> bytes:
-        """Bytes sent when a client connects (e.g. ``b"Ready\\n"``), usually empty."""
-        ...
-
-    def receive(self, data: bytes) -> bytes:
-        """Consume received bytes, return the bytes to send back (possibly empty)."""
-        ...
-
-
-class _Server:
-    def __init__(self, handler: ByteHandler) -> None:
-        self.handler = handler
-        self.bytes_received = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _feed(self, data: bytes) -> bytes:
-        self.bytes_received += len(data)
-        return self.handler.receive(data)
-
-    def start(self):
-        self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-
-    def __enter__(self):
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class PtyServer(_Server):
-    """Serve a handler on the master side of a pseudo-terminal pair.
-
-    Connect with ``SerialTransport(server.port)`` (or :meth:`connect`). A
-    :class:`DisconnectRequested` from the handler closes the master: the client then sees
-    :class:`~detectors.common.errors.ConnectionLost` or a timeout, as with an unplugged cable.
+    Parameters
+    ----------
+    idle_s : float
+        Longest wait for the next byte, seconds.
+    total_s : float or None
+        Longest time for the whole operation, seconds; ``None`` = no overall limit.
+    errors : (timeout class, connection-lost class)
+        What :func:`recv_exact_into` raises for silence and for a closed peer: the common
+        :class:`~detectors.common.errors.DeviceTimeout` / :class:`~detectors.common.errors.ConnectionLost`,
+        or a driver's subclasses of them (Merlin's ``MERLIN_WIRE_ERRORS``).
     """
 
-    def __init__(self, handler: ByteHandler) -> None:
-        if not PTY_AVAILABLE:
-            raise OSError(f"pseudo-terminals do not exist on this platform ({os.name!r}); serve the "
-                          "simulated serial instrument on a socket instead (serial='tcp', a "
-                          "socket://127.0.0.1:PORT port)")
-        import tty  # POSIX-only: imported here so that this module imports on Windows
+    def __init__(self, idle_s: float, total_s: float | None = None, label: str = "overall deadline", *,
+                 errors: tuple[type[DeviceTimeout], type[ConnectionLost]] = (DeviceTimeout, ConnectionLost)) -> None:
+        if not idle_s > 0:
+            raise ValueError(f"idle timeout must be > 0 s, got {idle_s!r}")
+        self.idle_s = float(idle_s)
+        self.total_s = total_s
+        self.label = label
+        self.timeout_error, self.lost_error = errors
+        self._end = None if total_s is None else time.monotonic() + float(total_s)
 
-        super().__init__(handler)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+    def within(self, total_s: float | None) -> "Deadline":
+        """A deadline for one part of this operation: same idle timeout and errors, at most
+        ``total_s`` from now and never past this deadline's end."""
+        part = Deadline(self.idle_s, total_s, "deadline per message", errors=(self.timeout_error, self.lost_error))
+        if self._end is not None and (part._end is None or part._end > self._end):
+            part._end, part.total_s, part.label = self._end, self.total_s, self.label
+        return part
 
-    def connect(self, baudrate: int = 9600, timeout_s: float = 1.0) -> SerialTransport:
-        return SerialTransport(self.port, baudrate=baudrate, timeout_s=timeout_s)
+    def expired(self) -> bool:
+        return self._end is not None and time.monotonic() >= self._end
 
-    def _run(self) -> None:
-        master = self._master
-        greeting = self.handler.greeting()
-        if greeting:
-            os.write(master, greeting)
+    def next_timeout_s(self, what: str) -> float:
+        """Seconds the next socket call may block; raises the timeout error if none are left."""
+        if self._end is None:
+            return self.idle_s
+        remaining = self._end - time.monotonic()
+        if remaining <= 0:
+            raise self.timeout_error(f"{what}: {self.label} of {self.total_s} s exceeded")
+        return min(self.idle_s, remaining)
+
+
+def recv_exact_into(sock: socket.socket, view: memoryview, deadline: Deadline, what: str) -> None:
+    """Fill ``view`` completely from ``sock``.
+
+    Raises
+    ------
+    deadline.timeout_error
+        No byte arrived within the idle timeout, or the overall deadline passed.
+    deadline.lost_error
+        The peer closed the connection.
+
+    Both carry ``bytes_received``: how much of ``view`` was filled before the failure.
+    """
+    total = len(view)
+    got = 0
+    while got < total:
+        error: DeviceError
         try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([master], [], [], 0.02)
-                if not ready:
-                    continue
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    time.sleep(0.01)  # EIO while no client has the slave open
-                    continue
-                if not data:
-                    continue
-                try:
-                    reply = self._feed(data)
-                except DisconnectRequested:
-                    break
-                if reply:
-                    os.write(master, reply)
-        finally:
-            self._close_fds()
-
-    def _close_fds(self) -> None:
-        for name in ("_master", "_slave"):
-            fd = getattr(self, name)
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-                setattr(self, name, None)
-
-    def stop(self) -> None:
-        super().stop()
-        self._close_fds()
+            sock.settimeout(deadline.next_timeout_s(what))
+            n = sock.recv_into(view[got:], total - got)
+        except deadline.timeout_error as exc:
+            exc.bytes_received = got  # type: ignore[attr-defined]
+            raise
+        except socket.timeout as exc:
+            error = deadline.timeout_error(
+                f"{what}: {deadline.label} of {deadline.total_s} s exceeded after {got} of {total} bytes"
+                if deadline.expired() else f"{what}: no data for {deadline.idle_s} s after {got} of {total} bytes")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error from exc
+        except OSError as exc:
+            error = deadline.lost_error(f"{what}: socket error after {got} of {total} bytes: {exc}")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error from exc
+        if n == 0:
+            error = deadline.lost_error(f"{what}: connection closed after {got} of {total} bytes")
+            error.bytes_received = got  # type: ignore[attr-defined]
+            raise error
+        got += n
 
 
-class TcpServer(_Server):
-    """Serve a handler on ``127.0.0.1`` (port chosen by the OS unless given); one thread per client."""
-
-    def __init__(self, handler: ByteHandler, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(handler)
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, port))
-        self._listener.listen(4)
-        self.host, self.port = self._listener.getsockname()[:2]
-        self._clients: list[socket.socket] = []
-        self._client_threads: list[threading.Thread] = []
-
-    def connect(self, timeout_s: float = 1.0) -> SocketTransport:
-        return SocketTransport(self.host, self.port, timeout_s=timeout_s)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                ready, _, _ = select.select([self._listener], [], [], 0.02)
-                if not ready:
-                    continue
-                conn, _ = self._listener.accept()
-                self._clients.append(conn)
-                t = threading.Thread(target=self._serve_client, args=(conn,), daemon=True)
-                self._client_threads.append(t)
-                t.start()
-        finally:
-            self._listener.close()
-
-    def _serve_client(self, conn: socket.socket) -> None:
-        try:
-            greeting = self.handler.greeting()
-            if greeting:
-                conn.sendall(greeting)
-            while not self._stop.is_set():
-                ready, _, _ = select.select([conn], [], [], 0.02)
-                if not ready:
-                    continue
-                data = conn.recv(4096)
-                if not data:
-                    break
-                try:
-                    reply = self._feed(data)
-                except DisconnectRequested:
-                    break
-                if reply:
-                    conn.sendall(reply)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-
-    def stop(self) -> None:
-        started = self._thread is not None
-        super().stop()
-        if not started:
-            self._listener.close()
-        for conn in self._clients:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in self._client_threads:
-            t.join(timeout=2.0)
+def recv_exact(sock: socket.socket, n_bytes: int, deadline: Deadline, what: str) -> bytearray:
+    """Read exactly ``n_bytes`` bytes into a new buffer (see :func:`recv_exact_into`)."""
+    buffer = bytearray(n_bytes)
+    recv_exact_into(sock, memoryview(buffer), deadline, what)
+    return buffer
 
 
-def serial_server(handler: ByteHandler, kind: str = DEFAULT_SERIAL_SERVER) -> PtyServer | TcpServer:
-    """A (not yet started) server for a simulated *serial* instrument: on a pty pair
-    (``kind="pty"``, POSIX only) or on a 127.0.0.1 socket (``kind="tcp"``), which pyserial opens
-    as ``socket://127.0.0.1:PORT`` (see :func:`serial_address`)."""
-    if kind not in SERIAL_SERVERS:
-        raise ValueError(f"serial server kind {kind!r} is not one of {SERIAL_SERVERS}")
-    return PtyServer(handler) if kind == "pty" else TcpServer(handler)
-
-
-def serial_address(server: PtyServer | TcpServer) -> str:
-    """The port a :class:`SerialTransport` (or a site file's ``port`` key) opens to reach
-    ``server``: the pty slave's path, or a pyserial ``socket://host:port`` URL."""
-    if isinstance(server, PtyServer):
-        return server.port
-    return f"socket://{server.host}:{server.port}"
-
+def peer_closed(sock: socket.socket) -> bool:
+    """True when the peer has closed the connection (readable with nothing to read); never blocks
+    and leaves the socket's mode alone (another thread may be sending on it)."""
+    try:
+        # a selector, not select.select: that fails for descriptors >= 1024
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            if not selector.select(0):
+                return False
+        # readable, so the peek returns at once (MSG_DONTWAIT does not exist on Windows)
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 class LineChannel:
     """ASCII command/response helper over a :class:`Transport`.
@@ -537,8 +428,6 @@ class LineChannel:
 
         Raises :class:`~detectors.common.errors.BadReply` if the line is not printable ASCII.
         """
-        from .errors import BadReply
-
         while True:
             raw = self.transport.read_until(self.terminator, timeout_s)
             try:

@@ -20,7 +20,8 @@ from typing import Any, Mapping
 
 from detectors.common.errors import DeviceTimeout
 from detectors.common.simbase import Fault, LineInstrument
-from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import RecordingTransport
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, PtyServer, TcpServer
 from detectors.simulation.world import SimulatedWorld
 
 from .config import EELSSpectrometerConfig

@@ -3,7 +3,8 @@
 Each device is an interface (``TunableLaser``, ``PumpSupply``, ``PowerMeter``, ``Attenuator``,
 ``BeamSync``), a real driver speaking the instrument's wire protocol over a
 :class:`~detectors.common.transport.Transport`, and a simulated instrument answering the same
-bytes. :class:`SimulatedLaserSystem` ``(state, clock, rng, config)`` is the simulated bench on the
+bytes (errors, transports and the simulators' fault switch are :mod:`detectors.common`'s: import
+them from there). :class:`SimulatedLaserSystem` ``(state, clock, rng, config)`` is the simulated bench on the
 world's shared :class:`~detectors.simulation.state.LaserState`; :class:`SimulatedLaserBench`
 serves it on pty pairs / loopback sockets and returns connected drivers.
 
@@ -12,31 +13,23 @@ Units: wavelength nm, power µW, current A, angle degrees, delay/width ns, rate 
 from .attenuator import Attenuator, ServoAttenuator, SimulatedServoAttenuator
 from .blanker import BeamSync, BlankerBox, SimulatedBlanker, SyncTiming
 from .config import (AttenuatorConfig, BlankerConfig, CredoConfig, LaserConfig, LockConfig,
-                     PowerMeterConfig,
-                     PumpConfig, SimulationConfig)
+                     PowerMeterConfig, PumpConfig, SimulationConfig)
 from .credo import CredoStatus, SimulatedCredo, SirahCredo, TunableLaser
-from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError, DeviceTimeout,
-                     InstrumentError, LimitError)
 from .physics import LaserPhysics
 from .power_lock import (AttenuatorActuator, DiodeCurrentActuator, LockResult, LockStep,
                          PowerActuator, PowerLock)
 from .power_meter import PowerMeter, SimulatedPM100, ThorlabsPM100, read_transmission
 from .pump import PumpSupply, SimulatedPumpSupply, SpectraPhysicsPump
-from detectors.common.simbase import Fault
 from .bench import LaserBench, connect_bench
 from .simulated import SimulatedLaserBench, SimulatedLaserSystem
-from detectors.common.transport import (LineChannel, PtyServer, RecordingTransport, SerialTransport,
-                        SocketTransport, TcpServer, Transport)
 
 __all__ = [
-    "Attenuator", "AttenuatorActuator", "AttenuatorConfig", "BadReply", "BeamSync", "BlankerBox",
-    "BlankerConfig", "ChecksumError", "ConnectionLost", "CredoConfig", "CredoStatus",
-    "DeviceError", "DeviceTimeout", "DiodeCurrentActuator", "Fault", "InstrumentError",
-    "LaserBench", "LaserConfig", "LaserPhysics", "LockConfig", "LimitError", "LineChannel", "LockResult",
-    "LockStep", "PowerActuator", "PowerLock", "PowerMeter", "PowerMeterConfig", "PtyServer",
-    "PumpConfig", "PumpSupply", "RecordingTransport", "SerialTransport", "ServoAttenuator",
+    "Attenuator", "AttenuatorActuator", "AttenuatorConfig", "BeamSync", "BlankerBox",
+    "BlankerConfig", "CredoConfig", "CredoStatus", "DiodeCurrentActuator", "LaserBench",
+    "LaserConfig", "LaserPhysics", "LockConfig", "LockResult", "LockStep", "PowerActuator",
+    "PowerLock", "PowerMeter", "PowerMeterConfig", "PumpConfig", "PumpSupply", "ServoAttenuator",
     "SimulatedBlanker", "SimulatedCredo", "SimulatedLaserBench", "SimulatedLaserSystem",
     "SimulatedPM100", "SimulatedPumpSupply", "SimulatedServoAttenuator", "SimulationConfig",
-    "SirahCredo", "SocketTransport", "SpectraPhysicsPump", "SyncTiming", "TcpServer",
-    "ThorlabsPM100", "Transport", "TunableLaser", "connect_bench", "read_transmission",
+    "SirahCredo", "SpectraPhysicsPump", "SyncTiming", "ThorlabsPM100", "TunableLaser",
+    "connect_bench", "read_transmission",
 ]

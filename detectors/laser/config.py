@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from detectors.common.config_tables import check_order, from_sections, with_timeouts
+from detectors.common.config_tables import check_order, field_names, from_sections, with_timeouts
 
 __all__ = ["AttenuatorConfig", "BlankerConfig", "CredoConfig", "LaserConfig", "LockConfig", "PowerMeterConfig",
            "PumpConfig", "SimulationConfig", "with_timeouts"]
@@ -218,7 +218,8 @@ class LaserConfig:
             elif isinstance(value, Mapping):
                 nested.setdefault(key, {}).update(value)
             else:
-                raise ValueError(f"unknown key {key!r} in the [laser] section")
+                raise ValueError(f"unknown key laser.{key}; known keys in [laser]: {sorted(flat)} and the "
+                                 f"tables {sorted(field_names(cls))}")
         return cls.from_dict(nested)
 
     def replace(self, **sections: Any) -> "LaserConfig":

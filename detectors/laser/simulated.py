@@ -35,7 +35,8 @@ from .physics import LaserPhysics
 from .power_meter import SimulatedPM100, ThorlabsPM100
 from .pump import SimulatedPumpSupply, SpectraPhysicsPump
 from detectors.common.simbase import Fault, SimulatedInstrument
-from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import RecordingTransport
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, PtyServer, TcpServer
 
 SERIAL_DEVICES = ("laser", "pump", "meter_in", "meter_out", "attenuator")
 DEVICES = SERIAL_DEVICES + ("blanker",)

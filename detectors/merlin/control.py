@@ -7,10 +7,10 @@ from typing import Any
 
 from detectors.common.errors import naming_device
 
-from .errors import MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
+from .errors import MERLIN_WIRE_ERRORS, MerlinBusy, MerlinConnectionLost, MerlinProtocolError, command_error_for_code
 from .framing import PREFIX_BYTES, encode_message, parse_prefix, split_fields
-from .settings import PARAMETERS, MerlinSettings, TriggerSource, format_value, parse_value
-from .transport import Deadline, peer_closed, recv_exact
+from .settings import MerlinSettings, TriggerSource, format_value, parse_value
+from detectors.common.transport import Deadline, peer_closed, recv_exact
 
 DEFAULT_CONTROL_PORT = 6341
 #: control replies are short; anything longer is a broken peer
@@ -104,7 +104,7 @@ class MerlinControl:
             except OSError as exc:
                 self.close()
                 raise MerlinConnectionLost(f"sending {body!r} to {self.host}:{self.port} failed: {exc}") from exc
-            deadline = Deadline(self.timeout_s, self.timeout_s)
+            deadline = Deadline(self.timeout_s, self.timeout_s, errors=MERLIN_WIRE_ERRORS)
             try:
                 prefix = recv_exact(sock, PREFIX_BYTES, deadline, f"reply to {body!r}")
                 length = parse_prefix(prefix, MAX_CONTROL_BODY_BYTES)
@@ -179,12 +179,6 @@ class MerlinControl:
     def set_counter_depth(self, bits: int) -> None:
         self.set("COUNTERDEPTH", bits)
 
-    def set_acquisition_time_ms(self, time_ms: float) -> None:
-        self.set("ACQUISITIONTIME", float(time_ms))
-
-    def set_num_frames(self, n_frames: int) -> None:
-        self.set("NUMFRAMESTOACQUIRE", n_frames)
-
     def set_trigger_start(self, source: TriggerSource) -> None:
         self.set("TRIGGERSTART", TriggerSource(source))
 
@@ -204,8 +198,3 @@ class MerlinControl:
 
     def soft_trigger(self) -> None:
         self.cmd("SOFTTRIGGER")
-
-
-def known_parameter(name: str) -> bool:
-    """True when ``name`` (any case) is a variable of :data:`~detectors.merlin.settings.PARAMETERS`."""
-    return name.upper() in PARAMETERS

@@ -64,6 +64,10 @@ class MerlinConnectionLost(MerlinError, ConnectionLost):
     """The peer closed the connection, possibly in the middle of a message."""
 
 
+#: what the common socket reads raise for a Merlin peer (:class:`~detectors.common.transport.Deadline`)
+MERLIN_WIRE_ERRORS = (MerlinTimeout, MerlinConnectionLost)
+
+
 class MerlinCommandError(MerlinError, InstrumentError):
     """The detector answered a control command with a non-zero code.
 

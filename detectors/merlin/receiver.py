@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 
 from .encodings import FrameFormat, decode_pixels_into
-from .errors import MerlinConnectionLost, MerlinError, MerlinFrameTooLarge, MerlinHeaderError, MerlinProtocolError
+from .errors import MERLIN_WIRE_ERRORS, MerlinConnectionLost, MerlinError, MerlinFrameTooLarge, MerlinHeaderError, MerlinProtocolError
 from .framing import DEFAULT_MAX_BODY_BYTES, PREFIX_BYTES, parse_prefix
 from .headers import AcquisitionHeader, FrameHeader, parse_acquisition_header, parse_frame_header
-from .transport import Deadline, peer_closed, recv_exact, recv_exact_into
+from detectors.common.transport import Deadline, peer_closed, recv_exact, recv_exact_into
 
 DEFAULT_DATA_PORT = 6342
 _SEQ = slice(PREFIX_BYTES + 4, PREFIX_BYTES + 10)   # "MQ1," then 6 digits
@@ -231,7 +231,7 @@ class MerlinDataClient:
         if self._sock is not None and peer_closed(self._sock):
             self.close()   # e.g. closed by the server's idle timeout between acquisitions: take a fresh one
         self.connect()
-        deadline = Deadline(self.idle_timeout_s, total_timeout_s)
+        deadline = Deadline(self.idle_timeout_s, total_timeout_s, errors=MERLIN_WIRE_ERRORS)
         result = AcquisitionResult(n_frames=n_frames or 0)
         try:
             self._receive(result, n_frames, store_frames, out, on_batch, deadline)

@@ -33,7 +33,7 @@ from .settings import COMMANDS, PARAMETERS, DetectorStatus, format_value, parse_
 from .sim_control import (ControlSession, check_file_name, confined_directory, refuse_control,
                           refuse_data_connection, safe_file_path)
 from .sim_faults import SimulatorFaults
-from .transport import peer_closed
+from detectors.common.transport import peer_closed
 
 _ACCEPT_POLL_S = 0.05
 #: listen backlog of both ports: a burst of connections queues instead of waiting for SYN retries

@@ -8,7 +8,7 @@
 - :mod:`.tcp` — :class:`TcpScanGenerator`, the driver of our ASCII protocol (``README.md``).
 - :mod:`.server` — :class:`SimulatedScanUnit`: the simulated generator served on 127.0.0.1.
 """
-from detectors.scan.interface import (CHANNELS, BlockData, FrameData, ScanGenerator, ScanGeneratorError,
+from detectors.scan.generator import (CHANNELS, BlockData, FrameData, ScanGenerator, ScanGeneratorError,
                                       Visits, visit_sequence)
 from detectors.scan.outputs import POLARITIES, SOURCES, LineEdges, OutputLine, edge_timeline
 from detectors.scan.server import ScanUnitSimulator, SimulatedScanUnit

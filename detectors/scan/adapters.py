@@ -3,7 +3,7 @@
 :class:`GeneratorScan` is the workflows' :class:`~detectors.interfaces.ScanDevice` (HAADF frames,
 probe position) and :class:`SynchronizedSpectrumImager` their
 :class:`~detectors.interfaces.SpectrumImager` (one camera exposure per visited pixel, the
-camera clocking the scan), both over any :class:`~detectors.scan.interface.ScanGenerator`: the
+camera clocking the scan), both over any :class:`~detectors.scan.generator.ScanGenerator`: the
 simulated one, our TCP protocol's driver, a real unit. So the HAADF survey, the (sparse) SI and
 the drift-corrected SI reach the hardware the site configuration names.
 """
@@ -15,8 +15,8 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import Abort, EELSCamera, ScanFrame, visits_per_section
-from detectors.scan.interface import ScanGenerator, Visits
+from detectors.interfaces import Aborted, EELSCamera, ScanFrame, visits_per_section
+from detectors.scan.generator import ScanGenerator, Visits
 
 #: ``pace(wall_start, duration_s)``: let ``duration_s`` of instrument time pass for work that
 #: started at ``time.monotonic() == wall_start`` (a simulated unit takes no wall time itself)
@@ -64,7 +64,7 @@ class SynchronizedSpectrumImager:
     Per section of visits (about 0.1 s of exposures, at least one scan row's worth) the camera
     takes ``count`` exposures while the generator steps through ``count`` visits
     (``acquire_block``, externally clocked: one pixel per exposure). Spectra and HAADF land at
-    their pixels (raster) or come back in visit order (a pixel order). Abort is checked between sections;
+    their pixels (raster) or come back in visit order (a pixel order). The abort is checked between sections;
     the probe is parked at the frame centre when the image ends, completed or not.
     """
 
@@ -87,7 +87,7 @@ class SynchronizedSpectrumImager:
         pixel. With ``pixel_order`` (flat indices): (spectra (n, channels), haadf (n,)) in visit
         order, as :class:`~detectors.simulation.devices.SimulatedSpectrumImager` returns them.
         ``rows_done(k)`` reports progress: raster, the first k rows are complete; with a pixel
-        order, the first k visits. Raises :class:`Abort` when ``abort()`` is true between
+        order, the first k visits. Raises :class:`Aborted` when ``abort()`` is true between
         sections."""
         if not 0 < exposure_s <= 60:
             raise ValueError(f"exposure {exposure_s!r} s outside (0, 60] s")
@@ -107,7 +107,7 @@ class SynchronizedSpectrumImager:
         try:
             for start in range(0, n, per_section):
                 if abort is not None and abort():
-                    raise Abort(f"spectrum image aborted after {start} of {n} visits")
+                    raise Aborted(f"spectrum image aborted after {start} of {n} visits")
                 count = min(per_section, n - start)
                 block = g.acquire_block(start, count)
                 if self.follow_beam is not None:

@@ -3,7 +3,7 @@
 Both backends keep these on the host side: the simulated generator acts on them, the TCP driver
 validates them *before* sending anything (so an error names the bad value and the unit is left as
 it was) and uses them to compute visit positions/times and output timelines, which are pure
-geometry (:func:`~detectors.scan.interface.visit_sequence`, :func:`~detectors.scan.outputs.edge_timeline`).
+geometry (:func:`~detectors.scan.generator.visit_sequence`, :func:`~detectors.scan.outputs.edge_timeline`).
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import typing
 import numpy as np
 
 from detectors.interfaces import ScanFrame
-from detectors.scan.interface import CHANNELS, check_pixel_order
+from detectors.scan.generator import CHANNELS, check_pixel_order
 from detectors.scan.outputs import LineEdges, OutputLine, default_lines, edge_timeline, validate_output_line
 
 
 class GeneratorSettings:
-    """Validated state of a scan generator (see :class:`~detectors.scan.interface.ScanGenerator`)."""
+    """Validated state of a scan generator (see :class:`~detectors.scan.generator.ScanGenerator`)."""
 
     channel_names: tuple[str, ...] = CHANNELS
 

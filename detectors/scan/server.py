@@ -21,10 +21,10 @@ import numpy as np
 
 from detectors.common.guarded_server import GuardedTcpServer, ServerLimits
 from detectors.common.simbase import Fault
-from detectors.common.transport import DisconnectRequested
+from detectors.common.guarded_server import DisconnectRequested
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import frame_fields, frame_from_fields
-from detectors.scan.interface import ScanGeneratorError
+from detectors.scan.generator import ScanGeneratorError
 from detectors.scan.outputs import OutputLine
 from detectors.scan.simulated import SimulatedScanGenerator
 from detectors.scan.tcp import PROTOCOL_VERSION, TcpScanGenerator, format_number

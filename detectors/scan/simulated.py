@@ -11,7 +11,7 @@ import numpy as np
 
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import GeneratorSettings
-from detectors.scan.interface import BlockData, FrameData, Visits, visit_sequence
+from detectors.scan.generator import BlockData, FrameData, Visits, visit_sequence
 from detectors.scan.outputs import OutputLine
 from detectors.simulation.world import SimulatedWorld
 

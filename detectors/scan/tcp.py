@@ -24,7 +24,7 @@ from detectors.common.errors import BadReply, ChecksumError, ConnectionLost, Dev
 from detectors.common.transport import LineChannel, SocketTransport, Transport
 from detectors.interfaces import ScanFrame
 from detectors.scan.base import GeneratorSettings, frame_fields
-from detectors.scan.interface import BlockData, FrameData, ScanGeneratorError, visit_sequence
+from detectors.scan.generator import BlockData, FrameData, ScanGeneratorError, visit_sequence
 from detectors.scan.outputs import OutputLine
 
 #: the protocol version this driver speaks (third field of ``*IDN?``)
@@ -59,12 +59,12 @@ class TcpScanGenerator(GeneratorSettings):
     DeviceTimeout, BadReply, ChecksumError, ConnectionLost
         (:mod:`detectors.common.errors`) when the unit does not answer, answers something that is
         not the expected reply, sends corrupted data or drops the connection;
-        :class:`~detectors.scan.interface.ScanGeneratorError` when it refuses a command.
+        :class:`~detectors.scan.generator.ScanGeneratorError` when it refuses a command.
     """
 
     def __init__(self, transport: Transport, timeout_s: float = 2.0) -> None:
         if getattr(transport, "name", "") and not transport.name.startswith("scan generator"):
-            transport.name = f"scan generator at {transport.name}"  # type: ignore[attr-defined] # errors name it
+            transport.name = f"scan generator at {transport.name}"  # errors name it
         self.transport = transport
         self.timeout_s = float(timeout_s)
         self.channel = LineChannel(transport, b"\n")

@@ -12,7 +12,7 @@ import typing
 
 import numpy as np
 
-from detectors.interfaces import Abort, ScanFrame, visits_per_section
+from detectors.interfaces import Aborted, ScanFrame, visits_per_section
 from detectors.simulation.world import SimulatedWorld
 
 
@@ -87,7 +87,7 @@ class SimulatedSpectrumImager:
                                ) -> tuple[np.ndarray, np.ndarray]:
         """Raster: (si (h, w, channels), haadf (h, w)); with ``pixel_order`` (flat indices):
         (spectra (n, channels), haadf (n,)) in visit order. ``rows_done(k)``: raster, the first k
-        rows are complete; with a pixel order, the first k visits. Raises :class:`Abort` when
+        rows are complete; with a pixel order, the first k visits. Raises :class:`Aborted` when
         ``abort()`` is true between chunks."""
         _check_exposure(1, exposure_s)
         sync = dataclasses.replace(self.probe_shift.apply(frame), dwell_s=exposure_s, flyback_px=0)
@@ -105,7 +105,7 @@ class SimulatedSpectrumImager:
         for start in range(0, n, chunk):
             if abort is not None and abort():
                 what = f"{start // w} of {h} rows" if raster else f"{start} of {n} pixels"
-                raise Abort(f"spectrum image aborted after {what}")
+                raise Aborted(f"spectrum image aborted after {what}")
             part = slice(start, min(start + chunk, n))
             visited = order[part]
             wall_start = time.monotonic()

@@ -38,9 +38,9 @@ import typing
 
 import numpy as np
 
-from detectors.common.transport import DEFAULT_SERIAL_SERVER, SERIAL_SERVERS, TcpServer, serial_address, serial_server
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, SERIAL_SERVERS, TcpServer, serial_address, serial_server
 from detectors.config import SiteConfig, load_config
-from detectors.scan.interface import BlockData, FrameData
+from detectors.scan.generator import BlockData, FrameData
 from detectors.scan.simulated import SimulatedScanGenerator
 from detectors.simulation.devices import SimulatedProbeShift
 from detectors.simulation.world import SimulatedWorld

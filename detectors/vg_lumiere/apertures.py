@@ -22,7 +22,7 @@ from detectors.common.simbase import SimulatedInstrument
 from detectors.common.transport import Transport
 
 from .config import ApertureConfig
-from .errors import BadReply, InstrumentError, check_range, names_its_device
+from detectors.common.errors import BadReply, InstrumentError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 CMD_HOME = 1

@@ -32,7 +32,7 @@ from detectors.common.simbase import LineInstrument
 from detectors.common.transport import LineChannel, Transport
 
 from .config import HTConfig, ProbeShiftConfig, StageConfig
-from .errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range, names_its_device
+from detectors.common.errors import BadReply, DeviceTimeout, InstrumentError, LimitError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 

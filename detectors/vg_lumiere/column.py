@@ -37,8 +37,8 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 from .apertures import ApertureMotors
 from .bus import HighTension, ProbeUnit, Stage
 from .config import VGConfig
-from .errors import (ControlRangeError, DeviceError, DeviceTimeout, InterlockEvent, InterlockTripped,
-                     ReadOnlyControl, SubsystemTimeout, UnknownControl)
+from detectors.common.errors import DeviceError, DeviceTimeout
+from .errors import ControlRangeError, InterlockEvent, InterlockTripped, ReadOnlyControl, SubsystemTimeout, UnknownControl
 from .lenses import LensSupply, ObjectiveThermalModel
 from .vacuum import GunGauge, PfeifferGauge
 

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from detectors.common.errors import (BadReply, ChecksumError, ConnectionLost, DeviceError,
-                                    DeviceTimeout, InstrumentError, LimitError, check_range,
-                                    names_its_device)
+from detectors.common.errors import DeviceError, DeviceTimeout, LimitError
 
-__all__ = ["BadReply", "ChecksumError", "ConnectionLost", "ControlRangeError", "DeviceError",
-           "DeviceTimeout", "InstrumentError", "InterlockEvent", "InterlockTripped", "LimitError",
-           "ReadOnlyControl", "SubsystemTimeout", "UnknownControl", "check_range", "names_its_device"]
+__all__ = ["ControlRangeError", "InterlockEvent", "InterlockTripped", "ReadOnlyControl", "SubsystemTimeout",
+           "UnknownControl"]
 
 
 class UnknownControl(LookupError):

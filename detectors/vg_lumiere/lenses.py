@@ -24,7 +24,7 @@ from detectors.common.simbase import LineInstrument
 from detectors.common.transport import Transport
 
 from .config import LensConfig
-from .errors import BadReply, InstrumentError, check_range, names_its_device
+from detectors.common.errors import BadReply, InstrumentError, check_range, names_its_device
 from .physics import ColumnPhysics
 
 LENS_CHANNELS: dict[str, int] = {"OL": 1, "C1": 2, "C2": 3}

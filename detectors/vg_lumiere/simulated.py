@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 from detectors.common.config_tables import with_timeouts
 from detectors.common.simbase import Fault, SimulatedInstrument
-from detectors.common.transport import DEFAULT_SERIAL_SERVER, PtyServer, RecordingTransport, TcpServer
+from detectors.common.transport import RecordingTransport
+from detectors.common.guarded_server import DEFAULT_SERIAL_SERVER, PtyServer, TcpServer, serial_address
 from detectors.simulation.world import SimulatedWorld
 
 from .apertures import SimulatedApertureMotors
@@ -125,8 +126,7 @@ class SimulatedVGColumn:
         instruments, 127.0.0.1 host/port for the others. A pty has room for one client only: use
         with ``connect=False``."""
         def address(name: str) -> str:
-            server = self.servers[name]
-            return server.port if isinstance(server, PtyServer) else f"socket://{server.host}:{server.port}"
+            return serial_address(self.servers[name])
 
         tables: dict[str, dict[str, Any]] = {}
         for name, d in SERIAL_DEVICES.items():

@@ -25,7 +25,7 @@ import re
 from detectors.common.simbase import LineInstrument, SimulatedInstrument
 from detectors.common.transport import Transport
 
-from .errors import BadReply, ChecksumError, InstrumentError, names_its_device
+from detectors.common.errors import BadReply, ChecksumError, InstrumentError, names_its_device
 from .physics import ColumnPhysics
 
 PARAM_PRESSURE = 740

@@ -78,7 +78,7 @@ def drop_data_connection(session: TrainingSession, after_frames: int = 10) -> No
 
 def laser_connection_drop(session: TrainingSession) -> None:
     """The pump supply (shutter, diode) stops answering: its connection is dropped."""
-    from detectors.laser.simbase import Fault
+    from detectors.common.simbase import Fault
     system = session.instrument.laser_system
     if system is None:
         raise RuntimeError("needs the simulated laser bench")

@@ -12,7 +12,7 @@ Computation ``lumiere.eegs.orders``
     energy, evaluated at the scan's points; centre, FWHM and Q in its metadata and title),
     ``beta`` (|β| of every spectrum, fitted with the J_ℓ² comb of the laser-off ZLP).
 
-The science is :func:`eegs.analysis.analyse_scan` (built on :mod:`analysis.eegs`), the same
+The science is :func:`eegs.analysis.analyse_scan` (built on :mod:`analysis.sidebands`), the same
 function the EEGS workflow and CLI use.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import typing
 import numpy as np
 from nion.data import Calibration, DataAndMetadata
 
-from analysis import eegs as model
+from analysis import sidebands as model
 from nionswift_plugin.lumiere.computations_common import InputError, guarded, title_of, xdata_of
 
 __all__ = ["COMPUTATIONS", "MENU_ITEMS", "EEGSOrders", "attach_eegs_orders", "scan_result_from_xdata"]

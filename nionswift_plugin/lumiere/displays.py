@@ -35,7 +35,7 @@ import typing
 import numpy as np
 from nion.data import Calibration, DataAndMetadata
 
-from analysis.eegs import HC_EV_NM
+from analysis.sidebands import HC_EV_NM
 from lumiere.sinks import Axis
 
 #: most line-plot layers Swift draws (LinePlotCanvasItem.MAX_LAYER_COUNT)
@@ -359,8 +359,8 @@ def gain_plot(photon_eV: np.ndarray, gain: np.ndarray, fit: typing.Any, points: 
     """Gain vs photon energy on a uniform ħω grid (Swift line plots need one): row 0 the measured
     gain, linearly interpolated between the measured points (the straight segments a plot draws
     between them; outside the measured range NaN), row 1 the Lorentzian fit ``fit`` (a
-    :class:`analysis.eegs.LorentzianFit` or None -> NaN)."""
-    from analysis.eegs import lorentzian
+    :class:`analysis.sidebands.LorentzianFit` or None -> NaN)."""
+    from analysis.sidebands import lorentzian
 
     x = np.asarray(photon_eV, float)
     y = np.asarray(gain, float)

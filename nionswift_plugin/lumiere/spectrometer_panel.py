@@ -27,7 +27,7 @@ from nion.swift import Panel, Workspace
 from nion.ui import Declarative
 from nion.utils import Model
 
-from analysis.eegs import photon_energy_eV
+from analysis.sidebands import photon_energy_eV
 from detectors.calibration import EnergyCalibration
 from detectors.common.errors import describe_error
 from drift_eels.parameters import DEFAULT_EDGES

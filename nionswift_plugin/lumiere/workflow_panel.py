@@ -24,7 +24,8 @@ from nion.utils import Model
 from detectors.common.errors import describe_error
 from lumiere.outputs import new_run_files
 from lumiere.sinks import CompositeSink, HDF5Sink, Sink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 from nionswift_plugin.lumiere.swift_sink import SwiftDataItemSink
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from detectors.cl import SimulatedCLSpectrometer
-from detectors.common.transport import TcpServer
+from detectors.common.guarded_server import TcpServer
 from detectors.laser import credo
 from detectors.laser.attenuator import arduino_to_int
 from detectors.laser.calibration import WavelengthCalibration

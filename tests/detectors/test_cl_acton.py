@@ -120,7 +120,7 @@ def test_config_from_dict():
                               "initial_grating": 1})
     assert cfg.grating(2) == Grating(150, 500)
     assert cfg.geometry.focal_length_mm == 320
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key"):
         CLConfig.from_dict({"focal_mm": 3})
 
 

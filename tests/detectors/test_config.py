@@ -64,3 +64,18 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(_write(tmp_path, "[beam\n"))
+
+
+@pytest.mark.parametrize("text, message", [
+    # the instrument's own tables and the devices' configs are read one way: the same messages
+    ("[beam]\ncurent_pA = 3\nzlp = 1\n", "unknown keys beam.curent_pA, beam.zlp; known keys in [beam]: "),
+    ("[vg.lenses]\nprot = 'x'\nbaud = 9600\n", "unknown keys vg.lenses.baud, vg.lenses.prot; known keys in [vg.lenses]: "),
+    ("[spectrometer]\nchannels = 10.5\n", "spectrometer.channels = 10.5 is not allowed; expected an integer 1–65536"),
+    ("[scan]\nmax_fov_nm = true\n", "scan.max_fov_nm = True is not allowed; expected a number > 0"),
+    ("[vg.lenses]\nbaudrate = true\n", "vg.lenses.baudrate = True is not allowed; expected an integer"),
+    ("[world.drift]\nrate_nm_per_min = [1.0, true]\n", "world.drift.rate_nm_per_min = [1.0, True] is not allowed"),
+])
+def test_site_tables_and_device_tables_speak_alike(tmp_path, text, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, text))
+    assert message in str(info.value), str(info.value)

@@ -188,7 +188,7 @@ def test_settings_file_presets_drive_the_bytes_and_the_world(tmp_path, fresh_wor
 
 
 def test_config_keys_and_addresses():
-    with pytest.raises(ValueError, match=r"unknown keys \['prot'\] in eels_spectrometer"):
+    with pytest.raises(ValueError, match=r"unknown key eels_spectrometer.prot;"):
         EELSSpectrometerConfig.from_dict({"prot": "COM3"})
     with pytest.raises(ValueError, match=r"eels_spectrometer.port = '' is not allowed"):
         check_addresses(EELSSpectrometerConfig())

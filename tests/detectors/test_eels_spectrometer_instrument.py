@@ -41,7 +41,7 @@ def test_the_simulated_spectrometer_sets_the_calibration_the_camera_and_the_spec
         s.eegs(photon_energy_eV=2.1, orders=3, n_channels=cal.channels)
         axis = inst.eels_camera.energy_axis_eV()
         assert cal.dispersion_eV_per_channel == pytest.approx(0.05) and axis[0] <= -7.35 and axis[-1] >= 7.35
-    assert inst._eels_spectrometer is None  # closed with the instrument
+    assert not inst.eels_spectrometer_connected  # closed with the instrument
 
 
 def test_a_merlin_camera_takes_its_axis_from_the_spectrometer():

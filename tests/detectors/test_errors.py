@@ -17,7 +17,7 @@ from detectors.config import ConfigError, validate
 from detectors.merlin.control import MerlinControl
 from detectors.merlin.errors import (MerlinBusy, MerlinCommandError, MerlinConnectionLost, MerlinError,
                                      MerlinFrameTooLarge, MerlinHeaderError, MerlinProtocolError, MerlinTimeout)
-from detectors.scan.interface import ScanGeneratorError
+from detectors.scan.generator import ScanGeneratorError
 from detectors.vg_lumiere.errors import InterlockTripped, SubsystemTimeout
 from eegs.devices import ShutterError
 

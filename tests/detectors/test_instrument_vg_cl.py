@@ -122,10 +122,10 @@ def test_a_silent_port_names_the_device_and_the_port(tmp_path, served, silent_pt
     ('[vg.ht]\nport = "7001"\n', ["vg.ht.port = '7001'", "an integer"]),
     ('[vg.lenses]\nobjective_max_A = "high"\n', ["vg.lenses.objective_max_A = 'high'", "a number"]),
     ('[vg.lense]\nport = "x"\n', ["unknown section [vg.lense]"]),
-    ('[vg.lenses]\nprot = "x"\n', ["unknown keys ['prot'] in vg.lenses", "port"]),
+    ('[vg.lenses]\nprot = "x"\n', ["unknown key vg.lenses.prot", "port"]),
     ('[cl]\nbackend = "serial"\n', ["cl.port = ''", "pyserial URL"]),
     ('[cl]\nbackend = "serial"\nport = "COM4"\nbaudrate = 9601\n', ["cl.baudrate = 9601", "9600"]),
-    ('[cl]\nslit = 3\n', ["unknown keys ['slit'] in cl", "slit_range_um"]),
+    ('[cl]\nslit = 3\n', ["unknown key cl.slit", "slit_range_um"]),
 ])
 def test_bad_vg_and_cl_values_name_the_key_the_value_and_what_is_allowed(tmp_path, text, expected):
     site = tmp_path / "site.toml"

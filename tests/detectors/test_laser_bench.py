@@ -90,7 +90,7 @@ def test_config_from_dict_validates():
                                  "blanker": {"host": "192.168.1.10", "port": 8080}})
     assert cfg.credo.max_wavelength_nm == 700.0 and cfg.pump.max_current_A == 5.0
     assert cfg.blanker.port == 8080
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key"):
         LaserConfig.from_dict({"pump": {"max_curent_A": 5.0}})
     with pytest.raises(ValueError, match="unknown laser config sections"):
         LaserConfig.from_dict({"lazer": {}})

@@ -5,8 +5,8 @@ import pytest
 
 from detectors.common.errors import ConnectionLost, DeviceTimeout
 from detectors.common.simbase import Fault, LineInstrument
-from detectors.common.transport import (LineChannel, PtyServer, RecordingTransport,
-                                       SocketTransport, TcpServer, Transport)
+from detectors.common.transport import LineChannel, RecordingTransport, SocketTransport, Transport
+from detectors.common.guarded_server import PtyServer, TcpServer
 
 
 class Echo(LineInstrument):
@@ -111,3 +111,30 @@ def test_recording_transport_keeps_writes():
         assert channel.query("PING") == "PONG"
         assert rec.written == [b"PING\n"]
         rec.close()
+
+
+def test_exact_socket_reads_raise_the_common_errors_or_a_drivers_own():
+    """The raw-socket reads Merlin uses are the common transport's: by default they raise
+    DeviceTimeout / ConnectionLost with how much arrived; a driver's deadline names its subclasses."""
+    import socket
+
+    from detectors.common.transport import Deadline, peer_closed, recv_exact
+    from detectors.merlin.errors import MERLIN_WIRE_ERRORS, MerlinConnectionLost, MerlinTimeout
+
+    a, b = socket.socketpair()
+    try:
+        b.sendall(b"abc")
+        with pytest.raises(DeviceTimeout, match="no data for 0.05 s after 3 of 5 bytes") as info:
+            recv_exact(a, 5, Deadline(0.05, 1.0), "reply")
+        assert info.value.bytes_received == 3 and not isinstance(info.value, MerlinTimeout)
+        b.sendall(b"xy")
+        with pytest.raises(MerlinTimeout, match="no data"):
+            recv_exact(a, 3, Deadline(0.05, 1.0, errors=MERLIN_WIRE_ERRORS).within(0.5), "frame")
+        assert not peer_closed(a)
+        b.close()
+        assert peer_closed(a)
+        with pytest.raises(MerlinConnectionLost, match="connection closed after 0 of 4 bytes"):
+            recv_exact(a, 4, Deadline(0.05, errors=MERLIN_WIRE_ERRORS), "frame")
+    finally:
+        a.close()
+        b.close()

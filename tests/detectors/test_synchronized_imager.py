@@ -11,7 +11,7 @@ import pytest
 
 from detectors.config import validate
 from detectors.instrument import build_instrument
-from detectors.interfaces import Abort, ScanFrame
+from detectors.interfaces import Aborted, ScanFrame
 from detectors.scan.adapters import GeneratorScan, SynchronizedSpectrumImager
 from detectors.simulation.devices import SimulatedSpectrumImager
 
@@ -70,7 +70,7 @@ def test_pixel_order_returns_visits_in_order_and_abort_parks(protocols):
         protocols.spectrum_imager.acquire_spectrum_image(FRAME, 1e-3, pixel_order=np.array([1, 64]))
     calls, rows = [], []
     big = ScanFrame((16, 16), 256.0, (-40.0, 20.0), dwell_s=1e-3)  # 0.1 s sections of 6 rows: three of them
-    with pytest.raises(Abort, match="after 96 of 256 visits"):
+    with pytest.raises(Aborted, match="after 96 of 256 visits"):
         protocols.spectrum_imager.acquire_spectrum_image(big, 1e-3, rows_done=rows.append,
                                                          abort=lambda: calls.append(1) or len(calls) > 1)
     assert rows == [6]

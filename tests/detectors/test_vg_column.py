@@ -132,7 +132,7 @@ def test_ht_table_from_config(world):
         with pytest.raises(ControlRangeError, match="one of 0, 30000, 120000 V"):
             vg.set("EHT", 100_000)
     world.beam.high_tension_V = 100_000.0
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown key"):
         VGConfig.from_dict({"lenses": {"objective_limit": 3}})
 
 

@@ -12,7 +12,7 @@ import pytest
 from lumiere.cli import main
 from lumiere.outputs import new_file, new_run_files
 from lumiere.sinks import Axis, HDF5Sink, MemorySink, mark_stopped, read_hdf5_result
-from lumiere.tasks import Aborted
+from detectors.interfaces import Aborted
 
 AXES = [Axis("y", "nm", 2.0, -3.0, True), Axis("x", "nm", 2.0, -3.0, True), Axis("Energy loss", "eV", 0.5, 100.0)]
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 
 def test_subtasks_share_the_abort_flag_and_its_reason():
@@ -55,3 +56,18 @@ def test_docstring_examples():
 
     result = doctest.testmod(lumiere.tasks)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_cli_exits_130_on_an_abort_raised_inside_a_subcommand(tmp_path, monkeypatch, capsys):
+    # one abort type: the one a device call or check_abort raises ends the CLI as Ctrl-C does
+    from lumiere import cli
+
+    (tmp_path / "toy_abort_cmd.py").write_text(
+        "from detectors.interfaces import Aborted\n"
+        "def add_arguments(parser):\n    pass\n"
+        "def run(args):\n    raise Aborted('interlock: column valve closed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "toy-abort", ("toy_abort_cmd", "raises Aborted"))
+    assert cli.main(["toy-abort"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: devices left safe; no data was written to disk" in err, err

@@ -83,7 +83,7 @@ def test_sideband_limits_saturate_the_zlp_not_the_sidebands():
 
 
 def test_gain_plot_is_uniform_in_photon_energy_with_the_fit_as_second_row():
-    from analysis.eegs import fit_lorentzian, lorentzian
+    from analysis.sidebands import fit_lorentzian, lorentzian
 
     hw = 1239.84 / np.arange(600.0, 701.0, 10.0)
     gain = lorentzian(hw, 1.9, 0.15, 2e-3, 1e-4)

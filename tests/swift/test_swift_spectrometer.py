@@ -11,7 +11,7 @@ import pytest
 from nion.swift.test import TestContext
 from nion.ui import Declarative
 
-from analysis.eegs import photon_energy_eV
+from analysis.sidebands import photon_energy_eV
 from nionswift_plugin.lumiere.panels import DriftCorrectedSIHandler, EEGSWavelengthScanHandler, SpectrumImageHandler
 from nionswift_plugin.lumiere.spectrometer_panel import SpectrometerHandler, window_text
 

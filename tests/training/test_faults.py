@@ -6,10 +6,11 @@ import pytest
 
 from detectors.merlin.errors import MerlinError
 from detectors.merlin.frame_sources import DefectiveChipSource
-from detectors.laser.errors import DeviceError
+from detectors.common.errors import DeviceError
 from eegs import EEGSDevices, ShutterError, WavelengthScan, WavelengthScanParameters
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 from lumiere.training import SCENARIOS, faults
 from lumiere.training.scenarios import _when_idle
 

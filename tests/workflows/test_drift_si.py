@@ -16,7 +16,8 @@ from drift_eels.session import session_regions
 from drift_eels.tracker import DriftTracker, instrument_clock
 from drift_eels.workflow import LOG_COLUMNS, DriftCorrectedSI
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 SURVEY = ScanFrame(size_px=(256, 256), fov_nm=512.0)
 

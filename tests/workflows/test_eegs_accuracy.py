@@ -112,7 +112,8 @@ def test_bad_tracking_parameters_are_named(field, value, message):
 
 
 def test_an_aborted_tracked_scan_restores_the_probe_shift_and_keeps_its_log():
-    from lumiere.tasks import Aborted, TaskControl
+    from detectors.interfaces import Aborted
+    from lumiere.tasks import TaskControl
 
     with build_instrument() as instrument:
         scan = WavelengthScan(EEGSDevices.from_instrument(instrument), WavelengthScanParameters(

@@ -9,7 +9,8 @@ from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from eegs import EEGSDevices, EEGSMap, EEGSMapParameters, analyse_map, write_map_analysis
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 CONFIG = {"world": {"drift": {"rate_nm_per_min": [0.0, 0.0], "random_walk_nm_per_sqrt_min": 0.0}},
           "laser": {"simulation": {"power_drift_rel": 0.0}}}

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from detectors.instrument import build_instrument
-from detectors.laser.errors import ConnectionLost, DeviceError, DeviceTimeout, LimitError
-from detectors.laser.simbase import Fault
+from detectors.common.errors import ConnectionLost, DeviceError, DeviceTimeout, LimitError
+from detectors.common.simbase import Fault
 from eegs import (EEGSDevices, PowerLockTask, PowerMonitor, PowerScan, PowerScanParameters,
                   ShutterError, WavelengthScan, WavelengthScanParameters)
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +142,7 @@ def test_abort_from_another_thread(instrument):
 
 def _bytes_sent(instrument):
     instrument.laser_bench  # connect (drivers initialise on connection)
-    return {name: len(t.written) for name, t in instrument._laser_server.transports.items()}
+    return {name: len(t.written) for name, t in instrument.simulator("laser").transports.items()}
 
 
 @pytest.mark.parametrize("make, words", [

@@ -26,7 +26,8 @@ from detectors.simulation.setup import configure_simulation
 from drift_eels.workflow import DriftCorrectedSI
 from lumiere import cli
 from lumiere.sinks import HDF5Sink, read_hdf5_result
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ from detectors.interfaces import ScanFrame
 from drift_eels.sparse_si import acquire_sparse_spectrum_image
 from drift_eels.spectrum_image import acquire_spectrum_image
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 # Sc2O3, DyScO3 and Dy2O3 grains on the film in the 350–1373 eV window: three spectral
 # components well above the Poisson noise floor at 200 pA, 5 ms per pixel

@@ -10,7 +10,8 @@ from detectors.instrument import build_instrument
 from detectors.interfaces import ScanFrame
 from drift_eels.spectrum_image import acquire_spectrum_image, acquire_survey
 from lumiere.sinks import MemorySink
-from lumiere.tasks import Aborted, TaskControl
+from detectors.interfaces import Aborted
+from lumiere.tasks import TaskControl
 
 
 def test_si_is_calibrated_and_matches_the_specimen():

@@ -1,4 +1,4 @@
-"""Electron energy gain spectroscopy (EEGS): sideband model, order extraction, fits.
+"""Electron energy gain spectroscopy (EEGS) sidebands: the sideband model, order extraction, fits.
 
 Conventions (kept throughout)
 -----------------------------
