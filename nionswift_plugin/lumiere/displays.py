@@ -40,6 +40,8 @@ from lumiere.sinks import Axis
 
 #: most line-plot layers Swift draws (LinePlotCanvasItem.MAX_LAYER_COUNT)
 MAX_LAYERS = 16
+#: widest 2-D result shown as an image (width / height); flatter ones are shown as curves
+MAX_ASPECT = 16
 #: sideband orders kept in the energy window of EEGS displays (gain and loss side)
 SIDEBAND_ORDERS = 3
 #: stroke colours of line-plot layers, in order (Swift's own palette, readable on white)
@@ -344,6 +346,11 @@ def result_view(data: np.ndarray, axes: typing.Sequence[Axis], metadata: dict | 
     layers = [str(s) for s in hint.get("layers", ())]
     if not layers and data.ndim == 2 and axes[0].navigate and 1 <= data.shape[0] <= MAX_LAYERS and axes[1].units:
         # a few curves on one axis (PCA/NMF components): all of them, not Swift's first row
+        layers = [f"{axes[0].name or 'row'} {i + 1}" for i in range(data.shape[0])]
+    flat = data.ndim == 2 and 1 <= data.shape[0] <= MAX_LAYERS and data.shape[1] > MAX_ASPECT * data.shape[0]
+    if not layers and flat:
+        # a few rows × many columns is a line of pixels as an image (and nion.ui's thumbnail of
+        # it divides by zero): its rows as curves instead
         layers = [f"{axes[0].name or 'row'} {i + 1}" for i in range(data.shape[0])]
     if layers and data.ndim == 2 and len(layers) == data.shape[0]:
         xdata = DataAndMetadata.new_data_and_metadata(

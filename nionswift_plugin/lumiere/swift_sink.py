@@ -184,7 +184,7 @@ class SwiftDataItemSink:
 
     def _show(self, data_item: typing.Any, view: typing.Any, title: str, applied: dict) -> typing.Any:
         """Create (or update) the data item of ``view`` and apply its display (UI thread)."""
-        from nion.swift.model import DataItem
+        from nion.swift.model import DataItem, DisplayItem
 
         from nionswift_plugin.lumiere import displays
 
@@ -192,7 +192,14 @@ class SwiftDataItemSink:
         if first:
             data_item = DataItem.new_data_item(view.xdata)
             data_item.title = title
-            self.document_model.append_data_item(data_item)
+            # the display type is set before the item joins the document: Swift's thumbnail thread
+            # starts at once, and a line plot's data (e.g. a 13 × 1024 λ × E map) drawn as the
+            # default image is a line of pixels that nion.ui's PyQtProxy.rescale divides by zero
+            # on (ZeroDivisionError in the Xvfb run of test_gui_panels)
+            self.document_model.append_data_item(data_item, auto_display=False)
+            display_item = DisplayItem.DisplayItem(data_item=data_item)
+            display_item.display_type = view.kind
+            self.document_model.append_display_item(display_item)
         else:
             data_item.set_xdata(view.xdata)
         if view.caption and data_item.caption != view.caption:

@@ -311,3 +311,13 @@ def test_growing_map_follows_the_data_until_the_user_sets_limits_and_pca_compone
         display = _display(document_controller, sink.data_item("pca_loadings"))
         assert display.used_display_type == "line_plot"
         assert _layers(display) == [("component 1", 0), ("component 2", 1), ("component 3", 2)]
+
+
+def test_flat_2d_result_is_curves_not_a_line_of_pixels():
+    """A few rows × many channels without navigation axes (shown as plain 2-D data) would be a
+    line of pixels as an image, and nion.ui's thumbnail of it divides by zero: curves instead."""
+    data = np.arange(4 * 1024, dtype=np.float32).reshape(4, 1024)
+    view = displays.result_view(data, [Axis("reference", ""), Axis("Energy loss", "eV", 0.1, -20.0)], {})
+    assert view.kind == "line_plot" and view.layers == ["reference 1", "reference 2", "reference 3", "reference 4"]
+    square = displays.result_view(np.ones((32, 32)), [Axis("y", "nm", 1.0, 0.0), Axis("x", "nm", 1.0, 0.0)], {})
+    assert square.kind == "image"
